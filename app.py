@@ -1,0 +1,64 @@
+"""csv-pipeline: a CSV uploaded to S3 becomes a row, a result, a backup and an email.
+
+The handlers stay a few lines; the work lives in ``chalicelib/``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from chalice.app import Chalice, Response, S3Event, SQSEvent
+
+from chalicelib.runtime import Runtime
+
+app = Chalice(app_name="csv-pipeline")
+
+# Read when Chalice builds the event sources (deploy time): the deploy exports
+# them from the stage's config; the seed's names are the defaults.
+INPUT_BUCKET = os.environ.get("INPUT_BUCKET", "candidate-test-input")
+FAILURE_QUEUE = os.environ.get("FAILURE_QUEUE_NAME", "csv-pipeline-failures")
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The container's runtime, built on first use; refuses unsafe settings."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.from_env()
+    return _runtime
+
+
+class UploadEvent(S3Event):
+    """Chalice's S3Event, tolerating the ``s3:TestEvent`` S3 sends on setup."""
+
+    def _extract_attributes(self, event_dict: dict[str, Any]) -> None:
+        if "Records" in event_dict:
+            super()._extract_attributes(event_dict)
+        else:
+            self.bucket, self.key = event_dict.get("Bucket", ""), ""
+
+
+# Start of Event Handlers.
+@app.on_s3_event(bucket=INPUT_BUCKET, events=["s3:ObjectCreated:*"], suffix=".csv")
+def process_upload(event: S3Event) -> dict[str, Any]:
+    return get_runtime().handle_s3_event(event.to_dict())
+
+
+process_upload.event_class = UploadEvent
+
+
+@app.on_sqs_message(queue=FAILURE_QUEUE, batch_size=1)
+def report_failure(event: SQSEvent) -> None:
+    for record in event:
+        get_runtime().report_failure(record.body)
+
+
+@app.route("/status", methods=["GET"])
+def status() -> Response:
+    code, body = get_runtime().status()
+    return Response(body=body, status_code=code)
+
+
+# End of Event Handlers.

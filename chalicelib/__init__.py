@@ -1,0 +1,1 @@
+"""csv-pipeline: the code Chalice packages beside app.py."""

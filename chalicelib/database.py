@@ -1,0 +1,320 @@
+"""PostgreSQL through pg8000: connection, TLS, schema and the metadata store.
+
+One connection per Lambda container, opened lazily, checked at the start of
+each invocation and reopened when broken. TLS is verified (CA and host name)
+whenever the database is not on this machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError as PgDatabaseError
+from pg8000.exceptions import InterfaceError as PgInterfaceError
+
+from chalicelib.config import DatabaseSecret, SecretProvider, Settings
+from chalicelib.errors import ConfigError, DatabaseAuthError, DatabaseError
+from chalicelib.events import Upload
+from chalicelib.results import Outcome
+
+SQL_DIR = Path(__file__).with_name("sql")
+#: Shipped in the package by the deploy (scripts/fetch-rds-ca); see docs/deploy.md.
+RDS_CA_BUNDLE = Path(__file__).with_name("certs") / "rds-global-bundle.pem"
+CONNECT_TIMEOUT_SECONDS = 10.0
+APPLICATION_NAME = "csv-pipeline"
+_AUTH_SQLSTATES = {"28P01", "28000"}
+_SCHEMA_LOCK = 4_242_001  # pg_advisory_xact_lock key: one schema migration at a time
+
+
+class Connection(Protocol):
+    """The part of ``pg8000.native.Connection`` this module uses (pg8000 is untyped)."""
+
+    columns: list[dict[str, Any]] | None
+
+    def run(self, sql: str, **params: Any) -> list[list[Any]] | None: ...
+
+    def close(self) -> None: ...
+
+
+def is_local_host(host: str) -> bool:
+    """True for this machine: TLS is optional there and nowhere else."""
+    if host == "localhost" or host.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(settings: Settings, host: str) -> ssl.SSLContext | None:
+    """A verifying context (CA + host name) unless TLS is off for a local host."""
+    if settings.db_tls == "disable" or (settings.db_tls == "auto" and is_local_host(host)):
+        return None
+    bundle = Path(settings.db_ca_bundle) if settings.db_ca_bundle else RDS_CA_BUNDLE
+    if not bundle.is_file():
+        raise ConfigError(
+            f"TLS to {host} needs a CA bundle, and {bundle} does not exist: run "
+            "scripts/fetch-rds-ca before deploying, or set DB_CA_BUNDLE"
+        )
+    context = ssl.create_default_context(cafile=str(bundle))
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a pg8000 server error (its first argument is a dict)."""
+    if exc.args and isinstance(exc.args[0], Mapping):
+        code = exc.args[0].get("C")
+        return str(code) if code else None
+    return None
+
+
+def connect(
+    secret: DatabaseSecret,
+    ssl_context: ssl.SSLContext | None,
+    timeout: float = CONNECT_TIMEOUT_SECONDS,
+) -> Connection:
+    """Open a connection, translating pg8000's errors into the project's."""
+    where = f"{secret.host}:{secret.port}/{secret.dbname}"
+    try:
+        conn = pg8000.native.Connection(
+            user=secret.username,
+            password=secret.password,
+            host=secret.host,
+            port=secret.port,
+            database=secret.dbname,
+            ssl_context=ssl_context if ssl_context is not None else False,
+            timeout=timeout,
+            application_name=APPLICATION_NAME,
+        )
+    except PgDatabaseError as exc:
+        state = sqlstate(exc)
+        if state in _AUTH_SQLSTATES:
+            raise DatabaseAuthError(
+                f"PostgreSQL at {where} refused the credentials of user "
+                f"{secret.username!r} (SQLSTATE {state})"
+            ) from exc
+        raise DatabaseError(
+            f"PostgreSQL at {where} refused the connection (SQLSTATE {state})"
+        ) from exc
+    except (PgInterfaceError, OSError) as exc:
+        cause = exc.__cause__ or exc
+        raise DatabaseError(f"cannot connect to PostgreSQL at {where}: {cause}") from exc
+    return cast(Connection, conn)
+
+
+@cache
+def _load_queries() -> dict[str, str]:
+    queries: dict[str, str] = {}
+    name = None
+    lines: list[str] = []
+    for line in (SQL_DIR / "queries.sql").read_text().splitlines():
+        if line.startswith("-- name:"):
+            if name:
+                queries[name] = "\n".join(lines).strip().rstrip(";")
+            name, lines = line.split(":", 1)[1].strip(), []
+        elif name and not line.startswith("--"):
+            lines.append(line)
+    if name:
+        queries[name] = "\n".join(lines).strip().rstrip(";")
+    return queries
+
+
+def schema_statements() -> list[str]:
+    """The statements of schema.sql, in order."""
+    statements, current = [], []
+    for line in (SQL_DIR / "schema.sql").read_text().splitlines():
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).strip().rstrip(";"))
+            current = []
+    return [s for s in statements if s and not all(x.startswith("--") for x in s.splitlines())]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The row an invocation works on; ``None`` from :meth:`claim` means a duplicate."""
+
+    id: int
+    attempts: int
+
+
+class MetadataStore:
+    """``file_metadata`` reads and writes on a connection it is handed."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _run(self, name: str, **params: Any) -> list[list[Any]]:
+        try:
+            rows: list[list[Any]] | None = self._conn.run(_load_queries()[name], **params)
+        except PgDatabaseError as exc:
+            raise DatabaseError(f"query {name!r} failed (SQLSTATE {sqlstate(exc)})") from exc
+        except (PgInterfaceError, OSError) as exc:
+            raise DatabaseError(f"lost the connection to PostgreSQL during {name!r}") from exc
+        return rows or []
+
+    def _rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        rows = self._run(name, **params)
+        columns = [c["name"] for c in self._conn.columns or []]
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def apply_schema(self) -> None:
+        """Create the table and indexes if missing; safe to run concurrently."""
+        try:
+            self._conn.run("BEGIN")
+            self._conn.run("SELECT pg_advisory_xact_lock(:key)", key=_SCHEMA_LOCK)
+            for statement in schema_statements():
+                self._conn.run(statement)
+            self._conn.run("COMMIT")
+        except (PgDatabaseError, PgInterfaceError, OSError) as exc:
+            raise DatabaseError(f"cannot apply the schema: {exc}") from exc
+
+    def ping(self) -> None:
+        self._conn.run("SELECT 1")
+
+    def claim(self, upload: Upload, lease_seconds: int) -> Claim | None:
+        rows = self._run(
+            "claim",
+            **_identity(upload),
+            event_time=upload.event_time,
+            size_bytes=upload.size,
+            etag=upload.etag,
+            lease_seconds=lease_seconds,
+        )
+        return Claim(id=rows[0][0], attempts=rows[0][1]) if rows else None
+
+    def find(self, upload: Upload) -> dict[str, Any] | None:
+        rows = self._rows("find_upload", **_identity(upload))
+        return rows[0] if rows else None
+
+    def finish(self, claim: Claim, outcome: Outcome) -> None:
+        profile = outcome.profile
+        ok = profile is not None and profile.status == "succeeded"
+        self._run(
+            "finish",
+            id=claim.id,
+            status=outcome.status,
+            size_bytes=outcome.size,
+            etag=outcome.etag,
+            row_count=profile.row_count if ok and profile else None,
+            column_count=profile.column_count if ok and profile else None,
+            delimiter=profile.delimiter if profile else None,
+            encoding=profile.encoding if profile else None,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
+            result_key=outcome.result_key,
+            backup_key=outcome.backup_key,
+        )
+
+    def release(self, claim: Claim, code: str, message: str) -> None:
+        self._run("release", id=claim.id, error_code=code, error_message=message)
+
+    def mark_notified(self, row_id: int) -> None:
+        self._run("mark_notified", id=row_id)
+
+    def record_failure(self, outcome: Outcome) -> int | None:
+        """Mark the upload failed; ``None`` if it was already reported."""
+        upload = outcome.upload
+        rows = self._run(
+            "record_failure",
+            **_identity(upload),
+            event_time=upload.event_time,
+            size_bytes=outcome.size,
+            etag=outcome.etag,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
+            result_key=outcome.result_key,
+            backup_key=outcome.backup_key,
+        )
+        return int(rows[0][0]) if rows else None
+
+    def counts_by_status(self) -> dict[str, int]:
+        counts = dict.fromkeys(("processing", "succeeded", "rejected", "failed"), 0)
+        for status, count in self._run("counts_by_status"):
+            counts[status] = int(count)
+        return counts
+
+    def latest(self, limit: int) -> list[dict[str, Any]]:
+        return self._rows("latest", limit=limit)
+
+
+def _identity(upload: Upload) -> dict[str, str]:
+    return {"bucket": upload.bucket, "filename": upload.key, "upload_id": upload.upload_id}
+
+
+Connector = Callable[[DatabaseSecret, ssl.SSLContext | None], Connection]
+
+
+class Database:
+    """The container's one connection: opened lazily, checked, reopened.
+
+    On a password error the secret is read again once, so a rotation does
+    not need a redeploy.
+    """
+
+    def __init__(
+        self, secrets: SecretProvider, settings: Settings, connector: Connector = connect
+    ) -> None:
+        self._secrets = secrets
+        self._settings = settings
+        self._connector = connector
+        self._conn: Connection | None = None
+        self._schema_ready = False
+
+    def store(self) -> MetadataStore:
+        """A store on a live connection, or :class:`DatabaseError`."""
+        if self._conn is not None:
+            try:
+                MetadataStore(self._conn).ping()
+            except (PgDatabaseError, PgInterfaceError, OSError):
+                self.close()
+        if self._conn is None:
+            self._conn = self._open()
+        store = MetadataStore(self._conn)
+        if not self._schema_ready:
+            try:
+                store.apply_schema()
+            except DatabaseError:
+                self.close()
+                raise
+            self._schema_ready = True
+        return store
+
+    @contextmanager
+    def session(self) -> Iterator[MetadataStore]:
+        """A store for one unit of work; a connection error drops the connection."""
+        store = self.store()
+        try:
+            yield store
+        except DatabaseError:
+            self.close()
+            raise
+
+    def _open(self) -> Connection:
+        secret = self._secrets.get()
+        try:
+            return self._connector(secret, tls_context(self._settings, secret.host))
+        except DatabaseAuthError:
+            secret = self._secrets.refresh()  # the password may have been rotated
+            return self._connector(secret, tls_context(self._settings, secret.host))
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(PgInterfaceError, OSError):  # already broken: nothing to close
+                conn.close()
+
+
+def utc_iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

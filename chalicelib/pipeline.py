@@ -1,0 +1,193 @@
+"""The orchestration of one upload: claim, profile, record, result, backup, notify.
+
+Every collaborator is handed in, so the same code runs in Lambda, in the
+local stack and in the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from chalicelib import keys
+from chalicelib.backup import Backup
+from chalicelib.config import Settings
+from chalicelib.database import Claim, Database, MetadataStore
+from chalicelib.errors import DatabaseError, ObjectMissing, PipelineError
+from chalicelib.events import Upload
+from chalicelib.notify import Notifier
+from chalicelib.profile import Profile
+from chalicelib.results import Outcome, Status, build_notification, build_result
+from chalicelib.storage import InputObjects, ObjectInfo, ResultWriter
+
+log = logging.getLogger("csv_pipeline")
+
+#: How long a claim keeps other deliveries of the same upload away; longer
+#: than the function's timeout, so a crashed attempt is taken over by its retry.
+LEASE_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What one delivery of an upload did."""
+
+    upload: Upload
+    outcome: Outcome | None
+    duplicate: bool = False
+
+
+class Pipeline:
+    """Processes uploads; raises a retryable :class:`PipelineError` to be retried."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        objects: InputObjects,
+        results: ResultWriter,
+        backup: Backup,
+        notifier: Notifier,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.objects = objects
+        self.results = results
+        self.backup = backup
+        self.notifier = notifier
+
+    def process(self, upload: Upload) -> Handled:
+        """Handle one delivery; a repeated delivery of a handled upload does nothing."""
+        with self.database.session() as store:
+            claim = store.claim(upload, LEASE_SECONDS)
+            if claim is None:
+                log.info(
+                    "duplicate delivery of %s (%s): already handled", upload.uri, upload.upload_id
+                )
+                return Handled(upload, None, duplicate=True)
+            try:
+                outcome = self._run(upload, claim, store)
+            except PipelineError as exc:
+                if exc.retryable:
+                    self._release(store, claim, exc)
+                raise
+        return Handled(upload, outcome)
+
+    def _run(self, upload: Upload, claim: Claim, store: MetadataStore) -> Outcome:
+        outcome = self._profile(upload)
+        outcome = replace(outcome, metadata_id=claim.id)
+        store.finish(claim, outcome)
+        self.results.write(outcome.result_key, build_result(outcome))
+        if outcome.backup_key:
+            self._copy(upload, outcome)
+        self.notifier.publish(build_notification(outcome))
+        store.mark_notified(claim.id)
+        log.info(
+            "%s %s rows=%s error=%s",
+            outcome.status,
+            upload.uri,
+            outcome.profile.row_count if outcome.profile else None,
+            outcome.error_code,
+        )
+        return outcome
+
+    def _profile(self, upload: Upload) -> Outcome:
+        try:
+            info, profile = self.objects.profile(upload)
+        except ObjectMissing as exc:
+            return self._outcome(upload, "failed", None, code=exc.code, message=exc.message)
+        if profile.status == "succeeded":
+            return self._outcome(upload, "succeeded", info, profile=profile)
+        error = profile.error
+        return self._outcome(
+            upload,
+            "rejected",
+            info,
+            profile=profile,
+            code=error.code if error else "REJECTED",
+            message=error.message if error else "rejected",
+        )
+
+    def _outcome(
+        self,
+        upload: Upload,
+        status: Status,
+        info: ObjectInfo | None,
+        *,
+        profile: Profile | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> Outcome:
+        return Outcome(
+            upload=upload,
+            status=status,
+            result_bucket=self.settings.output_bucket,
+            result_key=keys.result_key(upload.key),
+            backup_bucket=self.settings.backup_bucket,
+            backup_key=keys.backup_key(upload.key, upload.event_time) if info else None,
+            profile=profile,
+            error_code=code,
+            error_message=message,
+            size=info.size if info else upload.size,
+            etag=info.etag if info else upload.etag,
+        )
+
+    def _copy(self, upload: Upload, outcome: Outcome) -> None:
+        assert outcome.backup_key is not None
+        self.backup.copy(upload, outcome.backup_key, outcome.etag)
+
+    @staticmethod
+    def _release(store: MetadataStore, claim: Claim, exc: PipelineError) -> None:
+        try:
+            store.release(claim, exc.code, exc.message)
+        except DatabaseError:
+            log.warning("could not release the claim on row %s", claim.id)
+
+    def report_failure(self, upload: Upload, code: str, message: str) -> Outcome | None:
+        """Retries are exhausted: record ``failed`` and tell people, once.
+
+        Works without the database too: the result JSON, the backup and the
+        email still go out, and the email says the row could not be written.
+        """
+        backup_key = keys.backup_key(upload.key, upload.event_time)
+        outcome = Outcome(
+            upload=upload,
+            status="failed",
+            result_bucket=self.settings.output_bucket,
+            result_key=keys.result_key(upload.key),
+            backup_bucket=self.settings.backup_bucket,
+            backup_key=backup_key,
+            error_code=code,
+            error_message=message,
+            size=upload.size,
+            etag=upload.etag,
+        )
+        store = self._store_or_none()
+        if store is not None:
+            try:
+                row_id = store.record_failure(outcome)
+            except DatabaseError as exc:
+                log.error("could not record the failure of %s: %s", upload.uri, exc.message)
+                self.database.close()
+                store = None
+            else:
+                if row_id is None:
+                    log.info("%s was already reported; not reporting again", upload.uri)
+                    return None
+                outcome = replace(outcome, metadata_id=row_id)
+        try:
+            self.backup.copy(upload, backup_key, upload.etag)
+        except ObjectMissing:
+            outcome = replace(outcome, backup_key=None)
+        self.results.write(outcome.result_key, build_result(outcome))
+        self.notifier.publish(build_notification(outcome))
+        if store is not None and outcome.metadata_id is not None:
+            store.mark_notified(outcome.metadata_id)
+        log.error("failed %s: %s %s", upload.uri, code, message)
+        return outcome
+
+    def _store_or_none(self) -> MetadataStore | None:
+        try:
+            return self.database.store()
+        except DatabaseError as exc:
+            log.error("database unavailable while reporting a failure: %s", exc.message)
+            return None

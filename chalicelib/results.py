@@ -1,0 +1,167 @@
+"""What an upload's outcome looks like to readers: result JSON and email (pure)."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from chalicelib.events import Upload
+from chalicelib.profile import Profile
+
+Status = Literal["processing", "succeeded", "rejected", "failed"]
+SUBJECT_LIMIT = 99  # SNS: "less than 100 characters", ASCII only
+APP = "csv-pipeline"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one upload ended, with where its result and backup went."""
+
+    upload: Upload
+    status: Status
+    result_bucket: str
+    result_key: str
+    backup_bucket: str
+    backup_key: str | None
+    profile: Profile | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    size: int | None = None
+    etag: str | None = None
+    metadata_id: int | None = None
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        if self.error_code is None:
+            return None
+        return {"code": self.error_code, "message": self.error_message or ""}
+
+
+def build_result(outcome: Outcome) -> dict[str, Any]:
+    """The result JSON written to the output bucket (DESIGN.md's keys)."""
+    upload, profile = outcome.upload, outcome.profile
+    return {
+        "status": outcome.status,
+        "row_count": profile.row_count if profile else None,
+        "column_count": profile.column_count if profile else None,
+        "error": outcome.error,
+        "input": {
+            "bucket": upload.bucket,
+            "key": upload.key,
+            "size": outcome.size if outcome.size is not None else upload.size,
+            "etag": (outcome.etag or upload.etag or "").strip('"') or None,
+            "version_id": upload.version_id,
+            "event_time": upload.event_time.isoformat().replace("+00:00", "Z"),
+        },
+        "backup": (
+            {"bucket": outcome.backup_bucket, "key": outcome.backup_key}
+            if outcome.backup_key
+            else None
+        ),
+        "metadata_id": outcome.metadata_id,
+        "csv": (
+            {
+                "delimiter": profile.delimiter,
+                "encoding": profile.encoding,
+                "header": list(profile.header),
+                "bytes_read": profile.bytes_read,
+            }
+            if profile and profile.status == "succeeded"
+            else None
+        ),
+        "result": {"bucket": outcome.result_bucket, "key": outcome.result_key},
+    }
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One SNS message: what the email says and what subscribers filter on."""
+
+    subject: str
+    body: str
+    attributes: dict[str, str]
+
+
+def ascii_text(text: str) -> str:
+    """SNS subjects must be ASCII: fold accents, replace what cannot fold."""
+    folded = unicodedata.normalize("NFKD", text)
+    out = []
+    for char in folded:
+        if unicodedata.combining(char):
+            continue
+        out.append(char if 32 <= ord(char) < 127 else "?")
+    return "".join(out)
+
+
+def subject_for(outcome: Outcome) -> str:
+    name = outcome.upload.key.rsplit("/", 1)[-1]
+    if outcome.status == "succeeded" and outcome.profile:
+        detail = f"{outcome.profile.row_count:,} rows"
+    else:
+        detail = outcome.error_code or outcome.status
+    subject = ascii_text(f"[{APP}] {outcome.status.upper()}: {name} ({detail})")
+    if len(subject) > SUBJECT_LIMIT:
+        subject = subject[: SUBJECT_LIMIT - 3] + "..."
+    return subject
+
+
+def body_for(outcome: Outcome) -> str:
+    upload, profile = outcome.upload, outcome.profile
+    lines = [
+        _headline(outcome),
+        "",
+        f"File:        {upload.uri}",
+        f"Status:      {outcome.status.upper()}",
+    ]
+    if outcome.status == "succeeded" and profile:
+        lines.append(
+            f"Rows:        {profile.row_count:,} (after a header of "
+            f"{profile.column_count} column{'s' if profile.column_count != 1 else ''})"
+        )
+        lines.append(f"Format:      delimiter {profile.delimiter!r}, {profile.encoding}")
+    if outcome.error_code:
+        lines.append(f"Error:       {outcome.error_code}: {outcome.error_message}")
+    size = outcome.size if outcome.size is not None else upload.size
+    if size is not None:
+        lines.append(f"Size:        {size:,} bytes")
+    lines.append(f"Uploaded:    {upload.event_time.isoformat().replace('+00:00', 'Z')}")
+    lines.append(f"Result:      s3://{outcome.result_bucket}/{outcome.result_key}")
+    if outcome.backup_key:
+        lines.append(f"Backup:      s3://{outcome.backup_bucket}/{outcome.backup_key}")
+    else:
+        lines.append("Backup:      none (the object could not be read)")
+    if outcome.metadata_id is not None:
+        lines.append(f"Record:      file_metadata id {outcome.metadata_id}")
+    else:
+        lines.append("Record:      not written (the database was unavailable)")
+    lines += ["", _advice(outcome)]
+    return "\n".join(lines) + "\n"
+
+
+def _headline(outcome: Outcome) -> str:
+    return {
+        "succeeded": "A CSV file was processed successfully.",
+        "rejected": "A CSV file was rejected: the file itself is not usable.",
+        "failed": "A CSV file could not be processed because of a system failure.",
+        "processing": "A CSV file is being processed.",
+    }[outcome.status]
+
+
+def _advice(outcome: Outcome) -> str:
+    if outcome.status == "succeeded":
+        return "No action is needed."
+    if outcome.status == "rejected":
+        return "Fix the file and upload it again; a new upload is processed as new."
+    return (
+        "The file is safe in the input bucket. See docs/runbook.md to re-drive "
+        "failed uploads once the cause is fixed."
+    )
+
+
+def build_notification(outcome: Outcome) -> Notification:
+    return Notification(
+        subject=subject_for(outcome),
+        body=body_for(outcome),
+        attributes={"status": outcome.status, "bucket": outcome.upload.bucket},
+    )

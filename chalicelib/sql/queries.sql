@@ -1,0 +1,81 @@
+-- Named queries for chalicelib/database.py. Each starts with "-- name: <name>";
+-- parameters are bound (:name), never formatted into the text.
+
+-- name: claim
+-- Take (or take over) the upload. Returns nothing when it was already
+-- notified or another invocation holds an unexpired lease.
+INSERT INTO file_metadata
+    (bucket, filename, upload_id, status, event_time, size_bytes, etag,
+     attempts, claimed_until)
+VALUES
+    (:bucket, :filename, :upload_id, 'processing', :event_time, :size_bytes, :etag,
+     1, now() + :lease_seconds * interval '1 second')
+ON CONFLICT ON CONSTRAINT file_metadata_upload_key DO UPDATE
+    SET attempts = file_metadata.attempts + 1,
+        claimed_until = now() + :lease_seconds * interval '1 second',
+        updated_at = now()
+    WHERE file_metadata.notified_at IS NULL
+      AND (file_metadata.claimed_until IS NULL OR file_metadata.claimed_until < now())
+RETURNING id, attempts;
+
+-- name: find_upload
+SELECT id, status, notified_at IS NOT NULL AS notified, claimed_until > now() AS leased
+FROM file_metadata
+WHERE bucket = :bucket AND filename = :filename AND upload_id = :upload_id;
+
+-- name: finish
+UPDATE file_metadata
+SET status = :status,
+    size_bytes = COALESCE(:size_bytes, size_bytes),
+    etag = COALESCE(:etag, etag),
+    row_count = :row_count,
+    column_count = :column_count,
+    delimiter = :delimiter,
+    encoding = :encoding,
+    error_code = :error_code,
+    error_message = :error_message,
+    result_key = :result_key,
+    backup_key = :backup_key,
+    updated_at = now()
+WHERE id = :id;
+
+-- name: release
+-- A retryable failure: keep the row in 'processing', note why, free the lease.
+UPDATE file_metadata
+SET error_code = :error_code, error_message = :error_message,
+    claimed_until = NULL, updated_at = now()
+WHERE id = :id;
+
+-- name: mark_notified
+UPDATE file_metadata
+SET notified_at = now(), claimed_until = NULL, updated_at = now()
+WHERE id = :id;
+
+-- name: record_failure
+-- Retries are exhausted: the upload ends 'failed' unless it was already reported.
+INSERT INTO file_metadata
+    (bucket, filename, upload_id, status, event_time, size_bytes, etag,
+     error_code, error_message, result_key, backup_key, attempts)
+VALUES
+    (:bucket, :filename, :upload_id, 'failed', :event_time, :size_bytes, :etag,
+     :error_code, :error_message, :result_key, :backup_key, 0)
+ON CONFLICT ON CONSTRAINT file_metadata_upload_key DO UPDATE
+    SET status = 'failed',
+        error_code = EXCLUDED.error_code,
+        error_message = EXCLUDED.error_message,
+        result_key = EXCLUDED.result_key,
+        backup_key = COALESCE(EXCLUDED.backup_key, file_metadata.backup_key),
+        claimed_until = NULL,
+        updated_at = now()
+    WHERE file_metadata.notified_at IS NULL
+RETURNING id;
+
+-- name: counts_by_status
+SELECT status, count(*) AS n FROM file_metadata GROUP BY status;
+
+-- name: latest
+SELECT id, bucket, filename, status, row_count, column_count, error_code,
+       error_message, result_key, backup_key, "timestamp", updated_at
+FROM file_metadata
+ORDER BY id DESC
+LIMIT :limit;

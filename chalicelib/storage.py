@@ -1,0 +1,110 @@
+"""S3 adapters: reading an upload as a stream and writing its result JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.csvprofile import CHUNK_SIZE, Profiler
+from chalicelib.errors import ObjectMissing, StorageError, aws_error_code, aws_status
+from chalicelib.events import Upload
+from chalicelib.profile import Profile
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What S3 says about the object actually read."""
+
+    size: int
+    etag: str
+    version_id: str | None
+    content_type: str | None
+
+
+class InputObjects:
+    """Streams uploads out of the input bucket, never whole into memory."""
+
+    def __init__(self, s3: S3Client, chunk_size: int = CHUNK_SIZE) -> None:
+        self._s3 = s3
+        self._chunk_size = chunk_size
+
+    def profile(self, upload: Upload) -> tuple[ObjectInfo, Profile]:
+        """Read the exact object of the event and profile it chunk by chunk."""
+        args: dict[str, Any] = {"Bucket": upload.bucket, "Key": upload.key}
+        if upload.version_id and upload.version_id != "null":
+            args["VersionId"] = upload.version_id
+        elif upload.etag:
+            args["IfMatch"] = upload.etag  # fail rather than read a newer upload
+        try:
+            response = self._s3.get_object(**args)
+            info = ObjectInfo(
+                size=int(response["ContentLength"]),
+                etag=response["ETag"].strip('"'),
+                version_id=response.get("VersionId"),
+                content_type=response.get("ContentType"),
+            )
+            profiler = Profiler()
+            for chunk in _chunks(response["Body"], self._chunk_size):
+                profiler.feed(chunk)
+            return info, profiler.finish()
+        except ClientError as exc:
+            raise _translate(exc, upload) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"reading {upload.uri} failed: {exc}") from exc
+
+
+def _chunks(body: Any, size: int) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(size)
+    finally:
+        body.close()
+
+
+def _translate(exc: ClientError, upload: Upload) -> Exception:
+    code = aws_error_code(exc)
+    if code in _MISSING or aws_status(exc) == 404:
+        return ObjectMissing(
+            f"{upload.uri} no longer exists (deleted before it could be read)",
+        )
+    if code == "PreconditionFailed" or aws_status(exc) == 412:
+        return ObjectMissing(
+            f"{upload.uri} was replaced by a newer upload before it could be read; "
+            "the newer upload is processed on its own",
+            code="OBJECT_REPLACED",
+        )
+    if code in ("AccessDenied", "403"):
+        return StorageError(f"access denied reading {upload.uri}", code="S3_ACCESS_DENIED")
+    return StorageError(f"reading {upload.uri} failed ({code})")
+
+
+class ResultWriter:
+    """Writes result JSON documents into the output bucket."""
+
+    def __init__(self, s3: S3Client, bucket: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+
+    def write(self, key: str, document: dict[str, Any]) -> None:
+        body = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True).encode()
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json; charset=utf-8",
+            )
+        except ClientError as exc:
+            raise StorageError(
+                f"writing s3://{self.bucket}/{key} failed ({aws_error_code(exc)})"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"writing s3://{self.bucket}/{key} failed: {exc}") from exc

@@ -1,0 +1,203 @@
+"""The local AWS endpoint (moto's server) and the resources the pipeline expects.
+
+The same names as the ``local`` stage in ``.chalice/config.json``, so the
+handler reads its settings and its secret exactly as it does in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+ACCESS_KEY = "testing"  # moto accepts any credentials; these are not secrets
+SECRET_KEY = "testing"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Names:
+    """Resource names of the local stack (DESIGN.md's defaults)."""
+
+    input_bucket: str = "candidate-test-input"
+    output_bucket: str = "candidate-test-output"
+    backup_bucket: str = "candidate-test-backup"
+    topic: str = "csv-pipeline-notifications"
+    secret_id: str = "csv-pipeline/database"  # noqa: S105 (a name, not a secret)
+    failure_queue: str = "csv-pipeline-failures"
+    #: S3 -> SQS: how the local stack learns about uploads (Lambda's trigger in AWS).
+    events_queue: str = "csv-pipeline-events"
+    #: SNS -> SQS: a mailbox standing in for the email subscription.
+    inbox_queue: str = "csv-pipeline-inbox"
+
+    @property
+    def topic_arn(self) -> str:
+        return f"arn:aws:sns:{REGION}:{ACCOUNT}:{self.topic}"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What :func:`provision` created, with the URLs a client needs."""
+
+    names: Names
+    events_queue_url: str
+    inbox_queue_url: str
+    failure_queue_url: str
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+class MotoServer:
+    """moto's server in this process, over real HTTP on ``host:port``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.host = host
+        self.port = port or free_port(host)
+        if port_in_use(self.host, self.port):
+            raise RuntimeError(
+                f"port {self.port} on {self.host} is already in use: stop what runs there "
+                "or choose another port"
+            )
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        self._server.start()
+        deadline = time.monotonic() + timeout
+        while not port_in_use(self.host, self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"moto did not start on {self.url}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource (moto's own reset API)."""
+        url = f"{self.url}/moto-api/reset"  # always http://127.0.0.1:<port>
+        request = urllib.request.Request(url, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def client_env(endpoint_url: str) -> dict[str, str]:
+    """The variables that point boto3 (and the aws CLI) at the local endpoint."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+
+
+def pipeline_env(names: Names) -> dict[str, str]:
+    """The function's settings (DESIGN.md), as the ``local`` Chalice stage has them."""
+    return {
+        "INPUT_BUCKET": names.input_bucket,
+        "OUTPUT_BUCKET": names.output_bucket,
+        "BACKUP_BUCKET": names.backup_bucket,
+        "SNS_TOPIC_ARN": names.topic_arn,
+        "DB_SECRET_ID": names.secret_id,
+        "FAILURE_QUEUE_NAME": names.failure_queue,
+    }
+
+
+def _client(service: str, endpoint_url: str) -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+def provision(endpoint_url: str, database: dict[str, Any], names: Names | None = None) -> Resources:
+    """Create the buckets, topic, queues and database secret, as in AWS.
+
+    ``database`` is the secret's JSON: ``username``, ``password``, ``host``,
+    ``port``, ``dbname``. Safe to call again: existing resources are reused.
+    """
+    names = names or Names()
+    s3 = _client("s3", endpoint_url)
+    sqs = _client("sqs", endpoint_url)
+    sns = _client("sns", endpoint_url)
+    secrets = _client("secretsmanager", endpoint_url)
+
+    for bucket in (names.input_bucket, names.output_bucket, names.backup_bucket):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(
+        Bucket=names.backup_bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    queues = {
+        name: sqs.create_queue(QueueName=name)["QueueUrl"]
+        for name in (names.events_queue, names.inbox_queue, names.failure_queue)
+    }
+    topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, queues[names.inbox_queue])
+    )
+    s3.put_bucket_notification_configuration(
+        Bucket=names.input_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": _queue_arn(sqs, queues[names.events_queue]),
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": ".csv"}]}},
+                }
+            ]
+        },
+    )
+    secret = json.dumps(database)
+    try:
+        secrets.create_secret(Name=names.secret_id, SecretString=secret)
+    except secrets.exceptions.ResourceExistsException:
+        secrets.put_secret_value(SecretId=names.secret_id, SecretString=secret)
+    return Resources(
+        names=names,
+        events_queue_url=queues[names.events_queue],
+        inbox_queue_url=queues[names.inbox_queue],
+        failure_queue_url=queues[names.failure_queue],
+    )
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    arn: str = attributes["Attributes"]["QueueArn"]
+    return arn
+
+
+def apply_env(values: dict[str, str]) -> None:
+    """Set variables in this process (the tests and the local stack)."""
+    os.environ.update(values)
