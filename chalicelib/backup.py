@@ -49,7 +49,7 @@ class Backup:
             "ContentType": "text/csv",
         }
         if etag and "VersionId" not in source:
-            extra["CopySourceIfMatch"] = etag
+            extra["CopySourceIfMatch"] = f'"{etag.strip(chr(34))}"'  # the quoted form
         config = TransferConfig(
             multipart_threshold=self._threshold, multipart_chunksize=self._part_size
         )
