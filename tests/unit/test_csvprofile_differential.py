@@ -1,0 +1,196 @@
+"""Differential tests: the streaming profiler against the csv-module reference.
+
+DESIGN.md: a faster implementation is welcome as long as it agrees with
+:func:`chalicelib.csvreference.reference_profile` on every input. Hypothesis
+generates CSVs (structured records and raw bytes over a small alphabet) and
+feeds them to the profiler in random chunk splits, down to one byte at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.csvprofile import profile_bytes, profile_chunks
+from chalicelib.csvreference import reference_profile
+from chalicelib.profile import Profile
+
+BOM = b"\xef\xbb\xbf"
+
+# Text that shapes records (delimiters, quotes, line ends) plus letters,
+# spaces, non-ASCII characters and cp1252 / invalid UTF-8 bytes.
+FIELD_PIECES = [
+    b"a",
+    b"bc",
+    b"12",
+    b" ",
+    b",",
+    b";",
+    b"\t",
+    b"|",
+    b'"',
+    b'""',
+    b"\n",
+    b"\r",
+    b"\r\n",
+    "é".encode(),
+    "日".encode(),
+    b"\xe9",  # cp1252 é, invalid as UTF-8
+    b"\x80",
+    b"\xc3",  # a truncated UTF-8 sequence
+    BOM,
+]
+RAW_ALPHABET = [b'"', b",", b";", b"\t", b"|", b"\n", b"\r", b"a", b" ", b"\xe9", BOM]
+TERMINATORS = [b"\n", b"\r\n", b"\r"]
+DELIMITERS = [b",", b";", b"\t", b"|"]
+
+DIFFERENTIAL = settings(
+    max_examples=600,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def same(result: Profile, reference: Profile) -> None:
+    """Equal on everything a caller sees: status, counts, delimiter, encoding, error, header."""
+    assert result.status == reference.status
+    assert result.error == reference.error
+    assert result.row_count == reference.row_count
+    assert result.column_count == reference.column_count
+    assert result.delimiter == reference.delimiter
+    assert result.encoding == reference.encoding
+    assert result.header == reference.header
+    assert result.bytes_read == reference.bytes_read
+    assert result == reference
+
+
+def split_at(data: bytes, cuts: list[int]) -> Iterator[bytes]:
+    """``data`` cut at the given offsets (clamped, sorted; empty chunks kept)."""
+    start = 0
+    for cut in sorted(min(cut, len(data)) for cut in cuts):
+        yield data[start:cut]
+        start = cut
+    yield data[start:]
+
+
+@st.composite
+def fields(draw: st.DrawFn) -> bytes:
+    text = b"".join(draw(st.lists(st.sampled_from(FIELD_PIECES), max_size=6)))
+    style = draw(st.sampled_from(["plain", "plain", "quoted", "quoted", "stray"]))
+    if style == "plain":
+        return text
+    quoted = b'"' + text.replace(b'"', b'""') + b'"'
+    if style == "quoted":
+        return quoted
+    # A stray quote: text after the closing quote, or a quote inside a word.
+    tail = draw(st.sampled_from([b"x", b' "', b'"', b'12" pizza', b"\n", b'"a"']))
+    return draw(st.sampled_from([quoted + tail, text + b'"' + tail, b'12" ' + text]))
+
+
+@st.composite
+def structured_csv(draw: st.DrawFn) -> bytes:
+    """Records of fields, each quoted or not, joined by a delimiter and line ends."""
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    records = draw(st.lists(st.lists(fields(), min_size=1, max_size=5), max_size=8))
+    out = []
+    for record in records:
+        if draw(st.integers(0, 9)) == 0:
+            out.append(draw(st.sampled_from(TERMINATORS)))  # a blank line
+        sep = delimiter if draw(st.integers(0, 9)) else draw(st.sampled_from(DELIMITERS))
+        out.append(sep.join(record))
+        out.append(draw(st.sampled_from(TERMINATORS)))
+    data = b"".join(out)
+    if draw(st.booleans()):
+        data = data.rstrip(b"\r\n")  # no line end after the last record
+    if draw(st.integers(0, 4)) == 0:
+        data = BOM + data
+    if draw(st.integers(0, 29)) == 0 and data:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + b"\0" + data[at:]
+    return data
+
+
+@st.composite
+def raw_csv(draw: st.DrawFn) -> bytes:
+    """Any sequence over a small alphabet of record-shaping bytes."""
+    return b"".join(draw(st.lists(st.sampled_from(RAW_ALPHABET), max_size=60)))
+
+
+@st.composite
+def huge_field_csv(draw: st.DrawFn) -> bytes:
+    """A file with one field well over the csv module's default 128 KiB limit."""
+    unit = draw(st.sampled_from([b"x", b'""', b"a\r\nb", b"a,b", b'x"y', b"\xe9"]))
+    size = draw(st.integers(130 * 1024, 400 * 1024)) // len(unit)
+    quoted = draw(st.booleans())
+    body = unit * size
+    if quoted:
+        body = b'"' + body.replace(b'"', b'""') + b'"'
+    before = draw(st.lists(fields(), max_size=3))
+    after = draw(st.lists(fields(), max_size=3))
+    record = b",".join([*before, body, *after])
+    prefix = draw(st.sampled_from([b"", b"h1,h2,h3\n", b'"h1";"h2"\r\n']))
+    suffix = draw(st.sampled_from([b"", b"\n", b"\n1,2,3\n", b'\n"open']))
+    return prefix + record + suffix
+
+
+def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    mode = draw(st.sampled_from(["cuts", "cuts", "fixed", "bytes"]))
+    if mode == "bytes":
+        return [data[i : i + 1] for i in range(len(data))]
+    if mode == "fixed":
+        size = draw(st.integers(1, max(1, len(data))))
+        return [data[i : i + size] for i in range(0, len(data), size)]
+    cuts = draw(st.lists(st.integers(0, len(data)), max_size=8))
+    return list(split_at(data, cuts))
+
+
+@DIFFERENTIAL
+@given(data=structured_csv(), draw=st.data())
+@example(data=b'a,b\n"x""y",12" pizza\n"z"w,"\n"\n', draw=None)
+@example(data=BOM + b'"a";"b"\r\n\r\n1;"2\r\n3"', draw=None)
+def test_structured_csv(data: bytes, draw: st.DataObject | None) -> None:
+    reference = reference_profile(data)
+    same(profile_bytes(data), reference)
+    if draw is not None:
+        same(profile_chunks(chunked(draw.draw, data)), reference)
+
+
+@DIFFERENTIAL
+@given(data=raw_csv(), draw=st.data())
+def test_raw_bytes(data: bytes, draw: st.DataObject) -> None:
+    reference = reference_profile(data)
+    same(profile_bytes(data), reference)
+    same(profile_chunks(chunked(draw.draw, data)), reference)
+
+
+@settings(DIFFERENTIAL, max_examples=40)
+@given(data=huge_field_csv(), cuts=st.lists(st.integers(0, 500 * 1024), max_size=12))
+def test_huge_fields(data: bytes, cuts: list[int]) -> None:
+    reference = reference_profile(data)
+    same(profile_bytes(data), reference)
+    same(profile_chunks(split_at(data, cuts)), reference)
+
+
+@settings(DIFFERENTIAL, max_examples=300)
+@given(data=st.one_of(structured_csv(), raw_csv()))
+def test_every_split_point(data: bytes) -> None:
+    """Cutting the input into two chunks at any offset never changes the result."""
+    whole = profile_bytes(data)
+    same(whole, reference_profile(data))
+    for cut in range(len(data) + 1):
+        same(profile_chunks([data[:cut], data[cut:]]), whole)
+
+
+@settings(DIFFERENTIAL, max_examples=200)
+@given(
+    block=st.one_of(structured_csv(), raw_csv()),
+    repeat=st.integers(1, 400),
+    size=st.integers(1, 4096),
+)
+def test_repeated_blocks(block: bytes, repeat: int, size: int) -> None:
+    """Long inputs, so that every fast path and fallback meets a chunk edge."""
+    data = b"a,b\n" + block * repeat
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    same(profile_chunks(chunks), reference_profile(data))
