@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from chalicelib.events import Upload
@@ -12,6 +13,12 @@ from chalicelib.profile import Profile
 Status = Literal["processing", "succeeded", "rejected", "failed"]
 SUBJECT_LIMIT = 99  # SNS: "less than 100 characters", ASCII only
 APP = "csv-pipeline"
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2025-09-02T14:30:00.123Z``: milliseconds, as S3 writes event times."""
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z").replace(".000Z", "Z")
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ def build_result(outcome: Outcome) -> dict[str, Any]:
             "size": outcome.size if outcome.size is not None else upload.size,
             "etag": (outcome.etag or upload.etag or "").strip('"') or None,
             "version_id": upload.version_id,
-            "event_time": upload.event_time.isoformat().replace("+00:00", "Z"),
+            "event_time": iso_utc(upload.event_time),
         },
         "backup": (
             {"bucket": outcome.backup_bucket, "key": outcome.backup_key}
@@ -125,7 +132,7 @@ def body_for(outcome: Outcome) -> str:
     size = outcome.size if outcome.size is not None else upload.size
     if size is not None:
         lines.append(f"Size:        {size:,} bytes")
-    lines.append(f"Uploaded:    {upload.event_time.isoformat().replace('+00:00', 'Z')}")
+    lines.append(f"Uploaded:    {iso_utc(upload.event_time)}")
     lines.append(f"Result:      s3://{outcome.result_bucket}/{outcome.result_key}")
     if outcome.backup_key:
         lines.append(f"Backup:      s3://{outcome.backup_bucket}/{outcome.backup_key}")

@@ -117,6 +117,7 @@ class Runtime:
                     "key": upload.key,
                     "status": outcome.status if outcome else "duplicate",
                     "metadata_id": outcome.metadata_id if outcome else None,
+                    "error_code": outcome.error_code if outcome else None,
                     "row_count": outcome.profile.row_count if outcome and outcome.profile else None,
                 }
             )

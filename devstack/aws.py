@@ -7,6 +7,7 @@ handler reads its settings and its secret exactly as it does in AWS.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -79,6 +80,7 @@ class MotoServer:
                 "or choose another port"
             )
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
     @property
     def url(self) -> str:
