@@ -1,0 +1,1 @@
+"""Local stack: embedded PostgreSQL, moto, the dispatcher (make local and the tests)."""
