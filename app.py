@@ -5,6 +5,7 @@ The handlers stay a few lines; the work lives in ``chalicelib/``.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -27,6 +28,7 @@ def get_runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         _runtime = Runtime.from_env()
+        atexit.register(_runtime.close)
     return _runtime
 
 
@@ -43,7 +45,7 @@ class UploadEvent(S3Event):
 # Start of Event Handlers.
 @app.on_s3_event(bucket=INPUT_BUCKET, events=["s3:ObjectCreated:*"], suffix=".csv")
 def process_upload(event: S3Event) -> dict[str, Any]:
-    return get_runtime().handle_s3_event(event.to_dict())
+    return get_runtime().handle_s3_event(event.to_dict(), event.context)
 
 
 process_upload.event_class = UploadEvent

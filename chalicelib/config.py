@@ -36,6 +36,8 @@ class Settings:
     #: ``verify-full`` (default off this machine), ``disable`` or ``auto``.
     db_tls: str = "auto"
     db_ca_bundle: str | None = None
+    #: Seconds to wait for PostgreSQL to connect or answer before giving up.
+    db_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +68,7 @@ class Settings:
             db_name=env.get("DB_NAME") or None,
             db_tls=env.get("DB_TLS", "auto"),
             db_ca_bundle=env.get("DB_CA_BUNDLE") or None,
+            db_timeout=float(env.get("DB_TIMEOUT") or 10.0),
         )
         settings.check()
         return settings

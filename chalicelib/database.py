@@ -253,7 +253,7 @@ def _identity(upload: Upload) -> dict[str, str]:
     return {"bucket": upload.bucket, "filename": upload.key, "upload_id": upload.upload_id}
 
 
-Connector = Callable[[DatabaseSecret, ssl.SSLContext | None], Connection]
+Connector = Callable[[DatabaseSecret, ssl.SSLContext | None, float], Connection]
 
 
 class Database:
@@ -304,10 +304,14 @@ class Database:
     def _open(self) -> Connection:
         secret = self._secrets.get()
         try:
-            return self._connector(secret, tls_context(self._settings, secret.host))
+            return self._connect(secret)
         except DatabaseAuthError:
             secret = self._secrets.refresh()  # the password may have been rotated
-            return self._connector(secret, tls_context(self._settings, secret.host))
+            return self._connect(secret)
+
+    def _connect(self, secret: DatabaseSecret) -> Connection:
+        context = tls_context(self._settings, secret.host)
+        return self._connector(secret, context, self._settings.db_timeout)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

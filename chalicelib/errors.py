@@ -73,9 +73,13 @@ class DatabaseAuthError(DatabaseError):
 
 
 class DeadlineExceeded(PipelineError):
-    """The invocation would run out of time before the upload could finish."""
+    """The invocation would run out of time before the upload could finish.
+
+    Not retried: the next attempt has the same time limit and the same file.
+    """
 
     code = "TIMEOUT"
+    retryable = False
 
 
 def aws_error_code(exc: Exception) -> str:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, replace
 from chalicelib import keys
 from chalicelib.backup import Backup
 from chalicelib.config import Settings
+from chalicelib.csvprofile import Profiler
 from chalicelib.database import Claim, Database, MetadataStore
-from chalicelib.errors import DatabaseError, ObjectMissing, PipelineError
+from chalicelib.deadline import Deadline
+from chalicelib.errors import DatabaseError, DeadlineExceeded, ObjectMissing, PipelineError
 from chalicelib.events import Upload
 from chalicelib.notify import Notifier
 from chalicelib.profile import Profile
@@ -21,10 +23,6 @@ from chalicelib.results import Outcome, Status, build_notification, build_result
 from chalicelib.storage import InputObjects, ObjectInfo, ResultWriter
 
 log = logging.getLogger("csv_pipeline")
-
-#: How long a claim keeps other deliveries of the same upload away; longer
-#: than the function's timeout, so a crashed attempt is taken over by its retry.
-LEASE_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -55,25 +53,28 @@ class Pipeline:
         self.backup = backup
         self.notifier = notifier
 
-    def process(self, upload: Upload) -> Handled:
+    def process(self, upload: Upload, deadline: Deadline | None = None) -> Handled:
         """Handle one delivery; a repeated delivery of a handled upload does nothing."""
+        deadline = deadline or Deadline()
         with self.database.session() as store:
-            claim = store.claim(upload, LEASE_SECONDS)
+            claim = store.claim(upload, deadline.lease_seconds())
             if claim is None:
                 log.info(
                     "duplicate delivery of %s (%s): already handled", upload.uri, upload.upload_id
                 )
                 return Handled(upload, None, duplicate=True)
             try:
-                outcome = self._run(upload, claim, store)
+                outcome = self._run(upload, claim, store, deadline)
             except PipelineError as exc:
                 if exc.retryable:
                     self._release(store, claim, exc)
                 raise
         return Handled(upload, outcome)
 
-    def _run(self, upload: Upload, claim: Claim, store: MetadataStore) -> Outcome:
-        outcome = self._profile(upload)
+    def _run(
+        self, upload: Upload, claim: Claim, store: MetadataStore, deadline: Deadline
+    ) -> Outcome:
+        outcome = self._profile(upload, deadline)
         outcome = replace(outcome, metadata_id=claim.id)
         store.finish(claim, outcome)
         self.results.write(outcome.result_key, build_result(outcome))
@@ -90,11 +91,21 @@ class Pipeline:
         )
         return outcome
 
-    def _profile(self, upload: Upload) -> Outcome:
+    def _profile(self, upload: Upload, deadline: Deadline) -> Outcome:
         try:
-            info, profile = self.objects.profile(upload)
-        except ObjectMissing as exc:
+            deadline.check("starting to read the file")
+            info, chunks = self.objects.open(upload)
+        except (ObjectMissing, DeadlineExceeded) as exc:
             return self._outcome(upload, "failed", None, code=exc.code, message=exc.message)
+        profiler = Profiler()
+        try:
+            for chunk in chunks:
+                deadline.check(f"reading the file ({profiler.bytes_read:,} of {info.size:,} bytes)")
+                profiler.feed(chunk)
+        except (ObjectMissing, DeadlineExceeded) as exc:
+            chunks.close()
+            return self._outcome(upload, "failed", info, code=exc.code, message=exc.message)
+        profile = profiler.finish()
         if profile.status == "succeeded":
             return self._outcome(upload, "succeeded", info, profile=profile)
         error = profile.error

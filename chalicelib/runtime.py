@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import SecretProvider, Settings
 from chalicelib.database import Database
+from chalicelib.deadline import Deadline
 from chalicelib.errors import PipelineError
 from chalicelib.events import is_test_event, uploads_from_event
 
@@ -92,8 +93,9 @@ class Runtime:
             notifier=Notifier(self.sns, self.settings.sns_topic_arn),
         )
 
-    def handle_s3_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def handle_s3_event(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         """Process every upload in an S3 event; raise if one must be retried."""
+        deadline = Deadline.from_context(context)
         if is_test_event(event):
             log.info("acknowledged s3:TestEvent for bucket %s", event.get("Bucket"))
             return {"ignored": "s3:TestEvent", "uploads": []}
@@ -104,7 +106,7 @@ class Runtime:
                 log.warning("ignoring %s: not the input bucket", upload.uri)
                 continue
             try:
-                result = self.pipeline.process(upload)
+                result = self.pipeline.process(upload, deadline)
             except PipelineError as exc:
                 if not exc.retryable:
                     raise
@@ -124,6 +126,11 @@ class Runtime:
         if retry is not None:
             raise retry
         return {"uploads": handled}
+
+    def close(self) -> None:
+        """Close the database connection (container shutdown, tests)."""
+        if "database" in self.__dict__:
+            self.database.close()
 
     def report_failure(self, record_body: str) -> dict[str, Any]:
         """Handle one Lambda on-failure destination record (retries exhausted)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,8 @@ class InputObjects:
         self._s3 = s3
         self._chunk_size = chunk_size
 
-    def profile(self, upload: Upload) -> tuple[ObjectInfo, Profile]:
-        """Read the exact object of the event and profile it chunk by chunk."""
+    def open(self, upload: Upload) -> tuple[ObjectInfo, Generator[bytes, None, None]]:
+        """The exact object of the event: what S3 says of it, and its bytes in chunks."""
         args: dict[str, Any] = {"Bucket": upload.bucket, "Key": upload.key}
         if upload.version_id and upload.version_id != "null":
             args["VersionId"] = upload.version_id
@@ -46,25 +46,34 @@ class InputObjects:
             args["IfMatch"] = upload.etag  # fail rather than read a newer upload
         try:
             response = self._s3.get_object(**args)
-            info = ObjectInfo(
-                size=int(response["ContentLength"]),
-                etag=response["ETag"].strip('"'),
-                version_id=response.get("VersionId"),
-                content_type=response.get("ContentType"),
-            )
-            profiler = Profiler()
-            for chunk in _chunks(response["Body"], self._chunk_size):
-                profiler.feed(chunk)
-            return info, profiler.finish()
         except ClientError as exc:
             raise _translate(exc, upload) from exc
         except BotoCoreError as exc:
             raise StorageError(f"reading {upload.uri} failed: {exc}") from exc
+        info = ObjectInfo(
+            size=int(response["ContentLength"]),
+            etag=response["ETag"].strip('"'),
+            version_id=response.get("VersionId"),
+            content_type=response.get("ContentType"),
+        )
+        return info, _chunks(response["Body"], self._chunk_size, upload)
+
+    def profile(self, upload: Upload) -> tuple[ObjectInfo, Profile]:
+        """Read the object and profile it chunk by chunk."""
+        info, chunks = self.open(upload)
+        profiler = Profiler()
+        for chunk in chunks:
+            profiler.feed(chunk)
+        return info, profiler.finish()
 
 
-def _chunks(body: Any, size: int) -> Iterator[bytes]:
+def _chunks(body: Any, size: int, upload: Upload) -> Generator[bytes, None, None]:
     try:
         yield from body.iter_chunks(size)
+    except ClientError as exc:
+        raise _translate(exc, upload) from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"reading {upload.uri} failed mid-stream: {exc}") from exc
     finally:
         body.close()
 
