@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Copy the infra stack's outputs into the Chalice config and the stage policy.
+
+Chalice's config and IAM policy are static JSON, while the bucket names,
+secret ARN, subnets and security group come from the CloudFormation stack
+(``infra/pipeline.yaml``). Like chalice-workshop's ``recordresources.py`` this
+script reads the stack's outputs and writes:
+
+* ``.chalice/config.json``: ``stages.<stage>.environment_variables`` (the
+  names in DESIGN.md), ``subnet_ids`` and ``security_group_ids``; every other
+  key (memory, timeout, concurrency, per-function overrides) is left alone;
+* ``.chalice/policy-<stage>.json``: ``infra/policy.template.json`` with the
+  real ARNs filled in.
+
+    scripts/record_outputs.py --stage dev                     # from the stack
+    scripts/record_outputs.py --stage dev --outputs-file o.json  # from a file
+
+boto3 honours ``AWS_ENDPOINT_URL``, so the same call works against moto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "infra" / "policy.template.json"
+CONFIG = ROOT / ".chalice" / "config.json"
+
+#: Lambda environment variable -> stack output it comes from.
+ENV_FROM_OUTPUTS = {
+    "INPUT_BUCKET": "InputBucketName",
+    "OUTPUT_BUCKET": "OutputBucketName",
+    "BACKUP_BUCKET": "BackupBucketName",
+    "SNS_TOPIC_ARN": "TopicArn",
+    "DB_SECRET_ID": "DbSecretArn",
+    "DB_HOST": "DbHost",
+    "DB_PORT": "DbPort",
+    "DB_NAME": "DbName",
+    "FAILURE_QUEUE_NAME": "FailureQueueName",
+}
+#: Set on every deployed stage: RDS forces TLS and the code checks the server.
+FIXED_ENV = {"DB_TLS": "verify-full"}
+
+REQUIRED_OUTPUTS = (
+    *ENV_FROM_OUTPUTS.values(),
+    "Stage",
+    "KmsKeyArn",
+    "SubnetIds",
+    "LambdaSecurityGroupId",
+    "FailureQueueArn",
+)
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+class RecordError(Exception):
+    """The outputs do not fit the stage or the template."""
+
+
+def stack_outputs(stack_name: str, region: str | None = None) -> dict[str, str]:
+    """The stack's outputs as ``{OutputKey: OutputValue}``."""
+    import boto3
+
+    cfn = boto3.client("cloudformation", region_name=region)
+    stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def check_outputs(outputs: Mapping[str, str], stage: str) -> None:
+    """Refuse outputs that lack a value or belong to another stage."""
+    missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
+    if missing:
+        raise RecordError(f"stack outputs lack {', '.join(missing)}")
+    if outputs["Stage"] != stage:
+        raise RecordError(f"the stack is for stage {outputs['Stage']!r}, not {stage!r}")
+
+
+def arn_parts(arn: str) -> tuple[str, str, str]:
+    """``(partition, region, account)`` of a regional ARN."""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or not parts[3] or not parts[4]:
+        raise RecordError(f"not a regional ARN: {arn!r}")
+    return parts[1], parts[3], parts[4]
+
+
+def policy_values(outputs: Mapping[str, str], stage: str) -> dict[str, str | list[str]]:
+    """The template's placeholders, from the outputs (account and region from an ARN)."""
+    partition, region, account = arn_parts(outputs["FailureQueueArn"])
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    subnets = [s.strip() for s in outputs["SubnetIds"].split(",") if s.strip()]
+    values: dict[str, str | list[str]] = {
+        "Partition": partition,
+        "Region": region,
+        "AccountId": account,
+        "Stage": stage,
+        "SubnetArns": [f"{ec2}:subnet/{subnet}" for subnet in subnets],
+        "LambdaSecurityGroupArn": f"{ec2}:security-group/{outputs['LambdaSecurityGroupId']}",
+    }
+    for key in (
+        "InputBucketName",
+        "OutputBucketName",
+        "BackupBucketName",
+        "TopicArn",
+        "DbSecretArn",
+        "KmsKeyArn",
+        "FailureQueueArn",
+    ):
+        values[key] = outputs[key]
+    return values
+
+
+def render_policy(template: Any, values: Mapping[str, str | list[str]]) -> Any:
+    """Fill ``${Name}`` placeholders; a list element that is exactly a list value is spliced."""
+    if isinstance(template, dict):
+        return {key: render_policy(value, values) for key, value in template.items()}
+    if isinstance(template, list):
+        rendered: list[Any] = []
+        for item in template:
+            whole = _PLACEHOLDER.fullmatch(item) if isinstance(item, str) else None
+            if whole and isinstance(values.get(whole.group(1)), list):
+                rendered.extend(values[whole.group(1)])
+            else:
+                rendered.append(render_policy(item, values))
+        return rendered
+    if isinstance(template, str):
+        return _PLACEHOLDER.sub(lambda m: _scalar(values, m.group(1)), template)
+    return template
+
+
+def _scalar(values: Mapping[str, str | list[str]], name: str) -> str:
+    if name not in values:
+        raise RecordError(f"the policy template names ${{{name}}}, which has no value")
+    value = values[name]
+    if isinstance(value, list):
+        raise RecordError(f"${{{name}}} is a list: it must stand alone as a list element")
+    return value
+
+
+def stage_environment(outputs: Mapping[str, str]) -> dict[str, str]:
+    """The functions' environment variables (DESIGN.md's names)."""
+    env = {name: outputs[key] for name, key in ENV_FROM_OUTPUTS.items()}
+    env.update(FIXED_ENV)
+    return env
+
+
+def update_config(config: dict[str, Any], stage: str, outputs: Mapping[str, str]) -> dict[str, Any]:
+    """Set the stage's environment, subnets and security group; keep everything else."""
+    stage_cfg = config.setdefault("stages", {}).setdefault(stage, {})
+    env = stage_cfg.setdefault("environment_variables", {})
+    env.update(stage_environment(outputs))
+    stage_cfg["subnet_ids"] = [s.strip() for s in outputs["SubnetIds"].split(",") if s.strip()]
+    stage_cfg["security_group_ids"] = [outputs["LambdaSecurityGroupId"]]
+    return config
+
+
+def record(
+    stage: str,
+    outputs: Mapping[str, str],
+    *,
+    config_path: Path = CONFIG,
+    template_path: Path = TEMPLATE,
+    policy_path: Path | None = None,
+    write_config: bool = True,
+) -> Path:
+    """Write the config and the policy for ``stage``; returns the policy's path."""
+    check_outputs(outputs, stage)
+    policy_path = policy_path or config_path.parent / f"policy-{stage}.json"
+    template = json.loads(template_path.read_text(encoding="utf-8"))
+    policy = render_policy(template, policy_values(outputs, stage))
+    if write_config:
+        if not config_path.exists():
+            raise RecordError(f"{config_path} does not exist: it holds app_name and the stages")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        _write_json(config_path, update_config(config, stage, outputs))
+    _write_json(policy_path, policy)
+    return policy_path
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", required=True, choices=["dev", "prod"])
+    parser.add_argument("--stack-name", help="default: csv-pipeline-<stage>")
+    parser.add_argument("--region", help="default: the AWS SDK's (AWS_REGION / profile)")
+    parser.add_argument(
+        "--outputs-file", type=Path, help="read the outputs from this JSON file, not CloudFormation"
+    )
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--template", type=Path, default=TEMPLATE)
+    parser.add_argument("--policy", type=Path, help="default: .chalice/policy-<stage>.json")
+    parser.add_argument(
+        "--policy-only", action="store_true", help="render the policy, leave config.json alone"
+    )
+    args = parser.parse_args(argv)
+    if args.outputs_file:
+        outputs = json.loads(args.outputs_file.read_text(encoding="utf-8"))
+    else:
+        outputs = stack_outputs(args.stack_name or f"csv-pipeline-{args.stage}", args.region)
+    try:
+        policy_path = record(
+            args.stage,
+            outputs,
+            config_path=args.config,
+            template_path=args.template,
+            policy_path=args.policy,
+            write_config=not args.policy_only,
+        )
+    except RecordError as exc:
+        print(f"record_outputs: {exc}", file=sys.stderr)
+        return 1
+    if not args.policy_only:
+        print(f"updated {args.config} (stage {args.stage})")
+    print(f"wrote {policy_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""scripts/deploy.py's steps against moto's server, and scripts/fetch-rds-ca.
+
+The whole deploy (stack, chalice deploy, smoke test) needs AWS or the deploy
+rehearsal; here each step's own logic runs over HTTP against moto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.support import ROOT
+
+# ---------------------------------------------------------------- parameters
+
+
+def test_expand_reads_the_environment(deploy: Any) -> None:
+    env = {"VPC_ID": "vpc-1", "EMPTY": ""}
+    assert deploy.expand("${VPC_ID}", env) == "vpc-1"
+    assert deploy.expand("${MISSING:-fallback}", env) == "fallback"
+    assert deploy.expand("${EMPTY:-fallback}", env) == "fallback"
+    assert deploy.expand("${MISSING:-}", env) == ""
+    assert deploy.expand("plain", env) == "plain"
+    with pytest.raises(deploy.DeployError, match="set MISSING"):
+        deploy.expand("${MISSING}", env)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_parameters_for_a_stage(deploy: Any, stage: str) -> None:
+    env = {"VPC_ID": "vpc-1", "PRIVATE_SUBNET_IDS": "subnet-a,subnet-b"}
+    params = deploy.load_parameters(stage, env)
+    assert params["Stage"] == stage
+    assert params["VpcId"] == "vpc-1"
+    assert params["PrivateSubnetIds"] == "subnet-a,subnet-b"
+    assert params["CreateVpcEndpoints"] == "true"
+    suffix = "" if stage == "dev" else "-prod"
+    assert params["InputBucketName"] == f"candidate-test-input{suffix}"
+    assert params["MultiAZ"] == ("true" if stage == "prod" else "false")
+
+
+def test_parameters_need_the_network(deploy: Any) -> None:
+    with pytest.raises(deploy.DeployError, match="VPC_ID"):
+        deploy.load_parameters("dev", {})
+
+
+def test_result_key_follows_the_design(deploy: Any) -> None:
+    assert deploy.result_key("reports/q3.csv") == "results/reports/q3.json"
+    assert deploy.result_key("smoke-test/a.CSV") == "results/smoke-test/a.json"
+
+
+def test_function_name_from_chalice_state(deploy: Any, tmp_path: Path) -> None:
+    deployed = tmp_path / "dev.json"
+    assert deploy.function_name(deployed, "csv-pipeline", "dev", "process_upload") == (
+        "csv-pipeline-dev-process_upload"
+    )
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:renamed-process"
+    deployed.write_text(
+        json.dumps(
+            {
+                "resources": [
+                    {
+                        "name": "process_upload",
+                        "resource_type": "lambda_function",
+                        "lambda_arn": arn,
+                    }
+                ]
+            }
+        )
+    )
+    assert deploy.function_name(deployed, "csv-pipeline", "dev", "process_upload") == (
+        "renamed-process"
+    )
+
+
+# ---------------------------------------------------------------- against moto
+
+
+@pytest.fixture
+def aws(moto_server: Any) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name="us-east-1")
+
+
+QUEUE_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  Retention:
+    Type: Number
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      MessageRetentionPeriod: !Ref Retention
+Outputs:
+  QueueArn:
+    Value: !GetAtt Queue.Arn
+"""
+
+
+def test_stack_is_created_then_left_then_updated(deploy: Any, aws: Any) -> None:
+    cfn = aws.client("cloudformation")
+    name = f"deploy-test-{uuid.uuid4().hex[:8]}"
+    fast = {"delay": 1, "max_attempts": 30}
+    assert deploy.deploy_stack(cfn, name, QUEUE_TEMPLATE, {"Retention": "600"}, **fast) == (
+        "created"
+    )
+    assert deploy.stack_status(cfn, name) == "CREATE_COMPLETE"
+    assert deploy.deploy_stack(cfn, name, QUEUE_TEMPLATE, {"Retention": "600"}, **fast) == (
+        "unchanged"
+    )
+    assert deploy.deploy_stack(cfn, name, QUEUE_TEMPLATE, {"Retention": "900"}, **fast) == (
+        "updated"
+    )
+    assert deploy.stack_status(cfn, f"{name}-absent") is None
+
+
+def test_a_template_too_big_for_a_body_is_refused(deploy: Any, aws: Any) -> None:
+    body = QUEUE_TEMPLATE + "#" * deploy.TEMPLATE_BODY_LIMIT
+    with pytest.raises(deploy.DeployError, match="51,200"):
+        deploy.deploy_stack(aws.client("cloudformation"), "too-big", body, {})
+
+
+def test_chalice_state_round_trips_through_s3(deploy: Any, aws: Any, tmp_path: Path) -> None:
+    s3 = aws.client("s3")
+    bucket = f"state-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    deployed = tmp_path / "deployed" / "dev.json"
+    assert deploy.restore_state(s3, bucket, "dev", deployed) is False
+    assert not deployed.exists()
+    assert deploy.save_state(s3, bucket, "dev", deployed) is False
+    deployed.parent.mkdir(parents=True)
+    deployed.write_text('{"resources": [], "schema_version": "2.0"}')
+    assert deploy.save_state(s3, bucket, "dev", deployed) is True
+    deployed.unlink()
+    assert deploy.restore_state(s3, bucket, "dev", deployed) is True
+    assert json.loads(deployed.read_text()) == {"resources": [], "schema_version": "2.0"}
+    assert deploy.restore_state(s3, bucket, "prod", tmp_path / "prod.json") is False
+
+
+def lambda_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def test_async_config_sends_failures_to_the_queue(deploy: Any, aws: Any) -> None:
+    iam, lam, sqs = aws.client("iam"), aws.client("lambda"), aws.client("sqs")
+    suffix = uuid.uuid4().hex[:8]
+    role = iam.create_role(
+        RoleName=f"fn-{suffix}",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    name = f"csv-pipeline-dev-process_upload-{suffix}"
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": lambda_zip()},
+    )
+    queue_url = sqs.create_queue(QueueName=f"failures-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    deploy.configure_async(lam, name, queue_arn)
+    config = lam.get_function_event_invoke_config(FunctionName=name)
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == 3600
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
+
+
+def answer_smoke_upload(
+    s3: Any, input_bucket: str, output_bucket: str, result: dict[str, Any]
+) -> threading.Thread:
+    """Play the function: write the result of the first smoke-test upload."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            listed = s3.list_objects_v2(Bucket=input_bucket, Prefix="smoke-test/")
+            for item in listed.get("Contents", []):
+                key = item["Key"]
+                stem = key[: -len(".csv")]
+                s3.put_object(
+                    Bucket=output_bucket, Key=f"results/{stem}.json", Body=json.dumps(result)
+                )
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def smoke_buckets(aws: Any) -> tuple[Any, str, str]:
+    s3 = aws.client("s3")
+    suffix = uuid.uuid4().hex[:8]
+    input_bucket, output_bucket = f"smoke-in-{suffix}", f"smoke-out-{suffix}"
+    s3.create_bucket(Bucket=input_bucket)
+    s3.create_bucket(Bucket=output_bucket)
+    return s3, input_bucket, output_bucket
+
+
+def test_smoke_test_waits_for_the_result(deploy: Any, smoke_buckets: Any) -> None:
+    s3, input_bucket, output_bucket = smoke_buckets
+    answer_smoke_upload(s3, input_bucket, output_bucket, {"status": "succeeded", "row_count": 3})
+    result = deploy.smoke_test(s3, input_bucket, output_bucket, timeout=30, poll=0.2)
+    assert result["row_count"] == deploy.SMOKE_ROWS == 3
+    (uploaded,) = s3.list_objects_v2(Bucket=input_bucket)["Contents"]
+    body = s3.get_object(Bucket=input_bucket, Key=uploaded["Key"])["Body"].read()
+    assert body == deploy.SMOKE_CSV
+
+
+def test_smoke_test_fails_on_a_wrong_count(deploy: Any, smoke_buckets: Any) -> None:
+    s3, input_bucket, output_bucket = smoke_buckets
+    answer_smoke_upload(s3, input_bucket, output_bucket, {"status": "succeeded", "row_count": 4})
+    with pytest.raises(deploy.DeployError, match="wanted 'succeeded', 3"):
+        deploy.smoke_test(s3, input_bucket, output_bucket, timeout=30, poll=0.2)
+
+
+def test_smoke_test_gives_up_after_its_timeout(deploy: Any, smoke_buckets: Any) -> None:
+    s3, input_bucket, output_bucket = smoke_buckets
+    with pytest.raises(deploy.DeployError, match="no s3://"):
+        deploy.smoke_test(s3, input_bucket, output_bucket, timeout=0)
+
+
+# ---------------------------------------------------------------- fetch-rds-ca
+
+FETCH = ROOT / "scripts" / "fetch-rds-ca"
+
+
+def self_signed_pem() -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test RDS root")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def fetch(dest: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(FETCH), str(dest)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_fetch_rds_ca_installs_a_bundle(tmp_path: Path) -> None:
+    source = tmp_path / "bundle.pem"
+    source.write_bytes(self_signed_pem() * 2)
+    dest = tmp_path / "certs" / "rds-global-bundle.pem"
+    result = fetch(dest, RDS_CA_BUNDLE_FILE=str(source))
+    assert result.returncode == 0, result.stderr
+    assert dest.read_bytes() == source.read_bytes()
+    assert "2 certificates" in result.stdout
+
+
+def test_fetch_rds_ca_refuses_what_is_not_a_bundle(tmp_path: Path) -> None:
+    source = tmp_path / "error.html"
+    source.write_text("<html>503 Service Unavailable</html>")
+    dest = tmp_path / "rds-global-bundle.pem"
+    result = fetch(dest, RDS_CA_BUNDLE_FILE=str(source))
+    assert result.returncode == 1
+    assert "no PEM certificate" in result.stderr
+    assert not dest.exists()
+
+
+def test_fetch_rds_ca_refuses_plain_http(tmp_path: Path) -> None:
+    dest = tmp_path / "rds-global-bundle.pem"
+    result = fetch(dest, RDS_CA_URL="http://truststore.example/global-bundle.pem")
+    assert result.returncode == 2
+    assert "non-HTTPS" in result.stderr
+    assert not dest.exists()
