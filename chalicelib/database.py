@@ -194,6 +194,10 @@ class MetadataStore:
         )
         return Claim(id=rows[0][0], attempts=rows[0][1]) if rows else None
 
+    def reopen(self, upload: Upload) -> bool:
+        """Make a failed upload claimable again (a re-drive); False if it is not failed."""
+        return bool(self._run("reopen", **_identity(upload)))
+
     def find(self, upload: Upload) -> dict[str, Any] | None:
         rows = self._rows("find_upload", **_identity(upload))
         return rows[0] if rows else None
@@ -247,6 +251,16 @@ class MetadataStore:
 
     def latest(self, limit: int) -> list[dict[str, Any]]:
         return self._rows("latest", limit=limit)
+
+    def files_page(self, status: str | None, before: int, limit: int) -> list[dict[str, Any]]:
+        """Uploads with ``id < before``, newest first, optionally of one status."""
+        if status is None:
+            return self._rows("files_page", before=before, limit=limit)
+        return self._rows("files_page_by_status", status=status, before=before, limit=limit)
+
+    def file_by_id(self, row_id: int) -> dict[str, Any] | None:
+        rows = self._rows("file_by_id", id=row_id)
+        return rows[0] if rows else None
 
 
 def _identity(upload: Upload) -> dict[str, str]:

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 TEST_EVENT = "s3:TestEvent"
+#: Top-level flag on an S3 event sent by ``python -m chalicelib.redrive``.
+REDRIVE_MARK = "csvPipelineRedrive"
 
 
 @dataclass(frozen=True)

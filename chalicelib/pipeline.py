@@ -53,10 +53,17 @@ class Pipeline:
         self.backup = backup
         self.notifier = notifier
 
-    def process(self, upload: Upload, deadline: Deadline | None = None) -> Handled:
-        """Handle one delivery; a repeated delivery of a handled upload does nothing."""
+    def process(
+        self, upload: Upload, deadline: Deadline | None = None, *, redrive: bool = False
+    ) -> Handled:
+        """Handle one delivery; a repeated delivery of a handled upload does nothing.
+
+        ``redrive`` first reopens the upload if it ended ``failed``.
+        """
         deadline = deadline or Deadline()
         with self.database.session() as store:
+            if redrive and store.reopen(upload):
+                log.info("re-driving %s (%s)", upload.uri, upload.upload_id)
             claim = store.claim(upload, deadline.lease_seconds())
             if claim is None:
                 log.info(

@@ -59,6 +59,7 @@ def build_result(outcome: Outcome) -> dict[str, Any]:
             "size": outcome.size if outcome.size is not None else upload.size,
             "etag": (outcome.etag or upload.etag or "").strip('"') or None,
             "version_id": upload.version_id,
+            "upload_id": upload.upload_id,
             "event_time": iso_utc(upload.event_time),
         },
         "backup": (

@@ -18,6 +18,15 @@ ON CONFLICT ON CONSTRAINT file_metadata_upload_key DO UPDATE
       AND (file_metadata.claimed_until IS NULL OR file_metadata.claimed_until < now())
 RETURNING id, attempts;
 
+-- name: reopen
+-- A re-drive: a failed, reported upload becomes claimable again. Only while it
+-- is 'failed', so a second re-drive after a success does nothing.
+UPDATE file_metadata
+SET status = 'processing', notified_at = NULL, claimed_until = NULL, updated_at = now()
+WHERE bucket = :bucket AND filename = :filename AND upload_id = :upload_id
+  AND status = 'failed' AND notified_at IS NOT NULL
+RETURNING id;
+
 -- name: find_upload
 SELECT id, status, notified_at IS NOT NULL AS notified, claimed_until > now() AS leased
 FROM file_metadata
@@ -79,3 +88,29 @@ SELECT id, bucket, filename, status, row_count, column_count, error_code,
 FROM file_metadata
 ORDER BY id DESC
 LIMIT :limit;
+
+-- name: files_page
+-- GET /files: newest first, keyset paging; :before is the cursor's id.
+SELECT id, bucket, filename, status, row_count, column_count, error_code,
+       error_message, result_key, backup_key, "timestamp", updated_at
+FROM file_metadata
+WHERE id < :before
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: files_page_by_status
+-- GET /files?status=: the same, on the (status, id DESC) index.
+SELECT id, bucket, filename, status, row_count, column_count, error_code,
+       error_message, result_key, backup_key, "timestamp", updated_at
+FROM file_metadata
+WHERE status = :status AND id < :before
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: file_by_id
+-- GET /files/{id}: one upload, everything an operator may ask about.
+SELECT id, bucket, filename, upload_id, status, event_time, size_bytes, etag,
+       row_count, column_count, delimiter, encoding, error_code, error_message,
+       result_key, backup_key, attempts, notified_at, "timestamp", updated_at
+FROM file_metadata
+WHERE id = :id;
