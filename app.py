@@ -9,8 +9,10 @@ import atexit
 import os
 from typing import Any
 
-from chalice.app import Chalice, Response, S3Event, SQSEvent
+from chalice.app import Chalice, Request, Response, S3Event, SQSEvent
 
+from chalicelib.api import StatusApi, api_authorizer
+from chalicelib.observability import invocation
 from chalicelib.runtime import Runtime
 
 app = Chalice(app_name="csv-pipeline")
@@ -19,6 +21,9 @@ app = Chalice(app_name="csv-pipeline")
 # them from the stage's config; the seed's names are the defaults.
 INPUT_BUCKET = os.environ.get("INPUT_BUCKET", "candidate-test-input")
 FAILURE_QUEUE = os.environ.get("FAILURE_QUEUE_NAME", "csv-pipeline-failures")
+# Deployed stages put every route behind IAM (SigV4); only the local stage's
+# config sets API_AUTH=none (chalice local, on 127.0.0.1).
+AUTHORIZER = api_authorizer(os.environ.get("API_AUTH", "iam"))
 
 _runtime: Runtime | None = None
 
@@ -30,6 +35,12 @@ def get_runtime() -> Runtime:
         _runtime = Runtime.from_env()
         atexit.register(_runtime.close)
     return _runtime
+
+
+def get_request() -> Request:
+    """The HTTP request a route is serving (Chalice sets it before the call)."""
+    assert app.current_request is not None
+    return app.current_request
 
 
 class UploadEvent(S3Event):
@@ -45,7 +56,8 @@ class UploadEvent(S3Event):
 # Start of Event Handlers.
 @app.on_s3_event(bucket=INPUT_BUCKET, events=["s3:ObjectCreated:*"], suffix=".csv")
 def process_upload(event: S3Event) -> dict[str, Any]:
-    return get_runtime().handle_s3_event(event.to_dict(), event.context)
+    with invocation(event.context):
+        return get_runtime().handle_s3_event(event.to_dict(), event.context)
 
 
 process_upload.event_class = UploadEvent
@@ -53,14 +65,30 @@ process_upload.event_class = UploadEvent
 
 @app.on_sqs_message(queue=FAILURE_QUEUE, batch_size=1)
 def report_failure(event: SQSEvent) -> None:
-    for record in event:
-        get_runtime().report_failure(record.body)
+    with invocation(event.context):
+        for record in event:
+            get_runtime().report_failure(record.body)
 
 
-@app.route("/status", methods=["GET"])
+@app.route("/status", methods=["GET"], authorizer=AUTHORIZER)
 def status() -> Response:
     code, body = get_runtime().status()
     return Response(body=body, status_code=code)
+
+
+@app.route("/", methods=["GET"], authorizer=AUTHORIZER)
+def index() -> Response:
+    return StatusApi(get_runtime()).home(get_request().headers)
+
+
+@app.route("/files", methods=["GET"], authorizer=AUTHORIZER)
+def list_files() -> Response:
+    return StatusApi(get_runtime()).files(get_request().query_params)
+
+
+@app.route("/files/{file_id}", methods=["GET"], authorizer=AUTHORIZER)
+def get_file(file_id: str) -> Response:
+    return StatusApi(get_runtime()).file(file_id)
 
 
 # End of Event Handlers.

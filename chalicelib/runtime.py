@@ -17,7 +17,8 @@ from chalicelib.config import SecretProvider, Settings
 from chalicelib.database import Database
 from chalicelib.deadline import Deadline
 from chalicelib.errors import PipelineError
-from chalicelib.events import is_test_event, uploads_from_event
+from chalicelib.events import REDRIVE_MARK, is_test_event, uploads_from_event
+from chalicelib.observability import protect_secrets, upload_scope
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -70,6 +71,7 @@ class Runtime:
 
     @cached_property
     def secretsmanager(self) -> SecretsManagerClient:
+        protect_secrets()  # no GetSecretValue body in DEBUG logs
         client: SecretsManagerClient = _client("secretsmanager")
         return client
 
@@ -96,23 +98,27 @@ class Runtime:
     def handle_s3_event(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         """Process every upload in an S3 event; raise if one must be retried."""
         deadline = Deadline.from_context(context)
+        redrive = bool(event.get(REDRIVE_MARK))
         if is_test_event(event):
             log.info("acknowledged s3:TestEvent for bucket %s", event.get("Bucket"))
             return {"ignored": "s3:TestEvent", "uploads": []}
         handled: list[dict[str, Any]] = []
         retry: PipelineError | None = None
         for upload in uploads_from_event(event):
-            if upload.bucket != self.settings.input_bucket:
-                log.warning("ignoring %s: not the input bucket", upload.uri)
-                continue
-            try:
-                result = self.pipeline.process(upload, deadline)
-            except PipelineError as exc:
-                if not exc.retryable:
-                    raise
-                log.error("will retry %s: %s: %s", upload.uri, exc.code, exc.message)
-                retry = retry or exc
-                continue
+            with upload_scope(upload) as scope:  # log keys and metrics of this upload
+                if upload.bucket != self.settings.input_bucket:
+                    log.warning("ignoring %s: not the input bucket", upload.uri)
+                    continue
+                try:
+                    result = self.pipeline.process(upload, deadline, redrive=redrive)
+                except PipelineError as exc:
+                    scope.attempt_failed(exc)
+                    if not exc.retryable:
+                        raise
+                    log.error("will retry %s: %s: %s", upload.uri, exc.code, exc.message)
+                    retry = retry or exc
+                    continue
+                scope.handled(result)
             outcome = result.outcome
             handled.append(
                 {
@@ -138,7 +144,9 @@ class Runtime:
         code, message = failure_reason(record)
         reported = []
         for upload in uploads_from_event(record.get("requestPayload") or {}):
-            outcome = self.pipeline.report_failure(upload, code, message)
+            with upload_scope(upload) as scope:
+                outcome = self.pipeline.report_failure(upload, code, message)
+                scope.outcome(outcome)
             reported.append({"key": upload.key, "reported": outcome is not None})
         return {"code": code, "uploads": reported}
 

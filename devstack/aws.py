@@ -131,6 +131,7 @@ def pipeline_env(names: Names) -> dict[str, str]:
         "SNS_TOPIC_ARN": names.topic_arn,
         "DB_SECRET_ID": names.secret_id,
         "FAILURE_QUEUE_NAME": names.failure_queue,
+        "API_AUTH": "none",  # the local stage's routes are open, on 127.0.0.1 only
     }
 
 

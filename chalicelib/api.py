@@ -1,0 +1,250 @@
+"""The status API behind ``app.py``'s routes: read-only views of ``file_metadata``.
+
+- ``GET /files?status=&limit=&cursor=``: uploads, newest first, optionally of
+  one status; keyset paging by id (the cursor is opaque: base64 of the last id).
+- ``GET /files/{id}``: one upload with its result and backup locations and error.
+- ``GET /``: the status page for browsers (``Accept: text/html``), else the
+  ``/status`` JSON.
+
+A bad parameter is a 400 with ``{"error": {"code", "message"}}``; an unknown id
+a 404; the database down a 503. Deployed stages put the routes behind IAM
+(SigV4) authorisation; the ``local`` stage sets ``API_AUTH=none``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from chalice.app import IAMAuthorizer, Response
+
+from chalicelib import statuspage
+from chalicelib.errors import ConfigError, PipelineError
+
+if TYPE_CHECKING:
+    from chalicelib.runtime import Runtime
+
+STATUSES = ("processing", "succeeded", "rejected", "failed")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+PAGE_ROWS = 25
+_MAX_ID = 2**31 - 1  # file_metadata.id is a SERIAL (int4)
+_CURSOR_PREFIX = "id:"
+
+
+def api_authorizer(mode: str) -> IAMAuthorizer | None:
+    """``iam`` (the default, deployed stages) or ``none`` (the local stage)."""
+    if mode == "iam":
+        return IAMAuthorizer()
+    if mode == "none":
+        return None
+    raise ConfigError(f"API_AUTH must be 'iam' or 'none', not {mode!r}")
+
+
+class BadRequest(Exception):
+    """A request parameter is wrong; the message says what is accepted."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadRequest(
+            "BAD_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {raw!r}"
+        )
+    return int(raw)
+
+
+def parse_status(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if raw not in STATUSES:
+        raise BadRequest("BAD_STATUS", f"status must be one of {', '.join(STATUSES)}, not {raw!r}")
+    return raw
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None) -> int:
+    """The id to page below; no cursor starts at the newest upload."""
+    if raw is None or raw == "":
+        return _MAX_ID + 1
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    number = text.removeprefix(_CURSOR_PREFIX)
+    if not text.startswith(_CURSOR_PREFIX) or not number.isdigit() or int(number) > _MAX_ID:
+        raise BadRequest(
+            "BAD_CURSOR",
+            "cursor is not one this API returned: pass next_cursor from a previous "
+            "response, or leave it out to start at the newest upload",
+        )
+    return int(number)
+
+
+def parse_id(raw: str) -> int:
+    text = raw.strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or not digits.isascii():
+        raise BadRequest("BAD_ID", f"the upload id must be an integer, not {raw!r}")
+    return int(text)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) -> dict[str, Any]:
+    """One ``file_metadata`` row as the API shows it."""
+    result_key, backup_key = row.get("result_key"), row.get("backup_key")
+    return {
+        "id": row["id"],
+        "bucket": row["bucket"],
+        "key": row["filename"],
+        "status": row["status"],
+        "row_count": row.get("row_count"),
+        "column_count": row.get("column_count"),
+        "error": (
+            {"code": row["error_code"], "message": row.get("error_message") or ""}
+            if row.get("error_code")
+            else None
+        ),
+        "result": {"bucket": output_bucket, "key": result_key} if result_key else None,
+        "backup": {"bucket": backup_bucket, "key": backup_key} if backup_key else None,
+        "uploaded_at": _iso(row.get("timestamp")),
+        "updated_at": _iso(row.get("updated_at")),
+    }
+
+
+def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) -> dict[str, Any]:
+    detail = file_summary(row, output_bucket, backup_bucket)
+    for name in ("upload_id", "size_bytes", "etag", "delimiter", "encoding", "attempts"):
+        detail[name] = row.get(name)
+    detail["event_time"] = _iso(row.get("event_time"))
+    detail["notified_at"] = _iso(row.get("notified_at"))
+    return detail
+
+
+def error_response(status_code: int, code: str, message: str) -> Response:
+    return Response(body={"error": {"code": code, "message": message}}, status_code=status_code)
+
+
+_QUERY_PARAMS = ("status", "limit", "cursor")
+
+
+class StatusApi:
+    """The routes' logic, on the container's runtime (its settings and database)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+
+    def _summary(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return file_summary(row, self.settings.output_bucket, self.settings.backup_bucket)
+
+    def files(self, params: Mapping[str, str] | None) -> Response:
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(_QUERY_PARAMS))
+        try:
+            if unknown:
+                raise BadRequest(
+                    "BAD_PARAMETER",
+                    f"unknown query parameter(s) {', '.join(unknown)}: "
+                    f"use {', '.join(_QUERY_PARAMS)}",
+                )
+            status = parse_status(params.get("status"))
+            limit = parse_limit(params.get("limit"))
+            before = decode_cursor(params.get("cursor"))
+        except BadRequest as exc:
+            return error_response(400, exc.code, exc.message)
+        try:
+            with self.runtime.database.session() as store:
+                rows = store.files_page(status, before, limit + 1)
+        except PipelineError as exc:
+            return error_response(503, exc.code, exc.message)
+        page = rows[:limit]
+        more = len(rows) > limit
+        body = {
+            "files": [self._summary(row) for row in page],
+            "next_cursor": encode_cursor(page[-1]["id"]) if more else None,
+            "limit": limit,
+            "status": status,
+        }
+        return Response(body=body, status_code=200)
+
+    def file(self, raw_id: str) -> Response:
+        try:
+            row_id = parse_id(raw_id)
+        except BadRequest as exc:
+            return error_response(400, exc.code, exc.message)
+        row = None
+        if 1 <= row_id <= _MAX_ID:
+            try:
+                with self.runtime.database.session() as store:
+                    row = store.file_by_id(row_id)
+            except PipelineError as exc:
+                return error_response(503, exc.code, exc.message)
+        if row is None:
+            return error_response(404, "NOT_FOUND", f"no upload has id {row_id}")
+        detail = file_detail(row, self.settings.output_bucket, self.settings.backup_bucket)
+        return Response(body=detail, status_code=200)
+
+    def status(self) -> Response:
+        code, body = self.runtime.status()
+        return Response(body=body, status_code=code)
+
+    def home(self, headers: Mapping[str, str]) -> Response:
+        """The page for a browser, the ``/status`` JSON for anything else."""
+        if not wants_html(headers.get("accept", "")):
+            response = self.status()
+            response.headers["Vary"] = "Accept"
+            return response
+        code, counts, rows, error = 200, {}, [], None
+        try:
+            with self.runtime.database.session() as store:
+                counts = store.counts_by_status()
+                rows = store.files_page(None, _MAX_ID + 1, PAGE_ROWS)
+        except PipelineError as exc:
+            code, error = 503, f"{exc.code}: {exc.message}"
+        page = statuspage.render(
+            counts=counts,
+            files=[self._summary(row) for row in rows],
+            buckets=(self.settings.input_bucket, self.settings.output_bucket),
+            error=error,
+        )
+        return Response(
+            body=page,
+            status_code=code,
+            headers={
+                "Content-Type": "text/html; charset=utf-8",
+                "Cache-Control": "no-store",
+                "Vary": "Accept",
+            },
+        )
+
+
+def wants_html(accept: str) -> bool:
+    """True when the client lists ``text/html`` (browsers do) with a non-zero q."""
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media.lower() != "text/html":
+            continue
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
