@@ -90,11 +90,12 @@ ORDER BY id DESC
 LIMIT :limit;
 
 -- name: files_page
--- GET /files: newest first, keyset paging; :before is the cursor's id.
+-- GET /files: newest first, keyset paging; :before is the cursor's id (or
+-- 2^31, past any SERIAL, for the first page: hence bigint).
 SELECT id, bucket, filename, status, row_count, column_count, error_code,
        error_message, result_key, backup_key, "timestamp", updated_at
 FROM file_metadata
-WHERE id < :before
+WHERE id < CAST(:before AS bigint)
 ORDER BY id DESC
 LIMIT :limit;
 
@@ -103,7 +104,7 @@ LIMIT :limit;
 SELECT id, bucket, filename, status, row_count, column_count, error_code,
        error_message, result_key, backup_key, "timestamp", updated_at
 FROM file_metadata
-WHERE status = :status AND id < :before
+WHERE status = :status AND id < CAST(:before AS bigint)
 ORDER BY id DESC
 LIMIT :limit;
 
