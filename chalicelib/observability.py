@@ -19,6 +19,7 @@ once boto3 is loaded). Nothing here logs an event, a secret or CSV content.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -50,8 +51,19 @@ def get_logger() -> Logger:
         from aws_lambda_powertools import Logger
 
         protect_secrets()
-        _logger = Logger(service=SERVICE, utc=True, use_rfc3339=True)
+        handler = logging.StreamHandler(_Stdout())
+        _logger = Logger(service=SERVICE, logger_handler=handler, utc=True, use_rfc3339=True)
     return _logger
+
+
+class _Stdout:
+    """Whatever ``sys.stdout`` is at write time (test captures and the local stack swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 def protect_secrets() -> None:
