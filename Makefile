@@ -14,8 +14,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-## make test: lint, types, then every test tier (unit, functional, integration)
-test: lint typecheck
+## make test: lint, types, infra linters, then every test tier
+test: lint typecheck infra-lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -34,4 +34,9 @@ local: $(STAMP)
 	$(BIN)/python -m devstack $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Infrastructure, deploy and the infra linters (own virtualenv): see infra.mk.
+include infra.mk
+# Benchmarks (make bench): see bench.mk and docs/benchmarks.md.
+-include bench.mk
