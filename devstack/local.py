@@ -106,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
 def _worker_init(env: dict[str, str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the dispatcher stops us
     os.environ.update(env)
+    if env.get("LOCAL_LAMBDA_LOG"):  # what CloudWatch Logs would hold: JSON logs, EMF
+        sys.stdout = open(env["LOCAL_LAMBDA_LOG"], "a", buffering=1)  # noqa: SIM115
     import app  # noqa: F401  (a cold start, once per worker)
 
 
@@ -282,6 +284,7 @@ class LocalStack:
 
     def _start_workers(self) -> None:
         worker_env = {k: v for k, v in self.env.items() if k not in ("DATABASE_URL",)}
+        worker_env["LOCAL_LAMBDA_LOG"] = str(self.options.state_dir / "lambda.log")
         self._pool = ProcessPoolExecutor(
             max_workers=self.options.concurrency,
             mp_context=multiprocessing.get_context("spawn"),
@@ -348,6 +351,10 @@ class LocalStack:
             self.say(f"  status       {self.env['STATUS_URL']}  (chalice local)")
         self.say(
             f"  settings     {self.options.state_dir / 'env'}  (source it in another terminal)"
+        )
+        self.say(
+            f"  logs         {self.options.state_dir / 'lambda.log'}  (the handlers' JSON logs "
+            "and EMF metrics)"
         )
         self.say("")
         if not self.options.once:
