@@ -37,6 +37,11 @@ def get_runtime() -> Runtime:
     return _runtime
 
 
+def get_api() -> StatusApi:
+    """The status routes' logic on the container's runtime, for this request."""
+    return StatusApi(get_runtime(), app.lambda_context)
+
+
 def get_request() -> Request:
     """The HTTP request a route is serving (Chalice sets it before the call)."""
     assert app.current_request is not None
@@ -78,17 +83,17 @@ def status() -> Response:
 
 @app.route("/", methods=["GET"], authorizer=AUTHORIZER)
 def index() -> Response:
-    return StatusApi(get_runtime()).home(get_request().headers)
+    return get_api().home(get_request().headers)
 
 
 @app.route("/files", methods=["GET"], authorizer=AUTHORIZER)
 def list_files() -> Response:
-    return StatusApi(get_runtime()).files(get_request().query_params)
+    return get_api().files(get_request().query_params)
 
 
 @app.route("/files/{file_id}", methods=["GET"], authorizer=AUTHORIZER)
 def get_file(file_id: str) -> Response:
-    return StatusApi(get_runtime()).file(file_id)
+    return get_api().file(file_id)
 
 
 # End of Event Handlers.

@@ -22,6 +22,7 @@ from chalice.app import IAMAuthorizer, Response
 
 from chalicelib import statuspage
 from chalicelib.errors import ConfigError, PipelineError
+from chalicelib.observability import get_logger
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -145,9 +146,20 @@ _QUERY_PARAMS = ("status", "limit", "cursor")
 class StatusApi:
     """The routes' logic, on the container's runtime (its settings and database)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, lambda_context: object = None) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
+        self.request_id = getattr(lambda_context, "aws_request_id", None)
+
+    def _unavailable(self, exc: PipelineError) -> Response:
+        """A 503, and a log line with the request id for the runbook's queries."""
+        get_logger().warning(
+            "status API: the database is unavailable: %s: %s",
+            exc.code,
+            exc.message,
+            extra={"function_request_id": self.request_id},
+        )
+        return error_response(503, exc.code, exc.message)
 
     def _summary(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return file_summary(row, self.settings.output_bucket, self.settings.backup_bucket)
@@ -171,7 +183,7 @@ class StatusApi:
             with self.runtime.database.session() as store:
                 rows = store.files_page(status, before, limit + 1)
         except PipelineError as exc:
-            return error_response(503, exc.code, exc.message)
+            return self._unavailable(exc)
         page = rows[:limit]
         more = len(rows) > limit
         body = {
@@ -193,7 +205,7 @@ class StatusApi:
                 with self.runtime.database.session() as store:
                     row = store.file_by_id(row_id)
             except PipelineError as exc:
-                return error_response(503, exc.code, exc.message)
+                return self._unavailable(exc)
         if row is None:
             return error_response(404, "NOT_FOUND", f"no upload has id {row_id}")
         detail = file_detail(row, self.settings.output_bucket, self.settings.backup_bucket)
@@ -215,6 +227,7 @@ class StatusApi:
                 counts = store.counts_by_status()
                 rows = store.files_page(None, _MAX_ID + 1, PAGE_ROWS)
         except PipelineError as exc:
+            self._unavailable(exc)
             code, error = 503, f"{exc.code}: {exc.message}"
         page = statuspage.render(
             counts=counts,

@@ -215,16 +215,23 @@ def test_limit_100_is_accepted(client: Any, uploads: dict[str, Any]) -> None:
     assert len(body["files"]) == len(uploads["all"])
 
 
-def test_files_say_503_when_the_database_is_down(stack: Stack, client: Any) -> None:
+def test_files_say_503_when_the_database_is_down(
+    stack: Stack, client: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
     from devstack.aws import free_port
 
     stack.set_secret(port=free_port())
     app._runtime = None
+    capfd.readouterr()
 
     response = get(client, "/files")
 
     assert response.status_code == 503
     assert response.json_body["error"]["code"] == "DATABASE_ERROR"
+    [line] = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
+    assert line["level"] == "WARNING"
+    assert "the database is unavailable: DATABASE_ERROR" in line["message"]
+    assert line["function_request_id"]
 
 
 def test_the_root_is_the_page_for_browsers_and_status_json_for_the_rest(
