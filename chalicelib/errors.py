@@ -72,6 +72,17 @@ class DatabaseAuthError(DatabaseError):
     code = "DATABASE_AUTH"
 
 
+class UploadInProgress(PipelineError):
+    """Another invocation holds a live claim on this upload: try again later.
+
+    Raised (not swallowed) so that Lambda retries the delivery: if the other
+    invocation finishes, the retry is a no-op; if it died, its lease will have
+    expired by then and the retry takes over.
+    """
+
+    code = "IN_PROGRESS"
+
+
 class DeadlineExceeded(PipelineError):
     """The invocation would run out of time before the upload could finish.
 

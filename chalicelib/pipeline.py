@@ -15,7 +15,13 @@ from chalicelib.config import Settings
 from chalicelib.csvprofile import Profiler
 from chalicelib.database import Claim, Database, MetadataStore
 from chalicelib.deadline import Deadline
-from chalicelib.errors import DatabaseError, DeadlineExceeded, ObjectMissing, PipelineError
+from chalicelib.errors import (
+    DatabaseError,
+    DeadlineExceeded,
+    ObjectMissing,
+    PipelineError,
+    UploadInProgress,
+)
 from chalicelib.events import Upload
 from chalicelib.notify import Notifier
 from chalicelib.profile import Profile
@@ -66,10 +72,7 @@ class Pipeline:
                 log.info("re-driving %s (%s)", upload.uri, upload.upload_id)
             claim = store.claim(upload, deadline.lease_seconds())
             if claim is None:
-                log.info(
-                    "duplicate delivery of %s (%s): already handled", upload.uri, upload.upload_id
-                )
-                return Handled(upload, None, duplicate=True)
+                return self._not_claimed(upload, store)
             try:
                 outcome = self._run(upload, claim, store, deadline)
             except PipelineError as exc:
@@ -77,6 +80,18 @@ class Pipeline:
                     self._release(store, claim, exc)
                 raise
         return Handled(upload, outcome)
+
+    @staticmethod
+    def _not_claimed(upload: Upload, store: MetadataStore) -> Handled:
+        """Already handled (a repeat: do nothing), or still in hand elsewhere (retry)."""
+        row = store.find(upload)
+        if row is not None and not row["notified"]:
+            raise UploadInProgress(
+                f"{upload.uri} is being processed by another invocation (row {row['id']}); "
+                "this delivery will be retried"
+            )
+        log.info("duplicate delivery of %s (%s): already handled", upload.uri, upload.upload_id)
+        return Handled(upload, None, duplicate=True)
 
     def _run(
         self, upload: Upload, claim: Claim, store: MetadataStore, deadline: Deadline
@@ -189,7 +204,9 @@ class Pipeline:
                 store = None
             else:
                 if row_id is None:
-                    log.info("%s was already reported; not reporting again", upload.uri)
+                    log.info(
+                        "%s was reported already, or is still in hand: not reporting", upload.uri
+                    )
                     return None
                 outcome = replace(outcome, metadata_id=row_id)
         try:

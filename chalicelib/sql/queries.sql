@@ -61,7 +61,8 @@ SET notified_at = now(), claimed_until = NULL, updated_at = now()
 WHERE id = :id;
 
 -- name: record_failure
--- Retries are exhausted: the upload ends 'failed' unless it was already reported.
+-- Retries are exhausted: the upload ends 'failed' unless it was already reported
+-- or another invocation holds a live lease on it.
 INSERT INTO file_metadata
     (bucket, filename, upload_id, status, event_time, size_bytes, etag,
      error_code, error_message, result_key, backup_key, attempts)
@@ -77,6 +78,8 @@ ON CONFLICT ON CONSTRAINT file_metadata_upload_key DO UPDATE
         claimed_until = NULL,
         updated_at = now()
     WHERE file_metadata.notified_at IS NULL
+      -- a live lease: an invocation is still at work and will report itself
+      AND (file_metadata.claimed_until IS NULL OR file_metadata.claimed_until < now())
 RETURNING id;
 
 -- name: counts_by_status

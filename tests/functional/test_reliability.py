@@ -9,6 +9,7 @@ the database server (SIGSTOP, restart, ALTER ROLE).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from botocore.exceptions import EndpointConnectionError
 
 import app
 from chalicelib.backup import Backup
-from chalicelib.errors import DatabaseError, NotifyError, StorageError
+from chalicelib.errors import DatabaseError, NotifyError, StorageError, UploadInProgress
 from chalicelib.events import uploads_from_event
 from chalicelib.runtime import Runtime
 from devstack.aws import free_port
@@ -202,15 +203,58 @@ def test_a_crashed_attempt_is_taken_over_by_its_retry(stack: Stack, runtime: Run
     assert (row["status"], row["attempts"]) == ("succeeded", 2)
 
 
-def test_a_live_claim_turns_a_concurrent_delivery_away(stack: Stack, runtime: Runtime) -> None:
+def test_a_live_claim_sends_a_concurrent_delivery_back_to_retry(
+    stack: Stack, runtime: Runtime
+) -> None:
     event = stack.put("busy.csv", GOOD)
     [upload] = uploads_from_event(event)
     assert runtime.database.store().claim(upload, lease_seconds=300) is not None
 
-    result = runtime.handle_s3_event(event)
-
-    assert result["uploads"][0]["status"] == "duplicate"
+    with pytest.raises(UploadInProgress, match="being processed by another invocation"):
+        runtime.handle_s3_event(event)
     assert stack.notifications(wait=0.2) == []
+
+    # Retries exhausted while the claim is live: the holder reports, not us.
+    assert runtime.report_failure(
+        json.dumps({"requestPayload": event, "responsePayload": {"errorType": "UploadInProgress"}})
+    )["uploads"] == [{"key": "busy.csv", "reported": False}]
+    assert stack.notifications(wait=0.2) == []
+
+
+def test_a_database_frozen_during_processing_loses_nothing(stack: Stack, runtime: Runtime) -> None:
+    server = stack.db.server
+    if server is None:
+        pytest.skip("needs the embedded server")
+    os.environ["DB_TIMEOUT"] = "2"
+    frozen = Runtime.from_env()
+    os.environ.pop("DB_TIMEOUT")
+    read = frozen.pipeline.objects.open
+
+    def freeze_then_read(upload: Any) -> Any:  # the fault strikes after the claim
+        server.pause()
+        return read(upload)
+
+    frozen.pipeline.objects.open = freeze_then_read  # type: ignore[method-assign]
+    event = stack.put("frozen-midway.csv", GOOD)
+    try:
+        with pytest.raises(DatabaseError):
+            frozen.handle_s3_event(event, FakeContext(10_000))
+    finally:
+        server.resume()
+    frozen.close()
+    [row] = stack.rows()
+    assert (row["status"], row["notified_at"]) == ("processing", None)
+
+    # Its lease (time left + 30 s) still holds: an early retry is sent back...
+    with pytest.raises(UploadInProgress):
+        runtime.handle_s3_event(event)
+    # ...and once it has expired, the next retry finishes the upload.
+    server.execute(
+        "UPDATE file_metadata SET claimed_until = now() - interval '1 second'",
+        dbname=stack.db.dbname,
+    )
+    runtime.handle_s3_event(event)
+    assert one_of_each(stack, "frozen-midway.csv")["status"] == "succeeded"
 
 
 def test_large_objects_are_backed_up_with_a_multipart_copy(stack: Stack) -> None:
