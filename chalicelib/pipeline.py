@@ -7,7 +7,9 @@ local stack and in the tests.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from typing import Any
 
 from chalicelib import keys
 from chalicelib.backup import Backup
@@ -29,6 +31,24 @@ from chalicelib.results import Outcome, Status, build_notification, build_result
 from chalicelib.storage import InputObjects, ObjectInfo, ResultWriter
 
 log = logging.getLogger("csv_pipeline")
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _io_pool() -> ThreadPoolExecutor:
+    """Threads for S3 calls that can overlap (boto3 clients are thread-safe)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pipeline-io")
+    return _POOL
+
+
+def _wait_all(futures: list[Future[Any]]) -> None:
+    """Wait for every future, then raise the first error among them."""
+    wait(futures)
+    for future in futures:
+        future.result()
 
 
 @dataclass(frozen=True)
@@ -98,10 +118,15 @@ class Pipeline:
     ) -> Outcome:
         outcome = self._profile(upload, deadline)
         outcome = replace(outcome, metadata_id=claim.id)
-        store.finish(claim, outcome)
-        self.results.write(outcome.result_key, build_result(outcome))
+        # The result and the backup do not depend on each other or on the row:
+        # write them while this thread records the row; notify once all are done.
+        writes = [_io_pool().submit(self.results.write, outcome.result_key, build_result(outcome))]
         if outcome.backup_key:
-            self._copy(upload, outcome)
+            writes.append(_io_pool().submit(self._copy, upload, outcome))
+        try:
+            store.finish(claim, outcome)
+        finally:
+            _wait_all(writes)
         self.notifier.publish(build_notification(outcome))
         store.mark_notified(claim.id)
         log.info(
