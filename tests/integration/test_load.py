@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_local_stack import rows, start_local
+from tests.integration.localstack import connect, rows, start_local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,19 +24,7 @@ CONCURRENCY = 2  # handler processes: Lambda containers
 
 
 def connections(env: dict[str, str]) -> int:
-    from urllib.parse import unquote, urlparse
-
-    import pg8000.native
-
-    url = urlparse(env["DATABASE_URL"])
-    conn = pg8000.native.Connection(
-        user=unquote(url.username or ""),
-        password=unquote(url.password or ""),
-        host=url.hostname,
-        port=url.port,
-        database=url.path.lstrip("/"),
-        timeout=10,
-    )
+    conn = connect(env)
     try:
         result = conn.run(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'csv-pipeline'"
@@ -47,19 +35,11 @@ def connections(env: dict[str, str]) -> int:
 
 
 def test_500_uploads_at_once_each_end_succeeded_exactly_once(tmp_path: Path) -> None:
-    import boto3
-
     running = start_local(tmp_path, "load", "--no-samples", f"--concurrency {CONCURRENCY}")
     try:
         running.wait_for("csv-pipeline local stack ready in")
         env = running.env()
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            region_name=env["AWS_DEFAULT_REGION"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
+        s3 = running.s3()
         keys = [f"load/batch-{i:03d}.csv" for i in range(UPLOADS)]
         peak = [0]
         done = threading.Event()
@@ -110,9 +90,4 @@ def test_500_uploads_at_once_each_end_succeeded_exactly_once(tmp_path: Path) -> 
             f"peak database connections {peak[0]}"
         )
     finally:
-        import os
-        import signal
-
-        if running.proc.poll() is None:
-            os.killpg(running.proc.pid, signal.SIGINT)
-            running.proc.wait(30)
+        running.stop()

@@ -13,121 +13,22 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devstack.aws import free_port, port_in_use
-from devstack.upload import load_env
+from tests.integration.localstack import ROOT, Running, start_local, wait_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 ODD_KEYS = ["with space.csv", "a+b.csv", "100%.csv", "ü/日本.csv", "nested/deeper/q3.csv"]
 CSV = b'id,city\n1,Oslo\n2,"Rio, RJ"\n'
-
-
-class Running:
-    def __init__(
-        self, state: Path, log: Path, proc: subprocess.Popen[bytes], ports: dict[str, int]
-    ):
-        self.state, self.log, self.proc, self.ports = state, log, proc, ports
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, text: str, timeout: float = 120, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while self.output().count(text) < count:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"make local exited early:\n{self.output()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not seen after {timeout} s:\n{self.output()}")
-            time.sleep(0.2)
-
-    def env(self) -> dict[str, str]:
-        return load_env(self.state / "env")
-
-
-def start_local(tmp_path: Path, name: str, *args: str) -> Running:
-    state = tmp_path / name
-    ports = {"aws": free_port(), "api": free_port(), "pg": free_port()}
-    env = {
-        **os.environ,
-        "LOCAL_STATE_DIR": str(state),
-        "LOCAL_AWS_PORT": str(ports["aws"]),
-        "LOCAL_API_PORT": str(ports["api"]),
-        "LOCAL_PG_PORT": str(ports["pg"]),
-    }
-    for var in ("AWS_ENDPOINT_URL", "DATABASE_URL"):
-        env.pop(var, None)  # the stack writes its own; a newcomer has none
-    log = tmp_path / f"{name}.log"
-    command = ["make", "--no-print-directory", "local"]
-    if args:
-        command.append("ARGS=" + " ".join(args))
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, as in a terminal
-    )
-    return Running(state, log, proc, ports)
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Running]:
-    running = start_local(tmp_path, "stack")
-    try:
-        yield running
-    finally:
-        if running.proc.poll() is None:
-            os.killpg(running.proc.pid, signal.SIGKILL)
-            running.proc.wait(10)
-
-
-def rows(env: dict[str, str]) -> list[dict[str, Any]]:
-    from urllib.parse import unquote, urlparse
-
-    import pg8000.native
-
-    url = urlparse(env["DATABASE_URL"])
-    conn = pg8000.native.Connection(
-        user=unquote(url.username or ""),
-        password=unquote(url.password or ""),
-        host=url.hostname,
-        port=url.port,
-        database=url.path.lstrip("/"),
-        timeout=10,
-    )
-    try:
-        result = conn.run("SELECT * FROM file_metadata ORDER BY id")
-        columns = [c["name"] for c in conn.columns or []]
-        return [dict(zip(columns, row, strict=True)) for row in result or []]
-    finally:
-        conn.close()
-
-
-def wait_rows(env: dict[str, str], keys: list[str], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        final = {
-            r["filename"]: r for r in rows(env) if r["status"] != "processing" and r["notified_at"]
-        }
-        if all(k in final for k in keys):
-            return final
-        assert time.monotonic() < deadline, f"not all processed: {sorted(final)}"
-        time.sleep(0.3)
 
 
 def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     local: Running, tmp_path: Path
 ) -> None:
-    import boto3
 
     local.wait_for("csv-pipeline local stack ready in")
     local.wait_for("samples/sales-2025-q3.csv  120 rows")
@@ -149,12 +50,7 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
         assert env.get(name), f"{name} missing from .local/env"
 
     # "Another terminal": source .local/env, then boto3.
-    session = boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
-    s3 = session.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
+    s3 = local.s3()
     for key in ODD_KEYS:
         s3.put_object(Bucket=env["INPUT_BUCKET"], Key=key, Body=CSV)
 

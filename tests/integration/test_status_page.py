@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import struct
 import subprocess
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_local_stack import Running, start_local, wait_rows
+from tests.integration.localstack import Running, wait_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,37 +63,14 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Running]:
-    running = start_local(tmp_path, "page")
-    try:
-        yield running
-    finally:
-        if running.proc.poll() is None:
-            os.killpg(running.proc.pid, signal.SIGINT)
-            try:
-                running.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(running.proc.pid, signal.SIGKILL)
-                running.proc.wait(10)
-
-
 def test_the_status_page_shows_an_upload_in_headless_chromium(
     local: Running, tmp_path: Path
 ) -> None:
-    import boto3
-
     binary = chromium_binary()
     local.wait_for("csv-pipeline local stack ready in")
     local.wait_for("samples/sales-2025-q3.csv  120 rows")
     env = local.env()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    s3 = local.s3()
     s3.put_object(Bucket=env["INPUT_BUCKET"], Key=KEY, Body=CSV)
     row = wait_rows(env, [KEY])[KEY]
     assert (row["status"], row["row_count"]) == ("succeeded", 4)
