@@ -174,14 +174,18 @@ class Pipeline:
         profile: Profile | None = None,
         code: str | None = None,
         message: str | None = None,
+        backup: bool | None = None,
     ) -> Outcome:
+        """The outcome of ``upload``; it has a backup key when the object was read
+        (or, with ``backup=True``, when a copy will be attempted anyway)."""
+        with_backup = info is not None if backup is None else backup
         return Outcome(
             upload=upload,
             status=status,
             result_bucket=self.settings.output_bucket,
             result_key=keys.result_key(upload.key),
             backup_bucket=self.settings.backup_bucket,
-            backup_key=keys.backup_key(upload.key, upload.event_time) if info else None,
+            backup_key=keys.backup_key(upload.key, upload.event_time) if with_backup else None,
             profile=profile,
             error_code=code,
             error_message=message,
@@ -206,19 +210,7 @@ class Pipeline:
         Works without the database too: the result JSON, the backup and the
         email still go out, and the email says the row could not be written.
         """
-        backup_key = keys.backup_key(upload.key, upload.event_time)
-        outcome = Outcome(
-            upload=upload,
-            status="failed",
-            result_bucket=self.settings.output_bucket,
-            result_key=keys.result_key(upload.key),
-            backup_bucket=self.settings.backup_bucket,
-            backup_key=backup_key,
-            error_code=code,
-            error_message=message,
-            size=upload.size,
-            etag=upload.etag,
-        )
+        outcome = self._outcome(upload, "failed", None, code=code, message=message, backup=True)
         store = self._store_or_none()
         if store is not None:
             try:
@@ -235,7 +227,7 @@ class Pipeline:
                     return None
                 outcome = replace(outcome, metadata_id=row_id)
         try:
-            self.backup.copy(upload, backup_key, upload.etag)
+            self._copy(upload, outcome)
         except ObjectMissing:
             outcome = replace(outcome, backup_key=None)
         self.results.write(outcome.result_key, build_result(outcome))
