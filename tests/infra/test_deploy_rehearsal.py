@@ -1,0 +1,468 @@
+"""A deploy rehearsal: ``scripts/deploy.py --stage dev`` against moto's server.
+
+The deploy runs as it would in CI, in a subprocess, on a copy of the project
+(it rewrites ``.chalice/config.json`` and the policy, and leaves
+``.chalice/deployed/`` and ``.chalice/deployments/`` behind), with
+``AWS_ENDPOINT_URL`` at a moto server of its own (``tests.infra.motoproc``).
+The module first creates in moto what the stack would have made (VPC,
+subnets, security group, buckets, topic, secret, failure queue and its DLQ,
+KMS key, state bucket) and hands their names to the deploy as the stack's
+outputs (``--outputs-file``, the shape of ``infra/sample-outputs/dev.json``).
+
+What runs, unchanged: recording the outputs into the config and the policy,
+the CA step (``scripts/fetch-rds-ca``, from a local stand-in bundle),
+restoring and saving Chalice's state in the state bucket, ``chalice deploy``
+(the package, the IAM roles and their policy, the three functions, the S3,
+SQS and API Gateway triggers, log retention, reserved concurrency), and the
+async invoke configuration. It is then deployed a second time from the state
+in S3 alone (``.chalice/deployed/`` removed, as on a fresh CI runner; the
+package cache is kept to save time) and must update in place.
+
+Packaging: Chalice runs ``pip download`` for ``requirements.txt`` with this
+machine's pip configuration. The local indexes (``/opt/pypi``...) lack
+``boto3==1.44.8`` and ``aws-lambda-powertools``, so the wheels come from PyPI,
+which this workplace reaches as a package registry (as ``make`` does to build
+``.venv``); pip's cache makes it a few seconds. Without any index the deploy
+fails at "Creating deployment package".
+
+What does not run, and why:
+
+* the stack (``infra/pipeline.yaml``): ``--outputs-file`` stands in for it.
+  Against moto 5.2.5 the change set is created, but executing it fails with
+  HTTP 500: moto's RDS model crashes on an ``AWS::RDS::DBInstance`` whose
+  ``DBParameterGroupName`` is a ``!Ref`` (``'DBParameterGroup' object has no
+  attribute 'startswith'``), and moto does not model the managed master
+  secret, interface endpoints or alarms on Lambda metrics anyway. The
+  template is checked by cfn-lint, checkov and ``test_template.py``;
+* the smoke test (``--skip-smoke``): it waits for the function to write the
+  result of an upload. moto runs a Lambda function only inside Docker (none
+  here), and the function would then have to reach the stage's database
+  (``DB_HOST`` from the outputs, ``DB_TLS=verify-full`` against the RDS CA).
+  ``test_deploy_script.py`` tests the smoke test's logic with a stand-in.
+
+Where moto departs from AWS, ``tests/infra/moto_workarounds/sitecustomize.py``
+(on ``PYTHONPATH`` for the deploy and the ``chalice deploy`` it runs) fixes the
+requests on their way, never the project's code: it lower-cases Chalice's
+``Suffix`` filter rule name (moto answers 500 to anything but ``suffix``), and
+hands moto's API Gateway the OpenAPI 3 label and ``info.description`` it
+insists on (AWS imports Chalice's Swagger 2.0 as it is). moto also ignores
+the routes' ``security``, so the IAM check reads the documents as Chalice
+sent them. moto stores but does not act on ``VpcConfig``, reserved
+concurrency and the destination: these tests check what the deploy asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.aws import Names, pipeline_env
+from tests.infra.motoproc import MotoProcess
+from tests.infra.support import ROOT, sample_outputs
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+STAGE = "dev"
+APP = "csv-pipeline"
+WORKAROUNDS = Path(__file__).resolve().parent / "moto_workarounds"
+#: What the deploy copies: the app and everything deploy.py reads or rewrites.
+PROJECT_FILES = ("app.py", "requirements.txt")
+PROJECT_DIRS = ("chalicelib", "scripts", "infra")
+DEPLOY_TIMEOUT = 240  # seconds; here the first deploy takes about 10, the second 4
+
+
+@dataclass
+class Deployed:
+    moto: MotoProcess
+    project: Path
+    outputs: dict[str, str]
+    runs: list[subprocess.CompletedProcess[str]]
+    seconds: list[float]
+    #: the API documents as Chalice sent them (moto_workarounds/sitecustomize.py)
+    api_documents: Path
+
+    def client(self, service: str) -> Any:
+        return self.moto.client(service)
+
+    def function(self, handler: str) -> dict[str, Any]:
+        response: dict[str, Any] = self.client("lambda").get_function(
+            FunctionName=f"{APP}-{STAGE}-{handler}"
+        )
+        return response
+
+
+def copy_project(dest: Path) -> Path:
+    """The files a deploy needs; no ``.chalice/deployed/``, no caches, no CA bundle."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "certs", "deployed", "deployments")
+    for name in PROJECT_FILES:
+        shutil.copy2(ROOT / name, dest / name)
+    for name in (*PROJECT_DIRS, ".chalice"):
+        shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+    return dest
+
+
+def create_stack_resources(moto: MotoProcess) -> dict[str, str]:
+    """In moto, what ``infra/pipeline.yaml`` creates; returns its outputs."""
+    outputs = sample_outputs(STAGE)  # names of buckets, queues, topic as the stack has them
+    ec2, s3, sqs = moto.client("ec2"), moto.client("s3"), moto.client("sqs")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in ((1, "us-east-1a"), (2, "us-east-1b"))
+    ]
+    group = ec2.create_security_group(
+        GroupName=f"{APP}-{STAGE}-lambda", Description="the functions", VpcId=vpc
+    )["GroupId"]
+    for key in ("InputBucketName", "OutputBucketName", "BackupBucketName", "DeployStateBucketName"):
+        s3.create_bucket(Bucket=outputs[key])
+    dlq = sqs.create_queue(QueueName=f"{outputs['FailureQueueName']}-dlq")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=outputs["FailureQueueName"])["QueueUrl"]
+
+    def arn(url: str) -> str:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    topic = moto.client("sns").create_topic(Name=f"{APP}-{STAGE}-notifications")["TopicArn"]
+    secret = moto.client("secretsmanager").create_secret(
+        Name=f"rds!db-{APP}-{STAGE}", SecretString='{"username": "u", "password": "p"}'
+    )["ARN"]
+    key = moto.client("kms").create_key(Description=f"{APP}-{STAGE}")["KeyMetadata"]["Arn"]
+    outputs.update(
+        {
+            "TopicArn": topic,
+            "KmsKeyArn": key,
+            "DbSecretArn": secret,
+            "SubnetIds": ",".join(subnets),
+            "LambdaSecurityGroupId": group,
+            "FailureQueueArn": arn(queue),
+            "FailureDeadLetterQueueArn": arn(dlq),
+        }
+    )
+    return outputs
+
+
+def self_signed_bundle(path: Path) -> Path:
+    """A stand-in for the RDS CA bundle (the real one is downloaded by a real deploy)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rehearsal RDS root")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def deploy_env(moto: MotoProcess, ca_bundle: Path, capture: Path) -> dict[str, str]:
+    """This process's environment, pointed at moto, without the test session's settings.
+
+    tests/conftest.py exports the local stage's settings (``API_AUTH=none``,
+    the local bucket and queue names) for the handler tests; app.py reads
+    them when Chalice imports it, so they must not reach the deploy.
+    """
+    leaked = {*pipeline_env(Names()), "AWS_PROFILE", "AWS_SESSION_TOKEN", "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k not in leaked and not k.startswith("DB_")}
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": moto.url,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "PYTHONPATH": str(WORKAROUNDS),
+            # the venv's chalice first (deploy.py looks it up on PATH)
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            "RDS_CA_BUNDLE_FILE": str(ca_bundle),
+            "REHEARSAL_CAPTURE_DIR": str(capture),
+        }
+    )
+    return env
+
+
+def run_deploy(project: Path, env: dict[str, str], log: Path) -> subprocess.CompletedProcess[str]:
+    outputs_file = project / "infra" / "rehearsal-outputs.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/deploy.py",
+            "--stage",
+            STAGE,
+            "--outputs-file",
+            str(outputs_file),
+            "--skip-smoke",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEPLOY_TIMEOUT,
+        check=False,
+    )
+    log.write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
+    assert result.returncode == 0, f"deploy failed (log: {log}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    work = tmp_path_factory.mktemp("rehearsal")
+    project = work / "project"
+    project.mkdir()
+    copy_project(project)
+    with MotoProcess() as moto:
+        outputs = create_stack_resources(moto)
+        (project / "infra" / "rehearsal-outputs.json").write_text(json.dumps(outputs, indent=2))
+        capture = work / "api-documents"
+        capture.mkdir()
+        env = deploy_env(moto, self_signed_bundle(work / "bundle.pem"), capture)
+        runs, seconds = [], []
+        for attempt in (1, 2):
+            if attempt == 2:
+                # a fresh CI runner: no local Chalice state, only the copy in S3
+                shutil.rmtree(project / ".chalice" / "deployed")
+            started = time.monotonic()
+            runs.append(run_deploy(project, env, work / f"deploy-{attempt}.log"))
+            seconds.append(time.monotonic() - started)
+        print(
+            "deploy rehearsal: "
+            + ", ".join(f"deploy {i} {t:.1f} s" for i, t in enumerate(seconds, 1))
+        )
+        yield Deployed(moto, project, outputs, runs, seconds, capture)
+
+
+# ---------------------------------------------------------------- the function
+
+
+def test_the_deploy_ran_every_step_but_the_stack_and_the_smoke_test(deployed: Deployed) -> None:
+    first, second = (run.stdout for run in deployed.runs)
+    for line in (
+        "==> record outputs into .chalice/config.json and .chalice/policy-dev.json",
+        "==> RDS CA bundle",
+        "==> chalice deploy --stage dev",
+        "==> async invoke config of csv-pipeline-dev-process_upload",
+        "==> smoke test skipped (--skip-smoke)",
+        "deploy: stage dev is live",
+    ):
+        assert line in first
+        assert line in second
+    assert "none saved yet" in first
+    assert "    restored" in second
+    assert "==> stack" not in first
+
+
+def test_process_upload_has_the_stage_settings(deployed: Deployed, record_outputs: Any) -> None:
+    config = deployed.function("process_upload")["Configuration"]
+    assert config["Environment"]["Variables"] == record_outputs.stage_environment(deployed.outputs)
+    assert config["Environment"]["Variables"]["DB_TLS"] == "verify-full"
+    assert config["Handler"] == "app.process_upload"
+    assert config["Runtime"] == "python3.11"
+    assert config["MemorySize"] == 1024
+    assert config["Timeout"] == 120
+    vpc = config["VpcConfig"]
+    assert sorted(vpc["SubnetIds"]) == sorted(deployed.outputs["SubnetIds"].split(","))
+    assert vpc["SecurityGroupIds"] == [deployed.outputs["LambdaSecurityGroupId"]]
+    concurrency = deployed.client("lambda").get_function_concurrency(
+        FunctionName=config["FunctionName"]
+    )
+    assert concurrency["ReservedConcurrentExecutions"] == 20
+
+
+def test_the_other_functions_have_their_overrides(deployed: Deployed) -> None:
+    report = deployed.function("report_failure")["Configuration"]
+    assert (report["MemorySize"], report["Timeout"]) == (256, 60)
+    assert report["VpcConfig"]["SecurityGroupIds"] == [deployed.outputs["LambdaSecurityGroupId"]]
+    api = deployed.client("lambda").get_function(FunctionName=f"{APP}-{STAGE}")["Configuration"]
+    assert (api["MemorySize"], api["Timeout"]) == (256, 10)
+
+
+@pytest.mark.parametrize(
+    "function", [f"{APP}-{STAGE}-process_upload", f"{APP}-{STAGE}-report_failure", f"{APP}-{STAGE}"]
+)
+def test_each_functions_role_holds_only_the_rendered_policy(
+    deployed: Deployed, record_outputs: Any, policy_template: dict[str, Any], function: str
+) -> None:
+    """Chalice gives each function a role of its own (they have per-function
+    settings), each with the stage's policy file and nothing else."""
+    role_arn = deployed.client("lambda").get_function(FunctionName=function)["Configuration"][
+        "Role"
+    ]
+    role = role_arn.rsplit("/", 1)[-1]
+    iam = deployed.client("iam")
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    assert len(names) == 1
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    document = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    wanted = record_outputs.render_policy(
+        policy_template, record_outputs.policy_values(deployed.outputs, STAGE)
+    )
+    assert document == wanted
+    assert json.loads((deployed.project / ".chalice" / "policy-dev.json").read_text()) == wanted
+
+
+def test_the_config_was_rewritten_from_the_outputs(deployed: Deployed) -> None:
+    config = json.loads((deployed.project / ".chalice" / "config.json").read_text())
+    dev = config["stages"]["dev"]
+    assert dev["subnet_ids"] == deployed.outputs["SubnetIds"].split(",")
+    assert dev["security_group_ids"] == [deployed.outputs["LambdaSecurityGroupId"]]
+    assert dev["environment_variables"]["DB_SECRET_ID"] == deployed.outputs["DbSecretArn"]
+    original = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["stages"]["prod"] == original["stages"]["prod"]
+
+
+# ---------------------------------------------------------------- the triggers
+
+
+def test_csv_uploads_to_the_input_bucket_invoke_process_upload(deployed: Deployed) -> None:
+    arn = deployed.function("process_upload")["Configuration"]["FunctionArn"]
+    notification = deployed.client("s3").get_bucket_notification_configuration(
+        Bucket=deployed.outputs["InputBucketName"]
+    )
+    [config] = notification["LambdaFunctionConfigurations"]  # once, after two deploys
+    assert config["LambdaFunctionArn"] == arn
+    assert config["Events"] == ["s3:ObjectCreated:*"]
+    rules = config["Filter"]["Key"]["FilterRules"]
+    # AWS keeps the name as sent ("Suffix"); moto only accepts and returns "suffix"
+    assert [(r["Name"].lower(), r["Value"]) for r in rules] == [("suffix", ".csv")]
+    for bucket in ("OutputBucketName", "BackupBucketName"):
+        other = deployed.client("s3").get_bucket_notification_configuration(
+            Bucket=deployed.outputs[bucket]
+        )
+        assert "LambdaFunctionConfigurations" not in other
+
+
+def test_s3_may_invoke_process_upload(deployed: Deployed) -> None:
+    policy = json.loads(
+        deployed.client("lambda").get_policy(FunctionName=f"{APP}-{STAGE}-process_upload")["Policy"]
+    )
+    [statement] = [
+        s for s in policy["Statement"] if s["Principal"] == {"Service": "s3.amazonaws.com"}
+    ]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    source = statement["Condition"]["ArnLike"]["AWS:SourceArn"]
+    assert source == f"arn:aws:s3:::{deployed.outputs['InputBucketName']}"
+
+
+def test_failures_go_to_the_failure_queue_after_two_retries(deployed: Deployed) -> None:
+    config = deployed.client("lambda").get_function_event_invoke_config(
+        FunctionName=f"{APP}-{STAGE}-process_upload"
+    )
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == 3600
+    assert (
+        config["DestinationConfig"]["OnFailure"]["Destination"]
+        == (deployed.outputs["FailureQueueArn"])
+    )
+
+
+def test_report_failure_reads_the_failure_queue(deployed: Deployed) -> None:
+    arn = deployed.function("report_failure")["Configuration"]["FunctionArn"]
+    mappings = deployed.client("lambda").list_event_source_mappings(
+        EventSourceArn=deployed.outputs["FailureQueueArn"]
+    )["EventSourceMappings"]
+    assert len(mappings) == 1  # the second deploy updated it, did not add one
+    [mapping] = mappings
+    assert mapping["FunctionArn"] == arn
+    assert mapping["BatchSize"] == 1
+
+
+def test_the_status_api_needs_iam(deployed: Deployed) -> None:
+    """Every route of the deployed API is behind SigV4 (IAM), none is open.
+
+    moto's API Gateway ignores ``security`` (it reports authorization NONE for
+    every imported method), so this reads the documents Chalice sent: one
+    import, then one overwrite by the second deploy.
+    """
+    documents = sorted(deployed.api_documents.glob("*.json"))
+    assert [d.stem.split("-")[1] for d in documents] == ["ImportRestApi", "PutRestApi"]
+    gateway = deployed.client("apigateway")
+    [api] = [a for a in gateway.get_rest_apis()["items"] if a["name"] == APP]
+    paths = {r["path"] for r in gateway.get_resources(restApiId=api["id"])["items"]}
+    for document in documents:
+        swagger = json.loads(document.read_text())
+        assert swagger["swagger"] == "2.0"
+        schemes = {
+            name
+            for name, scheme in swagger.get("securityDefinitions", {}).items()
+            if scheme.get("x-amazon-apigateway-authtype") == "awsSigv4"
+        }
+        assert schemes, "no SigV4 (IAM) security scheme: every route is open"
+        assert set(swagger["paths"]) == {"/", "/status", "/files", "/files/{file_id}"}
+        assert set(swagger["paths"]) <= paths
+        for path, methods in swagger["paths"].items():
+            for verb, method in methods.items():
+                granted = {name for item in method.get("security", []) for name in item}
+                assert granted, f"{verb.upper()} {path} is open"
+                assert granted <= schemes, f"{verb.upper()} {path}: {granted}"
+
+
+def log_retention(deployed: Deployed) -> dict[str, int | None]:
+    groups = deployed.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")
+    return {g["logGroupName"]: g.get("retentionInDays") for g in groups["logGroups"]}
+
+
+def test_the_pipeline_functions_logs_keep_thirty_days(deployed: Deployed) -> None:
+    retention = log_retention(deployed)
+    for name in (f"{APP}-{STAGE}-process_upload", f"{APP}-{STAGE}-report_failure"):
+        assert retention[f"/aws/lambda/{name}"] == 30
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Chalice 1.34 names the API function <app>-<stage> but sets the retention of "
+    "/aws/lambda/<app>-<stage>-api_handler, a group nothing writes to; the API's own log "
+    "group keeps its logs forever. scripts/deploy.py does not correct it yet.",
+)
+def test_the_api_functions_logs_keep_thirty_days(deployed: Deployed) -> None:
+    assert log_retention(deployed).get(f"/aws/lambda/{APP}-{STAGE}") == 30
+
+
+# ---------------------------------------------------------------- Chalice's state
+
+
+def test_chalice_state_is_kept_in_the_state_bucket(deployed: Deployed) -> None:
+    body = (
+        deployed.client("s3")
+        .get_object(
+            Bucket=deployed.outputs["DeployStateBucketName"], Key=f"chalice/{STAGE}/deployed.json"
+        )["Body"]
+        .read()
+    )
+    state = json.loads(body)
+    local = json.loads((deployed.project / ".chalice" / "deployed" / f"{STAGE}.json").read_text())
+    assert state == local
+    names = {r["name"] for r in state["resources"]}
+    assert {"process_upload", "report_failure", "api_handler"} <= names
+    functions = deployed.client("lambda").list_functions()["Functions"]
+    assert sorted(f["FunctionName"] for f in functions) == [
+        f"{APP}-{STAGE}",
+        f"{APP}-{STAGE}-process_upload",
+        f"{APP}-{STAGE}-report_failure",
+    ]
