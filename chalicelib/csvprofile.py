@@ -8,151 +8,381 @@ the file or of a field.
 Run it on local files::
 
     python -m chalicelib.csvprofile data.csv other.csv
+
+How it stays fast: every step is a C-level ``bytes`` method (find, count,
+split, join, replace, translate) over a whole chunk, never a Python loop per
+byte or per field.
+
+- A run without quotes is counted with ``count(b"\\n")`` after folding CR and
+  CRLF into LF and squeezing blank lines (rule 5).
+- From a quote that opens a field, a region is split on ``"``. If no quote in
+  it is *stray* (literal text of an unquoted field), the even pieces are
+  outside quotes and the odd ones inside; that holds exactly when every
+  non-empty even piece that a quote follows ends with the delimiter, CR or LF.
+  The check and the count both run on the even pieces joined by NUL, a byte
+  that never reaches this point (rule 1 rejects it first). Where the check
+  fails, the valid prefix is kept and a short exact loop takes over.
+- Quote-dense regions are first *folded*: the quotes of ``","`` and ``"\\n"``
+  become NUL bytes, so that a run of records of quoted fields is one quoted
+  piece, and the folded line ends are counted apart. A fold is right exactly
+  when every NUL it wrote lands inside quotes, which the split shows; else
+  the region is redone unfolded.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import BinaryIO
 
 from chalicelib.profile import (
     BINARY,
     DELIMITERS,
     EMPTY,
+    HEADER_MAX_CHARS,
+    HEADER_MAX_FIELDS,
     UNTERMINATED_QUOTE,
     Profile,
     header_preview,
     rejected,
 )
 
-CHUNK_SIZE = 1 << 20
-#: How much of the file's start is kept to show the header to people.
-HEAD_BYTES = 64 * 1024
+#: Bytes read at a time: small enough that the passes over a chunk stay in cache.
+CHUNK_SIZE = 1 << 18
 
-# States of the reference reader (CPython's Modules/_csv.c), reduced to the
-# ones that matter for counting records and the header's fields.
+# States of the reference reader (CPython's Modules/_csv.c), reduced to what
+# counting records needs. After the header a closing quote leads to
+# _START_FIELD: the two states differ only in the text they would keep.
 _START_RECORD, _START_FIELD, _IN_FIELD, _IN_QUOTED, _QUOTE_IN_QUOTED = range(5)
 _QUOTE = ord('"')
 _LF, _CR = ord("\n"), ord("\r")
 _CR_TO_LF = bytes.maketrans(b"\r", b"\n")
+_BLANK_LINE = re.compile(b"\n\n")
+
+#: Bytes of a header field kept: 100 characters of at most 4 bytes each.
+_KEEP_BYTES = 4 * HEADER_MAX_CHARS
+
+#: The most bytes one fast step looks at, and the fewest after it stumbled.
+_WINDOW_MAX = 1 << 22
+_WINDOW_MIN = 1 << 12
+#: Per 4 KiB sample: up to this many quotes, step from one to the next...
+_SPARSE = 24
+#: ...beyond this many, fold the region first.
+_DENSE = 64
+#: Up to this many pieces outside quotes, they are looked at one by one.
+_FEW = 4096
+#: Quoted fields stepped through before the density is sampled again.
+_STEPS = 4096
+#: Opening quotes handled one by one after a region held a stray quote.
+_SLOW_MIN, _SLOW_MAX = 16, 1 << 12
+
+
+class _Header:
+    """The first record's fields: all counted, only the preview's part kept."""
+
+    __slots__ = ("_field", "count", "fields")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.fields: list[bytes] = []
+        self._field = bytearray()
+
+    def keep(self, buf: bytes, start: int, stop: int) -> None:
+        room = _KEEP_BYTES - len(self._field)
+        if room > 0 and len(self.fields) < HEADER_MAX_FIELDS:
+            self._field += buf[start : min(stop, start + room)]
+
+    def end_field(self) -> None:
+        self.count += 1
+        if len(self.fields) < HEADER_MAX_FIELDS:
+            self.fields.append(bytes(self._field))
+        self._field.clear()
+
+    def names(self, encoding: str) -> tuple[str, ...]:
+        return header_preview([raw.decode(encoding, errors="replace") for raw in self.fields])
 
 
 class _RecordMachine:
     """Counts records for one delimiter, fed any split of the byte stream."""
 
-    __slots__ = ("_dbyte", "_header_delims", "delimiter", "header_fields", "records", "state")
+    __slots__ = (
+        "_blanks",
+        "_classes",
+        "_dbyte",
+        "_fold_pause",
+        "_header_end",
+        "_slow",
+        "_slow_next",
+        "_stray",
+        "_window",
+        "delimiter",
+        "header",
+        "header_fields",
+        "records",
+        "state",
+    )
 
     def __init__(self, delimiter: bytes) -> None:
         self.delimiter = delimiter
         self._dbyte = delimiter[0]
         self.state = _START_RECORD
         self.records = 0
-        self._header_delims = 0
+        self.header = _Header()
         #: Fields in the first record, once it has ended.
         self.header_fields: int | None = None
+        ends = b"\r\n" + delimiter
+        self._header_end = re.compile(b"[" + re.escape(ends) + b"]")
+        self._stray = re.compile(b"[^" + re.escape(ends) + b'"]')
+        # NUL (a quoted piece) stays, field and record ends become 1, the rest 2.
+        self._classes = bytes(0 if b == 0 else 1 if b in ends else 2 for b in range(256))
+        self._window = _WINDOW_MAX
+        self._slow = 0
+        self._slow_next = _SLOW_MIN
+        self._fold_pause = 0
+        self._blanks = False
 
     def feed(self, buf: bytes) -> None:
-        pos, end = 0, len(buf)
-        find = buf.find
-        while pos < end:
-            state = self.state
-            if state == _IN_QUOTED:
-                quote = find(b'"', pos)
-                if quote < 0:
-                    return
-                self.state = _QUOTE_IN_QUOTED
-                pos = quote + 1
-            elif state == _QUOTE_IN_QUOTED:
-                self._after_closing_quote(buf[pos])
-                pos += 1
-            else:
-                quote = find(b'"', pos)
-                stop = end if quote < 0 else quote
-                if stop > pos:
-                    self._unquoted(buf[pos:stop])
-                if quote < 0:
-                    return
-                if self.state != _IN_FIELD:  # a quote opens a field only at its start
-                    self.state = _IN_QUOTED
-                pos = quote + 1
+        pos = 0
+        if self.header_fields is None:
+            pos = self._feed_header(buf)
+        if pos < len(buf):
+            self._feed_body(buf[pos:] if pos else buf)
 
     def finish(self) -> bool:
         """End of input; True when a quoted field was left open (rule 8)."""
         state = self.state
+        if state == _IN_QUOTED:
+            return True
         if state != _START_RECORD:
-            self._end_record()
-        return state == _IN_QUOTED
-
-    def _after_closing_quote(self, byte: int) -> None:
-        if byte == _QUOTE:  # "" inside a quoted field
-            self.state = _IN_QUOTED
-        elif byte == self._dbyte:
             if self.header_fields is None:
-                self._header_delims += 1
+                self._end_header()
+            else:
+                self.records += 1
+        return False
+
+    # --- the first record: byte-exact, keeping the header's text -----------------
+
+    def _feed_header(self, buf: bytes) -> int:
+        """Run until the first record ends; return where it did (or ``len(buf)``)."""
+        pos, end = 0, len(buf)
+        while pos < end and self.header_fields is None:
+            state = self.state
+            if state == _IN_QUOTED:
+                quote = buf.find(b'"', pos)
+                stop = end if quote < 0 else quote
+                self.header.keep(buf, pos, stop)
+                if quote >= 0:
+                    self.state = _QUOTE_IN_QUOTED
+                pos = stop + 1
+            elif state == _IN_FIELD:
+                found = self._header_end.search(buf, pos)
+                stop = end if found is None else found.start()
+                self.header.keep(buf, pos, stop)
+                if found is not None:
+                    self._header_byte(buf[stop])
+                pos = stop + 1
+            else:
+                self._header_byte(buf[pos])
+                pos += 1
+        return min(pos, end)
+
+    def _header_byte(self, byte: int) -> None:
+        state = self.state
+        if byte in (_LF, _CR):
+            if state != _START_RECORD:  # else a blank line (rule 5)
+                self._end_header()
+        elif byte == self._dbyte:
+            self.header.end_field()
             self.state = _START_FIELD
-        elif byte in (_LF, _CR):
-            self._end_record()
-        else:  # strict=False: text after the closing quote joins the field
+        elif byte == _QUOTE and state in (_START_RECORD, _START_FIELD):
+            self.state = _IN_QUOTED
+        elif byte == _QUOTE and state == _QUOTE_IN_QUOTED:  # "" inside quotes
+            self.header.keep(b'"', 0, 1)
+            self.state = _IN_QUOTED
+        else:  # strict=False: a quote in an unquoted field, text after a closing quote
+            self.header.keep(bytes((byte,)), 0, 1)
             self.state = _IN_FIELD
 
-    def _end_record(self) -> None:
-        self.records += 1
-        if self.header_fields is None:
-            self.header_fields = self._header_delims + 1
+    def _end_header(self) -> None:
+        self.header.end_field()
+        self.header_fields = self.header.count
+        self.records = 1
         self.state = _START_RECORD
 
-    def _state_after(self, seg: bytes) -> int:
-        return _START_FIELD if seg[-1] == self._dbyte else _IN_FIELD
+    # --- the records after it: counted with C-level bytes methods -----------------
 
-    def _unquoted(self, seg: bytes) -> None:
-        """A run of bytes with no quote, entered in an unquoted state."""
-        if self.header_fields is None:
-            seg = self._header_part(seg)
-            if not seg:
+    def _feed_body(self, buf: bytes) -> None:
+        if b"\r" in buf:  # CRLF and CR end records as LF does (rule 4)
+            buf = buf.replace(b"\r\n", b"\n")
+            if b"\r" in buf:
+                buf = buf.translate(_CR_TO_LF)
+        self._blanks = _BLANK_LINE.search(buf) is not None
+        pos, end = 0, len(buf)
+        find = buf.find
+        while pos < end:
+            if self.state == _IN_QUOTED:
+                quote = find(b'"', pos)
+                if quote < 0:
+                    return
+                self.state = _START_FIELD
+                pos = quote + 1
+                continue
+            quote = find(b'"', pos)
+            if quote < 0:
+                self._plain(buf[pos:] if pos else buf)
                 return
-        if b"\r" in seg:
-            seg = seg.replace(b"\r\n", b"\n")
-            if b"\r" in seg:
-                seg = seg.translate(_CR_TO_LF)
-        first = seg.find(b"\n")
-        if first < 0:
-            self.state = self._state_after(seg)
-            return
-        if first > 0 or self.state != _START_RECORD:
-            self.records += 1
-        last = seg.rfind(b"\n")
-        if last > first:
-            middle = seg[first : last + 1]
-            while b"\n\n" in middle:  # blank lines are not records (rule 5)
-                middle = middle.replace(b"\n\n", b"\n")
-            self.records += middle.count(b"\n") - 1
-        if last + 1 < len(seg):
-            self.state = self._state_after(seg)
-        else:
-            self.state = _START_RECORD
+            if quote > pos:
+                self._plain(buf[pos:quote])
+            if self.state == _IN_FIELD:  # a quote inside an unquoted field is text
+                pos = quote + 1
+            elif self._slow:
+                self._slow -= 1
+                self.state = _IN_QUOTED
+                pos = quote + 1
+            else:
+                pos = self._quoted(buf, quote)
 
-    def _header_part(self, seg: bytes) -> bytes:
-        """Count the first record's delimiters; return what follows it."""
-        start = 0
-        if self.state == _START_RECORD:
-            while start < len(seg) and seg[start] in (_LF, _CR):
-                start += 1
-            if start == len(seg):
-                return b""
-        ends = [i for i in (seg.find(b"\n", start), seg.find(b"\r", start)) if i >= 0]
-        if not ends:
-            self._header_delims += seg.count(self.delimiter, start)
-            self.state = self._state_after(seg)
-            return b""
-        stop = min(ends)
-        self._header_delims += seg.count(self.delimiter, start, stop)
-        self._end_record()
-        return seg[stop:]
+    def _plain(self, seg: bytes) -> None:
+        """Count the records that a non-empty run without quotes or CR ends (rule 5)."""
+        if self._blanks and _BLANK_LINE.search(seg):
+            while b"\n\n" in seg:
+                seg = seg.replace(b"\n\n", b"\n")
+        ends = seg.count(b"\n")
+        if ends and seg[0] == _LF and self.state == _START_RECORD:
+            ends -= 1  # the line began blank
+        self.records += ends
+        self.state = self._after(seg[-1])
+
+    def _after(self, last: int) -> int:
+        """The state after ``last``, a byte outside quotes."""
+        if last == _LF:
+            return _START_RECORD
+        return _START_FIELD if last == self._dbyte else _IN_FIELD
+
+    def _quoted(self, buf: bytes, start: int) -> int:
+        """Profile from the opening quote at ``start`` as far as it can; return where."""
+        stop = min(len(buf), start + self._window)
+        sample = buf.count(b'"', start, start + 4096)
+        if sample <= _SPARSE and not self._blanks:
+            return self._walk(buf, start, stop)
+        region = buf[start:stop]
+        if sample > _DENSE:
+            if self._fold_pause:
+                self._fold_pause -= 1
+            elif self._folded(region):
+                return stop
+        return start + self._split(region)
+
+    def _walk(self, buf: bytes, start: int, stop: int) -> int:
+        """Few quotes, no blank line: step from quote to quote, count LFs between."""
+        find, count = buf.find, buf.count
+        ends = (self._dbyte, _LF)
+        inside, opening, state = 0, start, _START_FIELD
+        for _ in range(_STEPS):
+            close = find(b'"', opening + 1, stop)
+            if close < 0:
+                inside += count(b"\n", opening + 1, stop)
+                end, state = stop, _IN_QUOTED
+                break
+            inside += count(b"\n", opening + 1, close)
+            end = find(b'"', close + 1, stop)
+            if end < 0:
+                end = stop
+                if close + 1 < stop:  # else it ends on a closing quote
+                    state = self._after(buf[stop - 1])
+                break
+            if end > close + 1 and buf[end - 1] not in ends:
+                state = _IN_FIELD  # the quote at ``end`` is text
+                break
+            opening = end
+        else:
+            end = opening  # enough for one step: go on from this opening quote
+            state = _START_RECORD if buf[opening - 1] == _LF else _START_FIELD
+        self.records += count(b"\n", start, end) - inside
+        self.state = state
+        return end
+
+    def _split(self, region: bytes) -> int:
+        """Profile ``region``, from an opening quote, split on quotes; return how far."""
+        pieces = region.split(b'"')
+        evens = _outside(pieces)
+        joined = b"\0".join(evens) if len(evens) > _FEW else None
+        bad = self._first_stray(evens, joined)
+        if bad < 0:
+            self._count_run(region, len(region), pieces, evens, joined)
+            self._window = min(2 * self._window, _WINDOW_MAX)
+            self._slow_next = _SLOW_MIN
+            return len(region)
+        # Keep what precedes the stray quote; an exact loop takes over from it.
+        pieces, evens = pieces[: 2 * bad + 1], evens[: bad + 1]
+        if joined is not None:
+            joined = b"\0".join(evens)
+        size = sum(map(len, pieces)) + 2 * bad
+        self._count_run(region, size, pieces, evens, joined)
+        self._window = max(_WINDOW_MIN, self._window // 4)
+        self._slow, self._slow_next = self._slow_next, min(2 * self._slow_next, _SLOW_MAX)
+        return size
+
+    def _folded(self, region: bytes) -> bool:
+        """Profile a quote-dense region with its field and record joints folded."""
+        hidden = region.count(b'"\n"')  # records ended between two quoted fields
+        if hidden:  # same-length replacements run in place
+            region = region.replace(b'"\n"', b"\0\n\0")
+        region = region.replace(b'"' + self.delimiter + b'"', b"\0\0\0")
+        pieces = region.split(b'"')
+        evens = _outside(pieces)
+        joined = b"\0".join(evens)
+        # Right iff no NUL of the fold lies outside quotes, and no quote is stray.
+        if joined.count(b"\0") != len(evens) - 1 or self._first_stray(evens, joined) >= 0:
+            self._fold_pause = 16
+            return False
+        self._count_run(region, len(region), pieces, evens, joined)
+        self.records += hidden
+        return True
+
+    def _first_stray(self, evens: list[bytes], joined: bytes | None) -> int:
+        """Index of the first piece outside quotes that makes the quote after it text."""
+        if len(evens) < 3:
+            return -1
+        if joined is None:  # few pieces: look at their last bytes
+            tails = b"".join([piece[-1:] or b'"' for piece in evens[1:-1]])
+            found = self._stray.search(tails)
+            return -1 if found is None else found.start() + 1
+        at = joined.translate(self._classes).find(b"\2\0")
+        return -1 if at < 0 else joined.count(b"\0", 0, at + 1)
+
+    def _count_run(
+        self,
+        region: bytes,
+        size: int,
+        pieces: list[bytes],
+        evens: list[bytes],
+        joined: bytes | None,
+    ) -> None:
+        """Count ``region[:size]``, split in ``pieces``, whose quotes open or close fields."""
+        if joined is not None or self._blanks:
+            self._plain(joined if joined is not None else b"\0".join(evens))
+        else:  # no blank line: each LF outside quotes ends a record
+            inside = sum(map(bytes.count, pieces[1::2], repeat(b"\n")))
+            self.records += region.count(b"\n", 0, size) - inside
+            if evens[-1]:
+                self.state = self._after(evens[-1][-1])
+        if not len(pieces) & 1:
+            self.state = _IN_QUOTED  # it ends inside a quoted field
+        elif not pieces[-1]:
+            self.state = _START_FIELD  # it ends on a closing quote
+
+
+def _outside(pieces: list[bytes]) -> list[bytes]:
+    """The pieces outside quotes, ending with an empty one if the last is inside."""
+    evens = pieces[0::2]
+    if not len(pieces) & 1:
+        evens.append(b"")
+    return evens
 
 
 class Profiler:
@@ -163,7 +393,6 @@ class Profiler:
         self._start = b""  # bytes held until the BOM question is settled
         self._started = False
         self._binary = False
-        self._head = bytearray()
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._encoding = "utf-8"
         self._candidates = {d.encode(): _RecordMachine(d.encode()) for d in DELIMITERS}
@@ -188,8 +417,6 @@ class Profiler:
             self._binary = True
             return
         self._check_encoding(chunk)
-        if len(self._head) < HEAD_BYTES:
-            self._head += chunk[: HEAD_BYTES - len(self._head)]
         if self._machine is None:
             newline = chunk.find(b"\n")
             first_line = chunk if newline < 0 else chunk[:newline]
@@ -238,19 +465,11 @@ class Profiler:
             status="succeeded",
             row_count=machine.records - 1,
             column_count=machine.header_fields,
-            header=self._header(delimiter),
+            header=machine.header.names(self._encoding),
             delimiter=delimiter,
             encoding=self._encoding,
             bytes_read=self.bytes_read,
         )
-
-    def _header(self, delimiter: str) -> tuple[str, ...]:
-        text = bytes(self._head).decode(self._encoding, errors="replace")
-        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
-        for row in rows:
-            if row:
-                return header_preview(row)
-        return ()
 
 
 def profile_chunks(chunks: Iterable[bytes]) -> Profile:

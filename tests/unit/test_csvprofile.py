@@ -251,10 +251,12 @@ def test_bom_is_stripped_only_at_the_start() -> None:
 
 
 @pytest.mark.parametrize("partial", [b"\xef", b"\xef\xbb"])
-def test_partial_bom_is_cp1252(partial: bytes) -> None:
-    data = partial + b"a,b\n1,2\n"
+@pytest.mark.parametrize("rest", [b"a,b\n1,2\n", b""], ids=["then-text", "alone"])
+def test_partial_bom_is_cp1252(partial: bytes, rest: bytes) -> None:
+    data = partial + rest
     result = profile_chunks(_chunks(data, 1))
     assert result == reference_profile(data)
+    assert result == profile_bytes(data)
     assert result.encoding == "cp1252"
 
 
@@ -305,3 +307,18 @@ def test_header_preview_is_capped() -> None:
     assert result.column_count == 80
     assert len(result.header) == 50
     assert {len(name) for name in result.header} == {100}
+
+
+@pytest.mark.parametrize(
+    "row",
+    [b"x" * 390 + b',"q"\n', b"x" * 390 + b',"a\nb"\r\n', b"y" * 60 + b',"q"\n', b'"q","r"\n'],
+    ids=["far-apart", "far-apart-multiline", "one-a-row", "all-quoted"],
+)
+def test_many_quoted_fields(row: bytes) -> None:
+    """Thousands of quoted fields in one chunk, then a stray quote and more of them."""
+    data = b"a,b\n" + row * 5000 + b'12" pizza,"x"\n' + row * 5000
+    reference = reference_profile(data)
+    assert reference.row_count == 10001
+    assert profile_bytes(data) == reference
+    assert profile_chunks(_chunks(data, 1 << 20)) == reference
+    assert profile_chunks(_chunks(data, 4099)) == reference

@@ -135,6 +135,21 @@ def huge_field_csv(draw: st.DrawFn) -> bytes:
     return prefix + record + suffix
 
 
+@st.composite
+def sparse_csv(draw: st.DrawFn) -> bytes:
+    """Long runs of plain rows between a few quoted (or stray-quoted) records."""
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    plain = draw(st.sampled_from([b"12", b"abc", b"3.5", b"x y"]))
+    row = delimiter.join([plain] * draw(st.integers(1, 4)))
+    out = [delimiter.join([b"id", b"name", b"note"]), b"\n"]
+    for _ in range(draw(st.integers(1, 6))):
+        end = draw(st.sampled_from(TERMINATORS))
+        out.append((row + end) * draw(st.integers(0, 120)))
+        record = draw(st.lists(fields(), min_size=1, max_size=4))
+        out.append(delimiter.join([row, *record]) + end)
+    return b"".join(out)
+
+
 def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
     mode = draw(st.sampled_from(["cuts", "cuts", "fixed", "bytes"]))
     if mode == "bytes":
@@ -165,6 +180,15 @@ def test_raw_bytes(data: bytes, draw: st.DataObject) -> None:
     same(profile_chunks(chunked(draw.draw, data)), reference)
 
 
+@settings(DIFFERENTIAL, max_examples=300)
+@given(data=sparse_csv(), draw=st.data())
+def test_sparse_quotes(data: bytes, draw: st.DataObject) -> None:
+    """Quoted fields far apart, as in most real files: the split-and-join path."""
+    reference = reference_profile(data)
+    same(profile_bytes(data), reference)
+    same(profile_chunks(chunked(draw.draw, data)), reference)
+
+
 @settings(DIFFERENTIAL, max_examples=40)
 @given(data=huge_field_csv(), cuts=st.lists(st.integers(0, 500 * 1024), max_size=12))
 def test_huge_fields(data: bytes, cuts: list[int]) -> None:
@@ -185,12 +209,13 @@ def test_every_split_point(data: bytes) -> None:
 
 @settings(DIFFERENTIAL, max_examples=200)
 @given(
-    block=st.one_of(structured_csv(), raw_csv()),
+    block=st.one_of(structured_csv(), raw_csv(), sparse_csv()),
     repeat=st.integers(1, 400),
     size=st.integers(1, 4096),
 )
 def test_repeated_blocks(block: bytes, repeat: int, size: int) -> None:
     """Long inputs, so that every fast path and fallback meets a chunk edge."""
-    data = b"a,b\n" + block * repeat
+    data = b"a,b\n" + block * min(repeat, 1 + 300_000 // max(1, len(block)))
+    size = max(size, len(data) // 2000)  # a few thousand chunks at most
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
     same(profile_chunks(chunks), reference_profile(data))
