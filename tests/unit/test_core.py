@@ -134,7 +134,7 @@ def test_the_result_document_has_the_contract_keys() -> None:
         "size": 99,
         "etag": "abc",
         "version_id": None,
-        "upload_id": "t:2025-09-02T14:30:00+00:00:\"abc\"",
+        "upload_id": 't:2025-09-02T14:30:00+00:00:"abc"',
         "event_time": "2025-09-02T14:30:00Z",
     }
     assert document["backup"] == {
