@@ -27,6 +27,7 @@ cannot do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -272,6 +273,16 @@ def configure_async(lambda_client: Any, name: str, failure_queue_arn: str) -> No
     )
 
 
+def api_log_retention(logs: Any, app_name: str, stage: str, days: int) -> str:
+    """Chalice 1.34 sets the retention of ``/aws/lambda/<app>-<stage>-api_handler``,
+    but the REST API's function is ``<app>-<stage>``: set it on the real group."""
+    group = f"/aws/lambda/{app_name}-{stage}"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    logs.put_retention_policy(logGroupName=group, retentionInDays=days)
+    return group
+
+
 # ------------------------------------------------------------------ smoke test
 
 
@@ -395,6 +406,11 @@ def app_step(
     print(
         f"    retries {MAX_RETRY_ATTEMPTS}, max age {MAX_EVENT_AGE_SECONDS} s, failures -> {queue}"
     )
+    days = config["stages"].get(stage, {}).get("log_retention_in_days")
+    if days:
+        app_name = config.get("app_name", "csv-pipeline")
+        group = api_log_retention(session.client("logs"), app_name, stage, int(days))
+        step(f"log retention of {group}: {days} days (Chalice misses the API's group)")
     return name
 
 

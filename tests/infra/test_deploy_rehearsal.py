@@ -434,12 +434,6 @@ def test_the_pipeline_functions_logs_keep_thirty_days(deployed: Deployed) -> Non
         assert retention[f"/aws/lambda/{name}"] == 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Chalice 1.34 names the API function <app>-<stage> but sets the retention of "
-    "/aws/lambda/<app>-<stage>-api_handler, a group nothing writes to; the API's own log "
-    "group keeps its logs forever. scripts/deploy.py does not correct it yet.",
-)
 def test_the_api_functions_logs_keep_thirty_days(deployed: Deployed) -> None:
     assert log_retention(deployed).get(f"/aws/lambda/{APP}-{STAGE}") == 30
 
