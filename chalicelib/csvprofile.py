@@ -9,24 +9,27 @@ Run it on local files::
 
     python -m chalicelib.csvprofile data.csv other.csv
 
-How it stays fast: every step is a C-level ``bytes`` method (find, count,
-split, join, replace, translate) over a whole chunk, never a Python loop per
-byte or per field.
+How it stays fast: after the first record (read byte by byte, since its
+fields are reported), every step is a C-level ``bytes`` method (find, count,
+split, join, replace, translate) over a chunk, never a Python loop per byte;
+DESIGN.md's rules 4 and 5 become:
 
-- A run without quotes is counted with ``count(b"\\n")`` after folding CR and
-  CRLF into LF and squeezing blank lines (rule 5).
-- From a quote that opens a field, a region is split on ``"``. If no quote in
-  it is *stray* (literal text of an unquoted field), the even pieces are
-  outside quotes and the odd ones inside; that holds exactly when every
-  non-empty even piece that a quote follows ends with the delimiter, CR or LF.
-  The check and the count both run on the even pieces joined by NUL, a byte
-  that never reaches this point (rule 1 rejects it first). Where the check
-  fails, the valid prefix is kept and a short exact loop takes over.
-- Quote-dense regions are first *folded*: the quotes of ``","`` and ``"\\n"``
-  become NUL bytes, so that a run of records of quoted fields is one quoted
-  piece, and the folded line ends are counted apart. A fold is right exactly
-  when every NUL it wrote lands inside quotes, which the split shows; else
-  the region is redone unfolded.
+- CRLF, then a lone CR, become LF in each chunk: inside quotes a line end is
+  just text, and a CRLF cut by a chunk edge leaves an LF that starts a blank
+  line, which is skipped anyway.
+- A run without quotes ends ``count(b"\\n")`` records, once blank lines are
+  squeezed (only looked for when the chunk has one).
+- From a quote that opens a field, quotes alternate opening and closing fields
+  (a doubled quote being a close and a re-open) until a *stray* one: a quote
+  after text of an unquoted field, i.e. one whose piece outside quotes does not
+  end with the delimiter or LF. Records are then the LFs outside quotes. Where
+  quotes are few, ``find`` steps from one to the next; where there are more,
+  the region is split on ``"`` and the last bytes of the even pieces checked at
+  once; quote-dense regions are first *folded* (``","`` and ``"\\n"`` lose their
+  quotes, so that a run of quoted records is one piece), which is right exactly
+  when no byte of the fold ends up outside quotes. NUL marks the folds and
+  joins, as it never reaches this point (rule 1 rejects it first). At a stray
+  quote the valid prefix is kept and the exact loop takes over.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ from chalicelib.profile import (
     rejected,
 )
 
-#: Bytes read at a time: small enough that the passes over a chunk stay in cache.
-CHUNK_SIZE = 1 << 18
+#: Bytes read at a time: the passes over a chunk then run in cache, and buffers
+#: this small are recycled by malloc instead of being mapped and faulted in anew.
+CHUNK_SIZE = 1 << 16
 
 # States of the reference reader (CPython's Modules/_csv.c), reduced to what
 # counting records needs. After the header a closing quote leads to

@@ -1,0 +1,23 @@
+# Benchmarks of the CSV profiler (included from the Makefile).
+#   make bench              corpora of 256 MB (and 1 GB, and a 300 MB field) under .bench/
+#   make bench BENCH_MB=16  a quick run on small corpora
+#   make bench-plot         redraw docs/benchmarks-*.png from .bench/results.json
+BENCH_MB ?= 256
+BENCH_REPEAT ?= 3
+BENCH_VENV ?= .venv
+BENCH_STAMP := $(BENCH_VENV)/.bench-installed
+
+.PHONY: bench bench-plot
+
+$(BENCH_STAMP): requirements.txt requirements-dev.txt requirements-bench.txt
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r requirements-dev.txt -r requirements-bench.txt
+	touch $@
+
+## make bench: throughput and peak RSS of the profiler, the csv module and wc -l
+bench: $(BENCH_STAMP)
+	BENCH_MB=$(BENCH_MB) BENCH_REPEAT=$(BENCH_REPEAT) $(BENCH_VENV)/bin/python -m bench
+
+## make bench-plot: redraw the plots in docs/ from the last results
+bench-plot: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m bench plot

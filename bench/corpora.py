@@ -1,0 +1,160 @@
+"""Generated corpora: deterministic, built in blocks so that 1 GB takes seconds.
+
+Each kind is a list of distinct blocks of whole records, written in a seeded
+random order until the file reaches its size, so any concatenation is valid
+CSV and no two runs differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MB = 1 << 20
+BLOCK = 256 * 1024
+DISTINCT_BLOCKS = 32
+
+FIRST = ["Ana", "Bo", "Chen", "Dara", "Émile", "Femi", "Gita", "Hugo", "Iris", "José"]
+LAST = ["Smith", "Okafor", "Nakamura", "Müller", "Silva", "Kowalski", "Haddad", "Nguyen"]
+CITIES = ["Lisbon", "Osaka", "Lagos", "Denver", "Quebec", "Tromsø", "Cork", "Pune"]
+NOTES = ["ok", "pending", "shipped", "returned", "gift", "priority", "late"]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One generated file: a name for the table, a kind of content, a size."""
+
+    name: str
+    kind: str
+    size: int  # bytes
+
+    def path(self, root: Path) -> Path:
+        return root / f"{self.name}-{self.size // MB}MB.csv"
+
+
+def corpora(base_mb: int) -> list[Corpus]:
+    """The benchmark set, scaled so that the main corpora are ``base_mb`` MB."""
+    base = base_mb * MB
+    return [
+        Corpus("sparse-quote", "sparse", base),
+        Corpus("numeric", "numeric", base),
+        Corpus("all-quoted", "quoted", base),
+        Corpus("sparse-quote-4x", "sparse", 4 * base),
+        Corpus("huge-field", "field", base * 300 // 256),
+    ]
+
+
+def ensure(corpus: Corpus, root: Path) -> Path:
+    """The corpus's file, generated first if it is missing (or of another size)."""
+    path = corpus.path(root)
+    if path.exists() and path.stat().st_size >= corpus.size:
+        return path
+    root.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as out:
+        for block in KINDS[corpus.kind](corpus.size):
+            out.write(block)
+    partial.replace(path)
+    return path
+
+
+def _blocks(header: bytes, rows: Callable[[random.Random], str], size: int) -> Iterator[bytes]:
+    rng = random.Random(size)
+    distinct = []
+    for _ in range(DISTINCT_BLOCKS):
+        text, length = [], 0
+        while length < BLOCK:
+            row = rows(rng)
+            text.append(row)
+            length += len(row)
+        distinct.append("".join(text).encode())
+    yield header
+    written = len(header)
+    while written < size:
+        block = rng.choice(distinct)
+        yield block
+        written += len(block)
+
+
+def _sparse_row(rng: random.Random) -> str:
+    """Plain rows; about one in 20 has a quoted note, some with a newline or quotes."""
+    note = rng.choice(NOTES)
+    if rng.random() < 1 / 20:
+        roll = rng.random()
+        if roll < 0.2:
+            note = '"left at the door,\nsigned by neighbour"'
+        elif roll < 0.3:
+            note = '"customer said ""thanks"", rated 5"'
+        else:
+            note = f'"{rng.choice(NOTES)}, {rng.choice(NOTES)}"'
+    return (
+        f"{rng.randrange(10**7)},{rng.choice(FIRST)} {rng.choice(LAST)},{rng.choice(CITIES)},"
+        f"{rng.uniform(0, 5000):.2f},2025-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d},"
+        f"{rng.randrange(1, 50)},{note}\n"
+    )
+
+
+def _numeric_row(rng: random.Random) -> str:
+    return (
+        f"{rng.randrange(10**9)},{rng.randrange(10**6)},{rng.uniform(-1e3, 1e3):.4f},"
+        f"{rng.uniform(0, 1):.6f},{rng.gauss(50, 15):.3f},{rng.randrange(-500, 500)},"
+        f"{rng.uniform(0, 1e6):.2f}\n"
+    )
+
+
+def _quoted_row(rng: random.Random) -> str:
+    """Every field quoted (csv.QUOTE_ALL), a few with commas, quotes or newlines."""
+    roll = rng.random()
+    comment = f"{rng.choice(NOTES)}, {rng.choice(NOTES)}" if roll < 0.3 else rng.choice(NOTES)
+    if roll > 0.99:
+        comment = 'size 12" pizza,\nno onions'
+    name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    row = [
+        str(rng.randrange(10**7)),
+        name,
+        f"{name.split()[0].lower()}{rng.randrange(100)}@example.com",
+        rng.choice(CITIES),
+        f"{rng.uniform(0, 5000):.2f}",
+        f"2025-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+        comment,
+    ]
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(row)
+    return out.getvalue()
+
+
+def _sparse(size: int) -> Iterator[bytes]:
+    return _blocks(b"id,name,city,amount,date,quantity,note\n", _sparse_row, size)
+
+
+def _numeric(size: int) -> Iterator[bytes]:
+    return _blocks(b"id,count,delta,ratio,score,offset,total\n", _numeric_row, size)
+
+
+def _quoted(size: int) -> Iterator[bytes]:
+    header = b'"id","name","email","city","amount","date","comment"\n'
+    return _blocks(header, _quoted_row, size)
+
+
+def _field(size: int) -> Iterator[bytes]:
+    """A few rows around one quoted field that is nearly the whole file."""
+    yield b'id,name,payload,note\n1,small,hello,ok\n2,big,"'
+    line = b'lorem ipsum, dolor "" sit amet; consectetur\n'
+    chunk = line * (MB // len(line))
+    written = 0
+    while written < size:
+        yield chunk
+        written += len(chunk)
+    yield b'",end\n3,small,bye,ok\n'
+
+
+KINDS: dict[str, Callable[[int], Iterator[bytes]]] = {
+    "sparse": _sparse,
+    "numeric": _numeric,
+    "quoted": _quoted,
+    "field": _field,
+}
