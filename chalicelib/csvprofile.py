@@ -66,6 +66,8 @@ _QUOTE = ord('"')
 _LF, _CR = ord("\n"), ord("\r")
 _CR_TO_LF = bytes.maketrans(b"\r", b"\n")
 _BLANK_LINE = re.compile(b"\n\n")
+#: The text of a quoted field up to its closing quote, doubled quotes included.
+_QUOTED_TEXT = re.compile(b'[^"]*+(?:""[^"]*+)*+')
 
 #: Bytes of a header field kept: 100 characters of at most 4 bytes each.
 _KEEP_BYTES = 4 * HEADER_MAX_CHARS
@@ -95,10 +97,14 @@ class _Header:
         self.fields: list[bytes] = []
         self._field = bytearray()
 
-    def keep(self, buf: bytes, start: int, stop: int) -> None:
+    def keep(self, buf: bytes, start: int, stop: int, quoted: bool = False) -> None:
+        """Keep ``buf[start:stop]`` (quoted text: its ``""`` read as ``"``) if room."""
         room = _KEEP_BYTES - len(self._field)
         if room > 0 and len(self.fields) < HEADER_MAX_FIELDS:
-            self._field += buf[start : min(stop, start + room)]
+            if quoted:  # 2 * room bytes hold at least room characters
+                self._field += buf[start : min(stop, start + 2 * room)].replace(b'""', b'"')[:room]
+            else:
+                self._field += buf[start : min(stop, start + room)]
 
     def end_field(self) -> None:
         self.count += 1
@@ -176,10 +182,9 @@ class _RecordMachine:
         while pos < end and self.header_fields is None:
             state = self.state
             if state == _IN_QUOTED:
-                quote = buf.find(b'"', pos)
-                stop = end if quote < 0 else quote
-                self.header.keep(buf, pos, stop)
-                if quote >= 0:
+                stop = _quoted_end(buf, pos)
+                self.header.keep(buf, pos, stop, quoted=True)
+                if stop < end:  # a closing quote, or half of a "" cut by the chunk's end
                     self.state = _QUOTE_IN_QUOTED
                 pos = stop + 1
             elif state == _IN_FIELD:
@@ -229,11 +234,11 @@ class _RecordMachine:
         find = buf.find
         while pos < end:
             if self.state == _IN_QUOTED:
-                quote = find(b'"', pos)
-                if quote < 0:
+                pos = _quoted_end(buf, pos)
+                if pos == end:
                     return
-                self.state = _START_FIELD
-                pos = quote + 1
+                self.state = _START_FIELD  # a closing quote: as a field's start
+                pos += 1
                 continue
             quote = find(b'"', pos)
             if quote < 0:
@@ -379,6 +384,13 @@ class _RecordMachine:
             self.state = _IN_QUOTED  # it ends inside a quoted field
         elif not pieces[-1]:
             self.state = _START_FIELD  # it ends on a closing quote
+
+
+def _quoted_end(buf: bytes, pos: int) -> int:
+    """Where quoted text from ``pos`` ends: at a quote that is not doubled, or ``len(buf)``."""
+    found = _QUOTED_TEXT.match(buf, pos)
+    assert found is not None  # the pattern matches the empty string
+    return found.end()
 
 
 def _outside(pieces: list[bytes]) -> list[bytes]:
