@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass
+from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+#: Chunks read ahead of the counting (1 MiB each).
+READ_AHEAD = 2
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ class InputObjects:
             version_id=response.get("VersionId"),
             content_type=response.get("ContentType"),
         )
-        return info, _chunks(response["Body"], self._chunk_size, upload)
+        chunks = _chunks(response["Body"], self._chunk_size, upload)
+        return info, read_ahead(chunks, READ_AHEAD)
 
     def profile(self, upload: Upload) -> tuple[ObjectInfo, Profile]:
         """Read the object and profile it chunk by chunk."""
@@ -65,6 +70,48 @@ class InputObjects:
         for chunk in chunks:
             profiler.feed(chunk)
         return info, profiler.finish()
+
+
+def read_ahead(chunks: Generator[bytes, None, None], depth: int) -> Generator[bytes, None, None]:
+    """Yield ``chunks`` while a thread already reads the next ``depth`` of them.
+
+    The download of the next chunk overlaps the counting of this one, so a
+    large object takes about max(download, count) instead of their sum; memory
+    stays bounded at ``depth + 1`` chunks. Errors of the reader are raised
+    here; closing this generator stops the reader, which closes ``chunks``.
+    """
+    queue: Queue[bytes | BaseException | None] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the consumer, who raises it
+            put(exc)
+        finally:
+            chunks.close()
+
+    thread = threading.Thread(target=reader, name="s3-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _chunks(body: Any, size: int, upload: Upload) -> Generator[bytes, None, None]:
