@@ -44,17 +44,28 @@ def plot(results: dict[str, object], out: Path) -> list[Path]:
     fig.savefig(speed, dpi=110)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
     for tool in TOOLS:
-        points = sorted((run.size / MB, run.peak_rss / MB) for run in runs if run.tool == tool)
-        ax.plot(*zip(*points, strict=True), marker="o", label=tool, color=COLOURS[tool])
+        xs = [run.size / MB for run in runs if run.tool == tool]
+        ys = [run.peak_rss / MB for run in runs if run.tool == tool]
+        ax.scatter(xs, ys, label=tool, color=COLOURS[tool], s=40, zorder=3)
+    corpora_at: dict[int, list[str]] = {}
+    for name in names:  # name the corpora of each size once, above the column
+        corpora_at.setdefault(round(by[(name, "profiler")].size / MB), []).append(name)
+    top = max(run.peak_rss for run in runs) / MB
+    for size, at in corpora_at.items():
+        ax.annotate("\n".join(at), (size, top * 1.6), fontsize=8, ha="center", va="bottom")
     ax.axhline(80, linestyle="--", color="black", linewidth=0.8, label="80 MB target")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_ylim(1, top * 8)
+    sizes = sorted({round(run.size / MB) for run in runs})
+    ax.set_xticks(sizes, [str(size) for size in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("file size, MB (log scale)")
     ax.set_ylabel("peak RSS, MB (log scale)")
-    ax.set_title(f"Peak memory against file size\n{note}", fontsize=10)
-    ax.legend()
+    ax.set_title(f"Peak memory against file size, one process per point\n{note}", fontsize=10)
+    ax.legend(loc="center right")
     fig.tight_layout()
     memory = out / "benchmarks-memory.png"
     fig.savefig(memory, dpi=110)
