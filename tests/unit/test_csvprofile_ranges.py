@@ -1,0 +1,150 @@
+"""Ranges profiled apart and stitched give exactly the sequential profile.
+
+:class:`~chalicelib.csvprofile.RangeProfiler` runs a range without knowing the
+reader's state at its start; :func:`~chalicelib.csvprofile.stitch` chains the
+ranges. Hypothesis generates files (the differential suite's strategies:
+quotes, doubled and stray quotes, CRLF/CR, blank lines, BOM, cp1252, NUL,
+unterminated quotes, every delimiter) and checks every split into two ranges,
+random splits into several, and the shared corpus split everywhere.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.csvprofile import (
+    Profiler,
+    RangePart,
+    RangeProfiler,
+    profile_bytes,
+    profile_ranges,
+    stitch,
+)
+from chalicelib.csvreference import reference_profile
+from chalicelib.profile import Profile
+from tests.unit.test_csvprofile import CORPUS, _expected, needs_corpus
+from tests.unit.test_csvprofile_differential import (
+    BOM,
+    DIFFERENTIAL,
+    raw_csv,
+    same,
+    sparse_csv,
+    structured_csv,
+)
+
+
+def ranged(data: bytes, cuts: list[int], chunk: int = 1 << 16) -> Profile:
+    """Like :func:`profile_ranges`, each range fed in chunks of ``chunk`` bytes."""
+    bounds = sorted({min(max(cut, 0), len(data)) for cut in cuts} | {len(data)})
+    first, start = Profiler(), 0
+    for stop in bounds:
+        if start and first.split_delimiter is not None:
+            break
+        for at in range(start, stop, chunk):
+            first.feed(data[at : min(stop, at + chunk)])
+        start = stop
+    parts: list[RangePart] = []
+    for stop in bounds:
+        if stop <= start:
+            continue
+        ranger = RangeProfiler(first.split_delimiter or ",", data[start - 1 : start])
+        for at in range(start, stop, chunk):
+            ranger.feed(data[at : min(stop, at + chunk)])
+        parts.append(ranger.finish())
+        start = stop
+    return stitch(first, *parts)
+
+
+@settings(DIFFERENTIAL, max_examples=400)
+@given(data=st.one_of(structured_csv(), raw_csv()))
+@example(data=b'a,b\n1,"x\ny"\n2,3\n')  # a quoted newline on each side of a cut
+@example(data=b'a,b\r\n"1""\r\n",2\r\n')
+@example(data="h,é\n日,x\n".encode())  # a character split by a cut
+@example(data=BOM + b'a;b\n"";""""\n\n\r1;2')
+def test_every_split_point_into_two_ranges(data: bytes) -> None:
+    whole = profile_bytes(data)
+    same(whole, reference_profile(data))
+    for cut in range(len(data) + 1):
+        same(profile_ranges(data, [cut]), whole)
+
+
+@settings(DIFFERENTIAL, max_examples=400)
+@given(
+    data=st.one_of(structured_csv(), raw_csv(), sparse_csv()),
+    cuts=st.lists(st.integers(0, 4000), max_size=10),
+    chunk=st.integers(1, 64),
+)
+def test_random_splits_into_several_ranges(data: bytes, cuts: list[int], chunk: int) -> None:
+    reference = reference_profile(data)
+    same(profile_ranges(data, cuts), reference)
+    same(ranged(data, cuts, chunk), reference)
+
+
+@settings(DIFFERENTIAL, max_examples=100)
+@given(
+    block=st.one_of(structured_csv(), raw_csv(), sparse_csv()),
+    repeat=st.integers(1, 300),
+    ranges=st.integers(2, 8),
+    chunk=st.sampled_from([997, 4096, 1 << 16]),
+)
+def test_long_inputs_in_ranges(block: bytes, repeat: int, ranges: int, chunk: int) -> None:
+    """Long enough that the fast paths (walk, split, fold) meet range edges."""
+    data = b"a,b\n" + block * min(repeat, 1 + 200_000 // max(1, len(block)))
+    cuts = [len(data) * i // ranges for i in range(1, ranges)]
+    same(ranged(data, cuts, chunk), reference_profile(data))
+
+
+@given(
+    data=st.binary(max_size=40).map(lambda b: b"h,i\n" + b),
+    cuts=st.lists(st.integers(0, 44), max_size=4),
+)
+@settings(DIFFERENTIAL, max_examples=400)
+def test_any_bytes_in_ranges(data: bytes, cuts: list[int]) -> None:
+    """UTF-8 sequences (valid, overlong, truncated) cut anywhere, NUL, anything."""
+    same(ranged(data, cuts, 3), reference_profile(data))
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", sorted(_expected()))
+def test_corpus_file_split_everywhere(name: str) -> None:
+    assert CORPUS is not None
+    data = (CORPUS / name).read_bytes()
+    whole = reference_profile(data)
+    for cuts in combinations(range(len(data) + 1), 2):
+        same(profile_ranges(data, list(cuts)), whole)
+    for cut in range(len(data) + 1):
+        same(ranged(data, [cut], 1), whole)
+
+
+def test_a_character_over_three_ranges_stays_utf8() -> None:
+    data = "h\n😀\n".encode()  # the emoji's 4 bytes over three ranges
+    for cuts in ([3, 5], [3, 4], [4, 6], [2, 3, 4, 5, 6]):
+        assert ranged(data, cuts).encoding == "utf-8"
+    bad = b"h\n\xf0\x9f\x98x\n"  # the same character, cut short
+    assert ranged(bad, [3, 5]).encoding == "cp1252"
+
+
+def test_stitch_needs_the_header_in_the_first_range() -> None:
+    first = Profiler()
+    first.feed(b'"a\nb",c')
+    assert first.split_delimiter is None
+    part = RangeProfiler(",", b"c")
+    part.feed(b"\n1,2\n")
+    with pytest.raises(ValueError, match="whole header"):
+        stitch(first, part.finish())
+
+
+def test_candidates_merge_at_the_first_quoted_field() -> None:
+    """The extra runs cost about one chunk: after a quoted field one machine is left."""
+    row = b'1,2,"note, with a comma",4\n' + b"5,6,7,8\n" * 20
+    ranger = RangeProfiler(",", b"\n")
+    ranger.feed(row * 100)
+    assert len(ranger._runs) == 1
+    # Quote-free data keeps the in-quotes candidate, a regex scan per chunk.
+    plain = RangeProfiler(",", b"\n")
+    plain.feed(b"5,6,7,8\n" * 100)
+    assert len(plain._runs) == 2
