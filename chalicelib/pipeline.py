@@ -14,7 +14,6 @@ from typing import Any
 from chalicelib import keys
 from chalicelib.backup import Backup
 from chalicelib.config import Settings
-from chalicelib.csvprofile import Profiler
 from chalicelib.database import Claim, Database, MetadataStore
 from chalicelib.deadline import Deadline
 from chalicelib.errors import (
@@ -28,7 +27,7 @@ from chalicelib.events import Upload
 from chalicelib.notify import Notifier
 from chalicelib.profile import Profile
 from chalicelib.results import Outcome, Status, build_notification, build_result
-from chalicelib.storage import InputObjects, ObjectInfo, ResultWriter
+from chalicelib.storage import InputObjects, ObjectInfo, ReadInterrupted, ResultWriter
 
 log = logging.getLogger("csv_pipeline")
 
@@ -141,18 +140,12 @@ class Pipeline:
     def _profile(self, upload: Upload, deadline: Deadline) -> Outcome:
         try:
             deadline.check("starting to read the file")
-            info, chunks = self.objects.open(upload)
+            info, profile = self.objects.profile_object(upload, deadline.check)
         except (ObjectMissing, DeadlineExceeded) as exc:
             return self._outcome(upload, "failed", None, code=exc.code, message=exc.message)
-        profiler = Profiler()
-        try:
-            for chunk in chunks:
-                deadline.check(f"reading the file ({profiler.bytes_read:,} of {info.size:,} bytes)")
-                profiler.feed(chunk)
-        except (ObjectMissing, DeadlineExceeded) as exc:
-            chunks.close()
-            return self._outcome(upload, "failed", info, code=exc.code, message=exc.message)
-        profile = profiler.finish()
+        except ReadInterrupted as exc:  # the object was found, then reading stopped
+            cause = exc.error
+            return self._outcome(upload, "failed", exc.info, code=cause.code, message=cause.message)
         if profile.status == "succeeded":
             return self._outcome(upload, "succeeded", info, profile=profile)
         error = profile.error

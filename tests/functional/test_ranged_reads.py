@@ -1,0 +1,133 @@
+"""Parallel ranged GETs against moto over HTTP: the same profile as one stream.
+
+A small threshold and range size make a few-hundred-KiB object a multi-range
+read; the ranges are profiled on their own threads and stitched.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from chalicelib.csvprofile import profile_bytes
+from chalicelib.errors import ObjectMissing
+from chalicelib.events import Upload, uploads_from_event
+from chalicelib.storage import InputObjects, ReadInterrupted
+from tests.conftest import Stack
+
+RANGE = 64 << 10
+
+
+def ranged_reader(stack: Stack, **overrides: Any) -> InputObjects:
+    options: dict[str, Any] = {
+        "chunk_size": 16 << 10,
+        "parallel_threshold": 2 * RANGE,
+        "range_size": RANGE,
+        "ranges_in_flight": 4,
+    }
+    options.update(overrides)
+    return InputObjects(stack.s3, **options)
+
+
+def upload_of(stack: Stack, key: str, body: bytes) -> Upload:
+    [upload] = uploads_from_event(stack.put(key, body))
+    return upload
+
+
+def straddling_body() -> bytes:
+    """Rows with a quoted newline (and a CRLF) exactly across every range boundary."""
+    header = b'id,"note",value\n'
+    rows = [header]
+    size = len(header)
+    i = 0
+    while size < 6 * RANGE:
+        boundary = (size // RANGE + 1) * RANGE
+        if 0 < boundary - size < 40:  # put the quoted line end astride the boundary
+            pad = boundary - size - len(b'%d,"x' % i)
+            row = b'%d,"x%s\r\ny ""q""",%d\n' % (i, b"a" * max(pad, 0), i)
+        else:
+            row = b"%d,plain text %d,%d\n" % (i, i * 7, i)
+        rows.append(row)
+        size += len(row)
+        i += 1
+    return b"".join(rows)
+
+
+def test_a_multi_range_object_counts_as_one_stream(stack: Stack) -> None:
+    body = straddling_body()
+    upload = upload_of(stack, "big/ranged.csv", body)
+    streamed_info, streamed = InputObjects(stack.s3).profile_object(upload)
+    ranges: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        ranges.append(params.get("Range", ""))
+
+    stack.s3.meta.events.register("provide-client-params.s3.GetObject", record)
+    try:
+        info, profile = ranged_reader(stack).profile_object(upload)
+    finally:
+        stack.s3.meta.events.unregister("provide-client-params.s3.GetObject", record)
+    assert sorted(ranges) == sorted(
+        [f"bytes=0-{RANGE - 1}"]
+        + [f"bytes={k * RANGE - 1}-{min((k + 1) * RANGE, len(body)) - 1}" for k in range(1, 7)]
+    )
+    assert profile == streamed == profile_bytes(body)
+    assert profile.row_count
+    assert profile.row_count > 1000
+    assert info == streamed_info
+    assert info.size == len(body)
+
+
+@pytest.mark.parametrize("range_size", [RANGE - 1, RANGE, RANGE + 7, 3 * RANGE])
+@pytest.mark.parametrize("in_flight", [1, 2, 4])
+def test_any_range_size_gives_the_same_profile(
+    stack: Stack, range_size: int, in_flight: int
+) -> None:
+    body = (
+        "é;ü\n".encode()
+        + b"".join(b'%d;"a\n""b""";\xe6\x97\xa5\r\n' % i for i in range(20_000))
+        + b'1;"open'
+    )
+    upload = upload_of(stack, "big/semi.csv", body)
+    reader = ranged_reader(stack, range_size=range_size, ranges_in_flight=in_flight)
+    _, profile = reader.profile_object(upload)
+    assert profile == profile_bytes(body)
+    assert profile.error is not None
+    assert profile.error.code == "UNTERMINATED_QUOTE"
+
+
+def test_a_header_longer_than_the_first_range_is_read_on(stack: Stack) -> None:
+    body = b'"' + b"h" * (RANGE + 100) + b'\n",b\n' + b"1,2\n" * 50_000
+    upload = upload_of(stack, "big/long-header.csv", body)
+    _, profile = ranged_reader(stack).profile_object(upload)
+    assert profile == profile_bytes(body)
+    assert profile.row_count == 50_000
+
+
+def test_an_object_replaced_mid_read_fails_cleanly(stack: Stack) -> None:
+    body = straddling_body()
+    upload = upload_of(stack, "big/replaced.csv", body)
+    replaced = threading.Event()
+
+    def replace_once(step: str) -> None:  # the deadline hook: runs per chunk
+        if not replaced.is_set():
+            replaced.set()
+            stack.s3.put_object(Bucket=upload.bucket, Key=upload.key, Body=body + b"9,9,9\n")
+
+    with pytest.raises(ReadInterrupted) as caught:
+        ranged_reader(stack).profile_object(upload, replace_once)
+    assert isinstance(caught.value.error, ObjectMissing)
+    assert caught.value.error.code == "OBJECT_REPLACED"
+    assert caught.value.info.size == len(body)
+    # Nothing left running: no range thread outlives the call.
+    assert not [t for t in threading.enumerate() if t.name.startswith("s3-range")]
+
+
+def test_an_object_gone_before_the_read_is_missing(stack: Stack) -> None:
+    body = straddling_body()
+    upload = upload_of(stack, "big/gone.csv", body)
+    stack.s3.delete_object(Bucket=upload.bucket, Key=upload.key)
+    with pytest.raises(ObjectMissing):
+        ranged_reader(stack).profile_object(upload)
