@@ -582,6 +582,16 @@ class RangeProfiler:
         if b"\0" in chunk:
             self._binary = True
             return
+        self._check_encoding(chunk)
+        quotes = b'"' in chunk
+        for machine in self._runs:
+            if quotes or machine.state != _IN_QUOTED:  # else it is all quoted text
+                machine.feed(chunk)
+        if len(self._runs) > 1:
+            self._merge()
+
+    def _check_encoding(self, chunk: bytes) -> None:
+        """UTF-8 of the range: leading continuation bytes set apart, the rest checked."""
         text = chunk
         if not self._head_done:
             taken = 0
@@ -599,10 +609,6 @@ class RangeProfiler:
                     self._utf8.decode(text)
                 except UnicodeDecodeError:
                     self._valid = False
-        for machine in self._runs:
-            machine.feed(chunk)
-        if len(self._runs) > 1:
-            self._merge()
 
     def _merge(self) -> None:
         """Keep one machine per state: from equal states, equal futures."""
