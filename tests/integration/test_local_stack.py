@@ -100,6 +100,32 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     )
     assert leftovers.stdout.strip() == ""
 
+    # Starting again works, and says what happened to the earlier data.
+    again = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/python"),
+            "-m",
+            "devstack",
+            "--state-dir",
+            str(local.state),
+            "--once",
+            str(ROOT / "samples" / "customers-eu.csv"),
+            "--aws-port",
+            str(free_port()),
+            "--pg-port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    recorded = 3 + len(ODD_KEYS)
+    assert f"kept from earlier runs ({recorded} uploads recorded" in again.stdout
+    assert "summary: 1 of 1 file(s) succeeded" in again.stdout
+
 
 def test_make_local_once_processes_files_and_exits_with_a_summary(tmp_path: Path) -> None:
     good = ROOT / "samples" / "sales-2025-q3.csv"
