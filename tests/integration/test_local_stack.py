@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -173,3 +174,20 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert result.returncode == 2
     assert f"port {port} for the AWS emulator is already in use" in result.stderr
+
+
+def test_a_missing_dependency_is_a_clear_error(tmp_path: Path) -> None:
+    """Run outside the virtualenv, with an interpreter that has none of its packages."""
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "devstack", "--once", "x.csv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "make local: missing dependency" in result.stderr
+    assert "Run `make local`" in result.stderr
