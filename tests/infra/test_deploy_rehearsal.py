@@ -155,28 +155,9 @@ def create_stack_resources(moto: MotoProcess) -> dict[str, str]:
 
 def self_signed_bundle(path: Path) -> Path:
     """A stand-in for the RDS CA bundle (the real one is downloaded by a real deploy)."""
-    import datetime as dt
+    from devstack.tls import make_ca
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rehearsal RDS root")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
+    return make_ca(path.parent / "rehearsal-ca", "rehearsal RDS root").cert_file
 
 
 def deploy_env(moto: MotoProcess, ca_bundle: Path, capture: Path) -> dict[str, str]:

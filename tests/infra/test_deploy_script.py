@@ -6,7 +6,6 @@ rehearsal; here each step's own logic runs over HTTP against moto.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import os
@@ -254,26 +253,10 @@ def test_smoke_test_gives_up_after_its_timeout(deploy: Any, smoke_buckets: Any) 
 FETCH = ROOT / "scripts" / "fetch-rds-ca"
 
 
-def self_signed_pem() -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+def self_signed_pem(directory: Path) -> bytes:
+    from devstack.tls import make_ca
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test RDS root")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    return make_ca(directory / "ca", "test RDS root").cert_file.read_bytes()
 
 
 def fetch(dest: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -289,7 +272,7 @@ def fetch(dest: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_fetch_rds_ca_installs_a_bundle(tmp_path: Path) -> None:
     source = tmp_path / "bundle.pem"
-    source.write_bytes(self_signed_pem() * 2)
+    source.write_bytes(self_signed_pem(tmp_path) * 2)
     dest = tmp_path / "certs" / "rds-global-bundle.pem"
     result = fetch(dest, RDS_CA_BUNDLE_FILE=str(source))
     assert result.returncode == 0, result.stderr

@@ -93,6 +93,18 @@ def start_local(tmp_path: Path, name: str, *args: str) -> Running:
     return Running(state, log, proc, ports)
 
 
+def run_devstack(*args: str, python: str | None = None, timeout: float = 120) -> Any:
+    """``python -m devstack ARGS`` to completion (what `make local` runs)."""
+    return subprocess.run(
+        [python or str(ROOT / ".venv" / "bin" / "python"), "-m", "devstack", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def connect(env: dict[str, str]) -> Any:
     """A pg8000 connection to the stack's database (``DATABASE_URL``)."""
     from urllib.parse import unquote, urlparse

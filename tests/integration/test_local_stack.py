@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from devstack.aws import free_port, port_in_use
-from tests.integration.localstack import ROOT, Running, start_local, wait_rows
+from tests.integration.localstack import ROOT, Running, run_devstack, start_local, wait_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -77,14 +77,7 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     assert status["counts"]["rejected"] == 1
 
     # A second `make local` on the same state is refused clearly.
-    second = subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "-m", "devstack", "--state-dir", str(local.state)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    second = run_devstack("--state-dir", str(local.state), timeout=60)
     assert second.returncode == 2
     assert "another `make local` is already running" in second.stderr
 
@@ -102,26 +95,11 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     assert leftovers.stdout.strip() == ""
 
     # Starting again works, and says what happened to the earlier data.
-    again = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/python"),
-            "-m",
-            "devstack",
-            "--state-dir",
-            str(local.state),
-            "--once",
-            str(ROOT / "samples" / "customers-eu.csv"),
-            "--aws-port",
-            str(free_port()),
-            "--pg-port",
-            str(free_port()),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = run_devstack(
+        "--state-dir", str(local.state),
+        "--once", str(ROOT / "samples" / "customers-eu.csv"),
+        "--aws-port", str(free_port()), "--pg-port", str(free_port()),
+    )  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     recorded = 3 + len(ODD_KEYS)
     assert f"kept from earlier runs ({recorded} uploads recorded" in again.stdout
@@ -151,27 +129,11 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        state = tmp_path / "busy"
-        result = subprocess.run(
-            [
-                str(ROOT / ".venv/bin/python"),
-                "-m",
-                "devstack",
-                "--state-dir",
-                str(state),
-                "--aws-port",
-                str(port),
-                "--pg-port",
-                str(free_port()),
-                "--api-port",
-                str(free_port()),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
+        result = run_devstack(
+            "--state-dir", str(tmp_path / "busy"),
+            "--aws-port", str(port), "--pg-port", str(free_port()), "--api-port", str(free_port()),
             timeout=60,
-            check=False,
-        )
+        )  # fmt: skip
     assert result.returncode == 2
     assert f"port {port} for the AWS emulator is already in use" in result.stderr
 
@@ -180,14 +142,7 @@ def test_a_missing_dependency_is_a_clear_error(tmp_path: Path) -> None:
     """Run outside the virtualenv, with an interpreter that has none of its packages."""
     venv = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "devstack", "--once", "x.csv"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_devstack("--once", "x.csv", python=str(venv / "bin" / "python"), timeout=60)
     assert result.returncode == 2
     assert "make local: missing dependency" in result.stderr
     assert "Run `make local`" in result.stderr
