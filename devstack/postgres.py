@@ -163,35 +163,28 @@ def _candidate_dirs() -> list[Path]:
     return candidates
 
 
-@functools.cache
-def binaries_major(bin_dir: Path) -> int | None:
-    """The major version of the binaries (``postgres --version``)."""
+def _ask(binary: Path, option: str) -> str | None:
+    """What ``binary option`` prints, or None if it cannot run."""
     try:
-        out = subprocess.run(
-            [str(bin_dir / "postgres"), "--version"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
+        return subprocess.run(
+            [str(binary), option], capture_output=True, text=True, check=True, timeout=10
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    match = re.search(r"PostgreSQL\)\s+(\d+)", out)
+
+
+@functools.cache
+def binaries_major(bin_dir: Path) -> int | None:
+    """The major version of the binaries (``postgres --version``)."""
+    match = re.search(r"PostgreSQL\)\s+(\d+)", _ask(bin_dir / "postgres", "--version") or "")
     return int(match.group(1)) if match else None
 
 
 @functools.cache
 def binaries_have_ssl(bin_dir: Path) -> bool:
     """True if the build has OpenSSL (``pg_config --configure``; assumed when unknown)."""
-    try:
-        configure = subprocess.run(
-            [str(bin_dir / "pg_config"), "--configure"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+    configure = _ask(bin_dir / "pg_config", "--configure")
+    if configure is None:
         return True  # no pg_config: postgres itself will say so if it cannot
     return "--with-openssl" in configure or "--with-ssl=openssl" in configure
 
