@@ -65,11 +65,14 @@ class Running:
             self.proc.wait(10)
 
 
-def start_local(tmp_path: Path, name: str, *args: str) -> Running:
+def start_local(
+    tmp_path: Path, name: str, *args: str, extra_env: dict[str, str] | None = None
+) -> Running:
     state = tmp_path / name
     ports = {"aws": free_port(), "api": free_port(), "pg": free_port()}
     env = {
         **os.environ,
+        **(extra_env or {}),
         "LOCAL_STATE_DIR": str(state),
         "LOCAL_AWS_PORT": str(ports["aws"]),
         "LOCAL_API_PORT": str(ports["api"]),

@@ -146,3 +146,43 @@ def test_a_missing_dependency_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "make local: missing dependency" in result.stderr
     assert "Run `make local`" in result.stderr
+
+
+def test_a_failing_handler_is_retried_twice_then_reported(tmp_path: Path) -> None:
+    """Lambda's async retries and on-failure destination, as `make local` plays them."""
+    running = start_local(
+        tmp_path, "faults", "--no-samples", "--retry-delays 0.5,1", extra_env={"DB_TIMEOUT": "1"}
+    )
+    key = "while-db-frozen.csv"
+    try:
+        running.wait_for("csv-pipeline local stack ready in")
+        env = running.env()
+        found = subprocess.run(
+            ["pgrep", "-f", str(running.state / "postgres")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        postgres = [int(pid) for pid in found.stdout.split()]
+        assert postgres
+        for pid in postgres:
+            os.kill(pid, signal.SIGSTOP)  # the database freezes
+        try:
+            running.s3().put_object(Bucket=env["INPUT_BUCKET"], Key=key, Body=CSV)
+            running.wait_for(f"retrying   {key}", count=2, timeout=90)
+            running.wait_for(f"error      {key}", timeout=60)
+            running.wait_for(f"FAILED: {key} (DATABASE_ERROR)", timeout=60)
+        finally:
+            for pid in postgres:
+                os.kill(pid, signal.SIGCONT)
+        out = running.output()
+        assert "(attempt 1 of 3" in out
+        assert "(attempt 2 of 3" in out
+        assert "retries exhausted: sent to the failure destination" in out
+        mail = [json.loads(x) for x in (running.state / "mail.jsonl").read_text().splitlines()]
+        [failure] = [m for m in mail if key in m["subject"]]
+        assert "Record:      not written (the database was unavailable)" in failure["body"]
+        result = running.s3().get_object(
+            Bucket=env["OUTPUT_BUCKET"], Key="results/while-db-frozen.json"
+        )
+        assert json.loads(result["Body"].read())["status"] == "failed"
+    finally:
+        running.stop()
