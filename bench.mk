@@ -1,4 +1,4 @@
-# Benchmarks of the CSV profiler (included from the Makefile).
+# Benchmarks (included from the Makefile); see docs/benchmarks.md.
 #   make bench              corpora of 256 MB (and 1 GB, and a 300 MB field) under .bench/
 #   make bench BENCH_MB=16  a quick run on small corpora
 #   make bench-plot         redraw docs/benchmarks-*.png from .bench/results.json
@@ -14,9 +14,14 @@ $(BENCH_STAMP): requirements.txt requirements-dev.txt requirements-bench.txt
 	$(BENCH_VENV)/bin/pip install --quiet -r requirements-dev.txt -r requirements-bench.txt
 	touch $@
 
-## make bench: throughput and peak RSS of the profiler, the csv module and wc -l
+## make bench: the profiler against the csv module and wc -l (throughput, peak RSS),
+## parallel ranged GETs against one GET, cold start against import boto3, and
+## the end-to-end latency of small uploads on the local stack
 bench: $(BENCH_STAMP)
 	BENCH_MB=$(BENCH_MB) BENCH_REPEAT=$(BENCH_REPEAT) $(BENCH_VENV)/bin/python -m bench
+	$(BENCH_VENV)/bin/python -m bench.ranged --mb $(BENCH_MB) --cap 40
+	$(BENCH_VENV)/bin/python -m bench.coldstart --runs 15
+	$(BENCH_VENV)/bin/python -m bench.latency --uploads 100
 
 ## make bench-plot: redraw the plots in docs/ from the last results
 bench-plot: $(BENCH_STAMP)

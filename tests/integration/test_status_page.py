@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "reports/<Q3> & \"final\" 'v2'.csv"
 CSV = b"region,amount\nnorth,10\nsouth,20\neast,30\nwest,40\n"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")  # Debian, Ubuntu, GitHub's runners
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -38,7 +39,7 @@ CHROMIUM_FLAGS = [
 
 
 def chromium_binary() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
     if found:
         return found
     if os.environ.get("CI"):
