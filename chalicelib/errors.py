@@ -7,6 +7,11 @@ types and codes, never on message text.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.storage import ObjectInfo
+
 
 class PipelineError(Exception):
     """Base class. ``code`` goes into the metadata row, result and email."""
@@ -91,6 +96,19 @@ class DeadlineExceeded(PipelineError):
 
     code = "TIMEOUT"
     retryable = False
+
+
+class ReadInterrupted(Exception):
+    """The object was found (``info``) but reading it stopped: ``error`` says why.
+
+    Not a :class:`PipelineError` itself: the pipeline turns ``error`` into the
+    upload's outcome, keeping ``info`` for the result and the backup.
+    """
+
+    def __init__(self, info: ObjectInfo, error: ObjectMissing | DeadlineExceeded) -> None:
+        super().__init__(error.message)
+        self.info = info
+        self.error = error
 
 
 def aws_error_code(exc: Exception) -> str:

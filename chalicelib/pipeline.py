@@ -21,13 +21,14 @@ from chalicelib.errors import (
     DeadlineExceeded,
     ObjectMissing,
     PipelineError,
+    ReadInterrupted,
     UploadInProgress,
 )
 from chalicelib.events import Upload
 from chalicelib.notify import Notifier
 from chalicelib.profile import Profile
 from chalicelib.results import Outcome, Status, build_notification, build_result
-from chalicelib.storage import InputObjects, ObjectInfo, ReadInterrupted, ResultWriter
+from chalicelib.storage import InputObjects, ObjectInfo, ResultWriter
 
 log = logging.getLogger("csv_pipeline")
 

@@ -16,6 +16,7 @@ from chalicelib.csvprofile import Profiler, RangePart, RangeProfiler, stitch
 from chalicelib.errors import (
     DeadlineExceeded,
     ObjectMissing,
+    ReadInterrupted,
     StorageError,
     aws_error_code,
     aws_status,
@@ -38,15 +39,6 @@ PARALLEL_THRESHOLD = 64 << 20
 #: The size of each ranged GET, and how many run at once.
 RANGE_SIZE = 16 << 20
 RANGES_IN_FLIGHT = 4
-
-
-class ReadInterrupted(Exception):
-    """The object was found (``info``) but reading it stopped: ``error`` says why."""
-
-    def __init__(self, info: ObjectInfo, error: ObjectMissing | DeadlineExceeded) -> None:
-        super().__init__(error.message)
-        self.info = info
-        self.error = error
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from chalicelib.csvprofile import profile_bytes
-from chalicelib.errors import ObjectMissing
+from chalicelib.errors import ObjectMissing, ReadInterrupted
 from chalicelib.events import Upload, uploads_from_event
-from chalicelib.storage import InputObjects, ReadInterrupted
+from chalicelib.storage import InputObjects
 from tests.conftest import Stack
 
 RANGE = 64 << 10
@@ -131,3 +131,29 @@ def test_an_object_gone_before_the_read_is_missing(stack: Stack) -> None:
     stack.s3.delete_object(Bucket=upload.bucket, Key=upload.key)
     with pytest.raises(ObjectMissing):
         ranged_reader(stack).profile_object(upload)
+
+
+def test_the_pipeline_reads_a_large_upload_in_parallel_ranges(stack: Stack) -> None:
+    """The whole handler, with a container whose threshold makes this object 'large'."""
+    from chalicelib.runtime import Runtime
+
+    body = straddling_body()
+    event = stack.put("ranged/large.csv", body)
+    runtime = Runtime.from_env()
+    runtime.pipeline.objects = ranged_reader(stack)
+    calls: list[str] = []
+    stack.s3.meta.events.register(  # the client the ranged reader was handed
+        "provide-client-params.s3.GetObject",
+        lambda params, **_: calls.append(params.get("Range", "")),
+    )
+    try:
+        runtime.handle_s3_event(event)
+    finally:
+        runtime.close()
+
+    assert len([c for c in calls if c]) > 1  # ranged GETs, not one stream
+    [row] = stack.rows()
+    expected = profile_bytes(body)
+    assert (row["status"], row["row_count"]) == ("succeeded", expected.row_count)
+    assert stack.result("results/ranged/large.json")["row_count"] == expected.row_count
+    assert len(stack.notifications()) == 1
