@@ -10,6 +10,8 @@ Variants:
 - ``boto3 + clients``: that plus the three clients this function uses
   (s3, sns, secretsmanager): what a minimal hand-written handler pays.
 - ``import app``: Chalice, the app and its modules, before any invocation.
+- ``app + settings``: plus the container's runtime (settings read and checked),
+  which is all the first invocation builds before it needs a client.
 - ``app + set-up``: ``import app`` plus what the first invocation builds before
   its first network call: settings, the same three clients, the pipeline's
   adapters, and pg8000 (loaded for the first connection).
@@ -51,6 +53,7 @@ VARIANTS = {
         "config = Config(retries={'mode': 'standard', 'max_attempts': 4})\n" + CLIENTS
     ),
     "import app": "import app",
+    "app + settings": "import app\nruntime = app.get_runtime()",
     "app + set-up": (
         "import app\n"
         "runtime = app.get_runtime()\n"
