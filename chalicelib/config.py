@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 DEFAULT_DB_PORT = 5432
 DEFAULT_DB_NAME = "postgres"
+#: Seconds to wait for PostgreSQL to connect or answer (``DB_TIMEOUT``).
+DEFAULT_DB_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Settings:
     db_tls: str = "auto"
     db_ca_bundle: str | None = None
     #: Seconds to wait for PostgreSQL to connect or answer before giving up.
-    db_timeout: float = 10.0
+    db_timeout: float = DEFAULT_DB_TIMEOUT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,7 +70,7 @@ class Settings:
             db_name=env.get("DB_NAME") or None,
             db_tls=env.get("DB_TLS", "auto"),
             db_ca_bundle=env.get("DB_CA_BUNDLE") or None,
-            db_timeout=float(env.get("DB_TIMEOUT") or 10.0),
+            db_timeout=float(env.get("DB_TIMEOUT") or DEFAULT_DB_TIMEOUT),
         )
         settings.check()
         return settings

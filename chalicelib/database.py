@@ -12,7 +12,6 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -21,7 +20,7 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError as PgDatabaseError
 from pg8000.exceptions import InterfaceError as PgInterfaceError
 
-from chalicelib.config import DatabaseSecret, SecretProvider, Settings
+from chalicelib.config import DEFAULT_DB_TIMEOUT, DatabaseSecret, SecretProvider, Settings
 from chalicelib.errors import ConfigError, DatabaseAuthError, DatabaseError
 from chalicelib.events import Upload
 from chalicelib.results import Outcome
@@ -29,7 +28,6 @@ from chalicelib.results import Outcome
 SQL_DIR = Path(__file__).with_name("sql")
 #: Shipped in the package by the deploy (scripts/fetch-rds-ca); see docs/deploy.md.
 RDS_CA_BUNDLE = Path(__file__).with_name("certs") / "rds-global-bundle.pem"
-CONNECT_TIMEOUT_SECONDS = 10.0
 APPLICATION_NAME = "csv-pipeline"
 _AUTH_SQLSTATES = {"28P01", "28000"}
 _SCHEMA_LOCK = 4_242_001  # pg_advisory_xact_lock key: one schema migration at a time
@@ -82,7 +80,7 @@ def sqlstate(exc: BaseException) -> str | None:
 def connect(
     secret: DatabaseSecret,
     ssl_context: ssl.SSLContext | None,
-    timeout: float = CONNECT_TIMEOUT_SECONDS,
+    timeout: float = DEFAULT_DB_TIMEOUT,
 ) -> Connection:
     """Open a connection, translating pg8000's errors into the project's."""
     where = f"{secret.host}:{secret.port}/{secret.dbname}"
@@ -332,7 +330,3 @@ class Database:
         if conn is not None:
             with suppress(PgInterfaceError, OSError):  # already broken: nothing to close
                 conn.close()
-
-
-def utc_iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

@@ -28,7 +28,7 @@ WHERE bucket = :bucket AND filename = :filename AND upload_id = :upload_id
 RETURNING id;
 
 -- name: find_upload
-SELECT id, status, notified_at IS NOT NULL AS notified, claimed_until > now() AS leased
+SELECT id, status, notified_at IS NOT NULL AS notified
 FROM file_metadata
 WHERE bucket = :bucket AND filename = :filename AND upload_id = :upload_id;
 

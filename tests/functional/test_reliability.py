@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -21,6 +22,7 @@ from botocore.exceptions import EndpointConnectionError
 
 import app
 from chalicelib.backup import Backup
+from chalicelib.config import Settings
 from chalicelib.errors import DatabaseError, NotifyError, StorageError, UploadInProgress
 from chalicelib.events import uploads_from_event
 from chalicelib.runtime import Runtime
@@ -40,6 +42,19 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self._values.pop(0) if len(self._values) > 1 else self._values[0]
+
+
+@pytest.fixture
+def server(stack: Stack) -> Any:
+    """The embedded PostgreSQL, whose process the faults act on."""
+    if stack.db.server is None:
+        pytest.skip("needs the embedded server (DATABASE_URL names an external one)")
+    return stack.db.server
+
+
+def impatient_runtime() -> Runtime:
+    """A container that gives up on an unresponsive database after 2 s."""
+    return Runtime(replace(Settings.from_env(), db_timeout=2.0))
 
 
 @pytest.fixture
@@ -123,13 +138,10 @@ def test_sns_down_then_back_sends_exactly_one_notification(stack: Stack, runtime
     assert row["status"] == "succeeded"
 
 
-def test_a_frozen_database_delays_but_loses_nothing(stack: Stack, runtime: Runtime) -> None:
-    server = stack.db.server
-    if server is None:
-        pytest.skip("needs the embedded server (DATABASE_URL names an external one)")
-    os.environ["DB_TIMEOUT"] = "2"
-    frozen = Runtime.from_env()
-    os.environ.pop("DB_TIMEOUT")
+def test_a_frozen_database_delays_but_loses_nothing(
+    stack: Stack, runtime: Runtime, server: Any
+) -> None:
+    frozen = impatient_runtime()
     event = stack.put("frozen.csv", GOOD)
 
     server.pause()
@@ -145,10 +157,7 @@ def test_a_frozen_database_delays_but_loses_nothing(stack: Stack, runtime: Runti
     assert one_of_each(stack, "frozen.csv")["status"] == "succeeded"
 
 
-def test_a_restarted_database_is_reconnected(stack: Stack, runtime: Runtime) -> None:
-    server = stack.db.server
-    if server is None:
-        pytest.skip("needs the embedded server")
+def test_a_restarted_database_is_reconnected(stack: Stack, runtime: Runtime, server: Any) -> None:
     runtime.handle_s3_event(stack.put("before.csv", GOOD))
 
     server.restart()  # the container's cached connection is now dead
@@ -158,10 +167,9 @@ def test_a_restarted_database_is_reconnected(stack: Stack, runtime: Runtime) -> 
     assert len(stack.notifications()) == 2
 
 
-def test_a_rotated_password_is_picked_up_without_a_redeploy(stack: Stack, runtime: Runtime) -> None:
-    server = stack.db.server
-    if server is None:
-        pytest.skip("needs the embedded server")
+def test_a_rotated_password_is_picked_up_without_a_redeploy(
+    stack: Stack, runtime: Runtime, server: Any
+) -> None:
     runtime.handle_s3_event(stack.put("old-password.csv", GOOD))
     runtime.database.close()  # a new connection will be needed
 
@@ -221,13 +229,10 @@ def test_a_live_claim_sends_a_concurrent_delivery_back_to_retry(
     assert stack.notifications(wait=0.2) == []
 
 
-def test_a_database_frozen_during_processing_loses_nothing(stack: Stack, runtime: Runtime) -> None:
-    server = stack.db.server
-    if server is None:
-        pytest.skip("needs the embedded server")
-    os.environ["DB_TIMEOUT"] = "2"
-    frozen = Runtime.from_env()
-    os.environ.pop("DB_TIMEOUT")
+def test_a_database_frozen_during_processing_loses_nothing(
+    stack: Stack, runtime: Runtime, server: Any
+) -> None:
+    frozen = impatient_runtime()
     read = frozen.pipeline.objects.open
 
     def freeze_then_read(upload: Any) -> Any:  # the fault strikes after the claim
