@@ -23,6 +23,7 @@ from chalice.app import IAMAuthorizer, Response
 from chalicelib import statuspage
 from chalicelib.errors import ConfigError, PipelineError
 from chalicelib.observability import get_logger
+from chalicelib.results import jsonable
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -101,10 +102,6 @@ def parse_id(raw: str) -> int:
     return int(text)
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) -> dict[str, Any]:
     """One ``file_metadata`` row as the API shows it."""
     result_key, backup_key = row.get("result_key"), row.get("backup_key")
@@ -122,8 +119,8 @@ def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str)
         ),
         "result": {"bucket": output_bucket, "key": result_key} if result_key else None,
         "backup": {"bucket": backup_bucket, "key": backup_key} if backup_key else None,
-        "uploaded_at": _iso(row.get("timestamp")),
-        "updated_at": _iso(row.get("updated_at")),
+        "uploaded_at": jsonable(row.get("timestamp")),
+        "updated_at": jsonable(row.get("updated_at")),
     }
 
 
@@ -131,8 +128,8 @@ def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) 
     detail = file_summary(row, output_bucket, backup_bucket)
     for name in ("upload_id", "size_bytes", "etag", "delimiter", "encoding", "attempts"):
         detail[name] = row.get(name)
-    detail["event_time"] = _iso(row.get("event_time"))
-    detail["notified_at"] = _iso(row.get("notified_at"))
+    detail["event_time"] = jsonable(row.get("event_time"))
+    detail["notified_at"] = jsonable(row.get("notified_at"))
     return detail
 
 

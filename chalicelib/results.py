@@ -21,6 +21,11 @@ def iso_utc(moment: datetime) -> str:
     return text.replace("+00:00", "Z").replace(".000Z", "Z")
 
 
+def jsonable(value: Any) -> Any:
+    """A value as JSON carries it: dates and times in ISO 8601, the rest as is."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one upload ended, with where its result and backup went."""

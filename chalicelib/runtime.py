@@ -19,6 +19,7 @@ from chalicelib.deadline import Deadline
 from chalicelib.errors import PipelineError
 from chalicelib.events import REDRIVE_MARK, is_test_event, uploads_from_event
 from chalicelib.observability import protect_secrets, upload_scope
+from chalicelib.results import jsonable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -170,7 +171,7 @@ class Runtime:
             return 503, body
         body["database"] = {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
         body["counts"] = counts
-        body["latest"] = [_jsonable(row) for row in latest]
+        body["latest"] = [{k: jsonable(v) for k, v in row.items()} for row in latest]
         return 200, body
 
 
@@ -195,7 +196,3 @@ def _error_classes(base: type[PipelineError]) -> list[type[PipelineError]]:
     for sub in base.__subclasses__():
         found += _error_classes(sub)
     return found
-
-
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
