@@ -12,8 +12,9 @@ from chalicelib.events import Upload
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-#: A single CopyObject handles up to 5 GB; above this the managed copy switches
-#: to a parallel multipart copy (UploadPartCopy).
+#: A single CopyObject handles up to 5 GB; from this size on (or when the size
+#: is unknown) s3transfer's managed copy runs a parallel multipart copy
+#: (UploadPartCopy).
 MULTIPART_THRESHOLD = 1 << 30
 PART_SIZE = 256 << 20
 UPLOAD_ID_METADATA = "upload-id"
@@ -34,12 +35,13 @@ class Backup:
         self._threshold = multipart_threshold
         self._part_size = part_size
 
-    def copy(self, upload: Upload, key: str, etag: str | None) -> bool:
-        """Copy ``upload`` to ``key``; False when this upload's copy is already there."""
+    def copy(self, upload: Upload, key: str, etag: str | None, size: int | None = None) -> bool:
+        """Copy ``upload`` (``size`` bytes, if known) to ``key``.
+
+        False when this upload's copy is already there.
+        """
         if self._already_copied(upload, key):
             return False
-        from boto3.s3.transfer import TransferConfig
-
         source: dict[str, Any] = {"Bucket": upload.bucket, "Key": upload.key}
         if upload.version_id and upload.version_id != "null":
             source["VersionId"] = upload.version_id
@@ -50,11 +52,12 @@ class Backup:
         }
         if etag and "VersionId" not in source:
             extra["CopySourceIfMatch"] = f'"{etag.strip(chr(34))}"'  # the quoted form
-        config = TransferConfig(
-            multipart_threshold=self._threshold, multipart_chunksize=self._part_size
-        )
         try:
-            self._s3.copy(source, self.bucket, key, ExtraArgs=extra, Config=config)  # type: ignore[arg-type]
+            if size is not None and size < self._threshold:
+                # One request; the managed copy would HEAD the source first.
+                self._s3.copy_object(CopySource=source, Bucket=self.bucket, Key=key, **extra)  # type: ignore[arg-type]
+            else:
+                self._managed_copy(source, key, extra)
         except ClientError as exc:
             code = aws_error_code(exc)
             if code in ("NoSuchKey", "404", "NoSuchVersion") or aws_status(exc) == 404:
@@ -65,6 +68,16 @@ class Backup:
         except BotoCoreError as exc:
             raise StorageError(f"copying {upload.uri} to the backup failed: {exc}") from exc
         return True
+
+    def _managed_copy(self, source: dict[str, Any], key: str, extra: dict[str, Any]) -> None:
+        """s3transfer's copy: multipart (parts in parallel) from the threshold on."""
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+        config = TransferConfig(
+            multipart_threshold=self._threshold, multipart_chunksize=self._part_size
+        )
+        with create_transfer_manager(self._s3, config) as manager:
+            manager.copy(copy_source=source, bucket=self.bucket, key=key, extra_args=extra).result()
 
     def _already_copied(self, upload: Upload, key: str) -> bool:
         try:

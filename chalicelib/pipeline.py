@@ -189,7 +189,7 @@ class Pipeline:
 
     def _copy(self, upload: Upload, outcome: Outcome) -> None:
         assert outcome.backup_key is not None
-        self.backup.copy(upload, outcome.backup_key, outcome.etag)
+        self.backup.copy(upload, outcome.backup_key, outcome.etag, outcome.size)
 
     @staticmethod
     def _release(store: MetadataStore, claim: Claim, exc: PipelineError) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import clients
 from chalicelib.config import SecretProvider, Settings
 from chalicelib.database import Database
 from chalicelib.deadline import Deadline
@@ -22,6 +23,7 @@ from chalicelib.observability import protect_secrets, upload_scope
 from chalicelib.results import jsonable
 
 if TYPE_CHECKING:
+    from botocore.session import Session
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
@@ -32,22 +34,6 @@ log = logging.getLogger("csv_pipeline")
 log.setLevel(logging.INFO)
 
 LATEST_LIMIT = 10
-
-
-def _client(service: str) -> Any:
-    """A boto3 client with bounded timeouts and standard retries with backoff.
-
-    ``AWS_ENDPOINT_URL`` (botocore's own variable) points it at a local emulator.
-    """
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=5,
-        read_timeout=30,
-        retries={"mode": "standard", "max_attempts": 4},
-    )
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
 class Runtime:
@@ -61,19 +47,24 @@ class Runtime:
         return cls(Settings.from_env(environ))
 
     @cached_property
+    def session(self) -> Session:
+        """One botocore session for every client (``chalicelib.clients``)."""
+        return clients.new_session()
+
+    @cached_property
     def s3(self) -> S3Client:
-        client: S3Client = _client("s3")
+        client: S3Client = clients.new_client(self.session, "s3")
         return client
 
     @cached_property
     def sns(self) -> SNSClient:
-        client: SNSClient = _client("sns")
+        client: SNSClient = clients.new_client(self.session, "sns")
         return client
 
     @cached_property
     def secretsmanager(self) -> SecretsManagerClient:
         protect_secrets()  # no GetSecretValue body in DEBUG logs
-        client: SecretsManagerClient = _client("secretsmanager")
+        client: SecretsManagerClient = clients.new_client(self.session, "secretsmanager")
         return client
 
     @cached_property
