@@ -13,7 +13,10 @@ deployed in two steps that must agree:
    (``scripts/record_outputs.py``);
 3. the RDS CA bundle into ``chalicelib/certs/`` (``scripts/fetch-rds-ca``);
 4. ``.chalice/deployed/<stage>.json`` restored from the stack's state bucket,
-   ``chalice deploy --stage <stage>``, the state saved back (also on failure);
+   the deployment package built as ``chalice deploy`` builds it and
+   byte-compiled (``scripts/bytecode.py``: no compiling on cold starts),
+   ``chalice deploy --stage <stage>`` (which reuses that package), the state
+   saved back (also on failure);
 5. process_upload's async settings: 2 retries, events at most an hour old,
    failures to the failure queue;
 6. a smoke test: upload a tiny CSV and wait for its result JSON.
@@ -50,6 +53,8 @@ TEMPLATE = ROOT / "infra" / "pipeline.yaml"
 PARAMS_DIR = ROOT / "infra" / "params"
 CHALICE_DIR = ROOT / ".chalice"
 FETCH_CA = ROOT / "scripts" / "fetch-rds-ca"
+BYTECODE = ROOT / "scripts" / "bytecode.py"
+DEPLOYMENTS = CHALICE_DIR / "deployments"
 CA_BUNDLE = ROOT / "chalicelib" / "certs" / "rds-global-bundle.pem"
 
 #: CloudFormation refuses a TemplateBody larger than this (bytes).
@@ -245,10 +250,46 @@ def save_state(s3: Any, bucket: str, stage: str, deployed: Path) -> bool:
     return True
 
 
+def chalice_executable() -> str:
+    """The ``chalice`` on PATH, else the one beside this interpreter."""
+    return shutil.which("chalice") or str(Path(sys.executable).with_name("chalice"))
+
+
+def script_interpreter(script: str) -> str:
+    """The Python a console script runs with (its ``#!`` line), else this one."""
+    try:
+        with open(script, "rb") as file:
+            first = file.readline(512)
+    except OSError:
+        return sys.executable
+    words = first[2:].decode("utf-8", "replace").split() if first.startswith(b"#!") else []
+    if words and Path(words[0]).name.startswith("python") and Path(words[0]).is_file():
+        return words[0]
+    return sys.executable
+
+
+def byte_compile_package(stage: str, environ: Mapping[str, str]) -> None:
+    """Build the package ``chalice deploy --stage`` will reuse, and add its bytecode.
+
+    ``scripts/bytecode.py --chalice-stage`` runs on the interpreter of the
+    ``chalice`` that deploys: the package's name hashes that Chalice's own
+    files, so only the same Chalice finds the same cached zip.
+    """
+    python = script_interpreter(chalice_executable())
+    cmd = [python, str(BYTECODE), "--chalice-stage", stage, "--project-dir", str(ROOT)]
+    result = subprocess.run(cmd, cwd=ROOT, env=dict(environ), check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise DeployError(f"byte-compiling the package for {stage} exited {result.returncode}")
+
+
+def packages() -> set[tuple[str, int]]:
+    """The cached deployment packages: name and modification time."""
+    return {(p.name, p.stat().st_mtime_ns) for p in DEPLOYMENTS.glob("*.zip")}
+
+
 def chalice_deploy(stage: str, environ: Mapping[str, str]) -> None:
     """``chalice deploy --stage`` from the project root, output streamed."""
-    chalice = shutil.which("chalice") or str(Path(sys.executable).with_name("chalice"))
-    cmd = [chalice, "deploy", "--stage", stage]
+    cmd = [chalice_executable(), "deploy", "--stage", stage]
     result = subprocess.run(cmd, cwd=ROOT, env=dict(environ), check=False)  # noqa: S603
     if result.returncode != 0:
         raise DeployError(f"chalice deploy --stage {stage} exited {result.returncode}")
@@ -380,7 +421,8 @@ def infra_step(
 def app_step(
     args: argparse.Namespace, session: Any, outputs: Mapping[str, str], environ: Mapping[str, str]
 ) -> str:
-    """Steps 4 and 5: Chalice with its state kept in S3, then the async settings."""
+    """Steps 4 and 5: Chalice (its package byte-compiled, its state kept in S3), then the
+    async settings."""
     stage = args.stage
     deployed = CHALICE_DIR / "deployed" / f"{stage}.json"
     bucket = args.state_bucket or outputs.get("DeployStateBucketName")
@@ -392,12 +434,21 @@ def app_step(
         )
     else:
         print("    no state bucket: Chalice state stays on this machine only")
+    step("byte-compile the deployment package")
+    byte_compile_package(stage, environ)
+    compiled = packages()
     step(f"chalice deploy --stage {stage}")
     try:
         chalice_deploy(stage, environ)
     finally:
         if bucket and save_state(s3, bucket, stage, deployed):
             print(f"    saved s3://{bucket}/{state_key(stage)}")
+    if packages() != compiled:
+        print(
+            "    warning: chalice deploy built another package than the byte-compiled one "
+            "(did the project change meanwhile?): this deploy compiles on cold starts",
+            flush=True,
+        )
     config = json.loads((CHALICE_DIR / "config.json").read_text(encoding="utf-8"))
     name = function_name(deployed, config.get("app_name", "csv-pipeline"), stage, "process_upload")
     step(f"async invoke config of {name}")

@@ -11,10 +11,11 @@ outputs (``--outputs-file``, the shape of ``infra/sample-outputs/dev.json``).
 
 What runs, unchanged: recording the outputs into the config and the policy,
 the CA step (``scripts/fetch-rds-ca``, from a local stand-in bundle),
-restoring and saving Chalice's state in the state bucket, ``chalice deploy``
-(the package, the IAM roles and their policy, the three functions, the S3,
-SQS and API Gateway triggers, log retention, reserved concurrency), and the
-async invoke configuration. It is then deployed a second time from the state
+restoring and saving Chalice's state in the state bucket, building and
+byte-compiling the package (``scripts/bytecode.py``), ``chalice deploy``
+(reusing that package; the IAM roles and their policy, the three functions,
+the S3, SQS and API Gateway triggers, log retention, reserved concurrency),
+and the async invoke configuration. It is then deployed a second time from the state
 in S3 alone (``.chalice/deployed/`` removed, as on a fresh CI runner; the
 package cache is kept to save time) and must update in place.
 
@@ -53,12 +54,17 @@ concurrency and the destination: these tests check what the deploy asked for.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
 import json
+import marshal
 import os
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +84,7 @@ WORKAROUNDS = Path(__file__).resolve().parent / "moto_workarounds"
 #: What the deploy copies: the app and everything deploy.py reads or rewrites.
 PROJECT_FILES = ("app.py", "requirements.txt")
 PROJECT_DIRS = ("chalicelib", "scripts", "infra")
-DEPLOY_TIMEOUT = 240  # seconds; here the first deploy takes about 10, the second 4
+DEPLOY_TIMEOUT = 240  # seconds; here the first deploy takes about 12, the second 6
 
 
 @dataclass
@@ -245,6 +251,7 @@ def test_the_deploy_ran_every_step_but_the_stack_and_the_smoke_test(deployed: De
     for line in (
         "==> record outputs into .chalice/config.json and .chalice/policy-dev.json",
         "==> RDS CA bundle",
+        "==> byte-compile the deployment package",
         "==> chalice deploy --stage dev",
         "==> async invoke config of csv-pipeline-dev-process_upload",
         "==> smoke test skipped (--skip-smoke)",
@@ -255,6 +262,44 @@ def test_the_deploy_ran_every_step_but_the_stack_and_the_smoke_test(deployed: De
     assert "none saved yet" in first
     assert "    restored" in second
     assert "==> stack" not in first
+
+
+def test_chalice_deployed_the_byte_compiled_package(deployed: Deployed) -> None:
+    """scripts/bytecode.py compiled the package Chalice cached, and both deploys reused it."""
+    [package] = (deployed.project / ".chalice" / "deployments").glob("*.zip")
+    assert package.name.endswith(f"-python{sys.version_info.major}.{sys.version_info.minor}.zip")
+    for run in deployed.runs:
+        step, deploy = run.stdout.split("==> byte-compile the deployment package\n", 1)[1].split(
+            "==> chalice deploy --stage dev\n", 1
+        )
+        assert f"{package.name}: " in step
+        assert "modules compiled" in step
+        assert "Reusing existing deployment package." in deploy.split("==>", 1)[0]
+        assert "built another package" not in run.stdout
+    digest = base64.b64encode(hashlib.sha256(package.read_bytes()).digest()).decode()
+    for handler in ("process_upload", "report_failure"):
+        assert deployed.function(handler)["Configuration"]["CodeSha256"] == digest
+    tag = sys.implementation.cache_tag
+    compiled = set()
+    with zipfile.ZipFile(package) as zipped:
+        names = set(zipped.namelist())
+        for name in sorted(n for n in names if n.endswith(".py")):
+            source = zipped.read(name)
+            try:
+                compile(source, name, "exec", dont_inherit=True)
+            except SyntaxError:
+                continue
+            stem = name.rsplit("/", 1)
+            pyc = "/".join([*stem[:-1], "__pycache__", f"{stem[-1][:-3]}.{tag}.pyc"])
+            data = zipped.read(pyc)
+            assert data[:4] == importlib.util.MAGIC_NUMBER, pyc
+            assert int.from_bytes(data[4:8], "little") == 0b11, pyc  # hash-based, checked
+            assert data[8:16] == importlib.util.source_hash(source), pyc
+            compiled.add(name)
+        app_code = marshal.loads(zipped.read(f"__pycache__/app.{tag}.pyc")[16:])
+    assert app_code.co_filename == "/var/task/app.py"
+    chalicelib = {f"chalicelib/{p.name}" for p in (deployed.project / "chalicelib").glob("*.py")}
+    assert {"app.py", "botocore/session.py", *chalicelib} <= compiled
 
 
 def test_process_upload_has_the_stage_settings(deployed: Deployed, record_outputs: Any) -> None:

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -56,6 +57,23 @@ def test_parameters_need_the_network(deploy: Any) -> None:
 def test_result_key_follows_the_design(deploy: Any) -> None:
     assert deploy.result_key("reports/q3.csv") == "results/reports/q3.json"
     assert deploy.result_key("smoke-test/a.CSV") == "results/smoke-test/a.json"
+
+
+def test_the_package_is_compiled_by_the_python_of_the_deploying_chalice(
+    deploy: Any, tmp_path: Path
+) -> None:
+    """The package's name hashes Chalice's own files: the same chalice must build it."""
+    script = tmp_path / "chalice"
+    script.write_text(f"#!{sys.executable}\nimport sys\n")
+    assert deploy.script_interpreter(str(script)) == sys.executable
+    script.write_text("#!/usr/bin/env python3\n")
+    assert deploy.script_interpreter(str(script)) == sys.executable  # no path to read: this one
+    elsewhere = tmp_path / "bin" / "python3.11"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("")
+    script.write_text(f"#!{elsewhere} -E\n")
+    assert deploy.script_interpreter(str(script)) == str(elsewhere)
+    assert deploy.script_interpreter(str(tmp_path / "missing")) == sys.executable
 
 
 def test_function_name_from_chalice_state(deploy: Any, tmp_path: Path) -> None:
