@@ -20,7 +20,7 @@ $(BENCH_STAMP): requirements.txt requirements-dev.txt requirements-bench.txt
 bench: $(BENCH_STAMP)
 	BENCH_MB=$(BENCH_MB) BENCH_REPEAT=$(BENCH_REPEAT) $(BENCH_VENV)/bin/python -m bench
 	$(BENCH_VENV)/bin/python -m bench.ranged --mb $(BENCH_MB) --cap 40
-	$(BENCH_VENV)/bin/python -m bench.coldstart --runs 15
+	$(BENCH_VENV)/bin/python -m bench.coldstart --runs 21 --json .bench/coldstart.json --plot docs/benchmarks-coldstart.png
 	$(BENCH_VENV)/bin/python -m bench.latency --uploads 100
 
 ## make bench-plot: redraw the plots in docs/ from the last results
