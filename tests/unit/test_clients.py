@@ -131,3 +131,58 @@ def test_the_endpoints_are_botocores_for_these_services(generator: ModuleType) -
             assert spec == full_partition["services"][service]
         rest = {k: v for k, v in lean_partition.items() if k != "services"}
         assert rest == {k: v for k, v in full_partition.items() if k != "services"}
+
+
+class _Captured(Exception):
+    """Not an error: the request, stopped before it leaves."""
+
+    def __init__(self, request: Any) -> None:
+        super().__init__(request.url)
+        self.request = request
+
+
+#: Headers that differ between any two requests (time, signature, ids).
+VOLATILE = {"authorization", "x-amz-date", "user-agent", "amz-sdk-invocation-id", "amz-sdk-request"}
+
+
+def _sent(client: Any, call: str, **params: Any) -> tuple[Any, ...]:
+    """A request as it would leave, stopped before it does: URL, method, body,
+    headers (but the volatile ones) and the signature's credential scope."""
+
+    def stop(request: Any, **_: Any) -> None:
+        raise _Captured(request)
+
+    client.meta.events.register_first("before-send", stop)
+    with pytest.raises(_Captured) as captured:
+        getattr(client, call)(**params)
+    request = captured.value.request
+    auth = request.headers["Authorization"].decode()
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/", 2)[2]
+    headers = sorted(
+        (k.lower(), v) for k, v in request.headers.items() if k.lower() not in VOLATILE
+    )
+    return request.url, request.method, request.body, headers, scope
+
+
+CALLS = [
+    ("s3", "get_object", {"Bucket": "csv-in", "Key": "a b/ü.csv"}),
+    (
+        "s3",
+        "copy_object",
+        {"Bucket": "csv-bk", "Key": "k", "CopySource": {"Bucket": "b", "Key": "k"}},
+    ),
+    ("sns", "publish", {"TopicArn": "arn:aws:sns:eu-west-1:123456789012:t", "Message": "m"}),
+    ("secretsmanager", "get_secret_value", {"SecretId": "s"}),
+]
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
+@pytest.mark.parametrize(("service", "call", "params"), CALLS)
+def test_requests_go_where_botocores_full_data_sends_them(
+    monkeypatch: pytest.MonkeyPatch, region: str, service: str, call: str, params: Any
+) -> None:
+    """Real AWS endpoints (no emulator): the lean data resolves them as botocore does."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    full = botocore.session.Session().create_client(service, region_name=region)
+    lean = clients.new_session().create_client(service, region_name=region)
+    assert _sent(lean, call, **params) == _sent(full, call, **params)
