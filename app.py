@@ -5,41 +5,33 @@ The handlers stay a few lines; the work lives in ``chalicelib/``.
 
 from __future__ import annotations
 
-import atexit
-import os
 from typing import Any
 
 from chalice.app import Chalice, Request, Response, S3Event, SQSEvent
 
 from chalicelib.api import StatusApi, api_authorizer
+from chalicelib.core.settings import DeploySettings
 from chalicelib.observability import invocation
-from chalicelib.runtime import Runtime
+from chalicelib.runtime import Container, Runtime
 
 app = Chalice(app_name="csv-pipeline")
 
-# Read when Chalice builds the event sources (deploy time): the deploy exports
-# them from the stage's config; the seed's names are the defaults.
-INPUT_BUCKET = os.environ.get("INPUT_BUCKET", "candidate-test-input")
-FAILURE_QUEUE = os.environ.get("FAILURE_QUEUE_NAME", "csv-pipeline-failures")
-# Deployed stages put every route behind IAM (SigV4); only the local stage's
-# config sets API_AUTH=none (chalice local, on 127.0.0.1).
-AUTHORIZER = api_authorizer(os.environ.get("API_AUTH", "iam"))
+# Read when Chalice builds the event sources and routes (deploy time), with the
+# defaults of chalicelib/core/settings.py: the seed's bucket, IAM on every route.
+DEPLOY = DeploySettings.from_env()
+AUTHORIZER = api_authorizer(DEPLOY.api_auth)
 
-_runtime: Runtime | None = None
+container = Container()
 
 
 def get_runtime() -> Runtime:
     """The container's runtime, built on first use; refuses unsafe settings."""
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime.from_env()
-        atexit.register(_runtime.close)
-    return _runtime
+    return container.get()
 
 
 def get_api() -> StatusApi:
     """The status routes' logic on the container's runtime, for this request."""
-    return StatusApi(get_runtime(), app.lambda_context)
+    return get_runtime().api(app.lambda_context)
 
 
 def get_request() -> Request:
@@ -59,26 +51,25 @@ class UploadEvent(S3Event):
 
 
 # Start of Event Handlers.
-@app.on_s3_event(bucket=INPUT_BUCKET, events=["s3:ObjectCreated:*"], suffix=".csv")
+@app.on_s3_event(bucket=DEPLOY.input_bucket, events=["s3:ObjectCreated:*"], suffix=".csv")
 def process_upload(event: S3Event) -> dict[str, Any]:
     with invocation(event.context):
-        return get_runtime().handle_s3_event(event.to_dict(), event.context)
+        return get_runtime().handlers.handle_s3_event(event.to_dict(), event.context)
 
 
 process_upload.event_class = UploadEvent
 
 
-@app.on_sqs_message(queue=FAILURE_QUEUE, batch_size=1)
+@app.on_sqs_message(queue=DEPLOY.failure_queue, batch_size=1)
 def report_failure(event: SQSEvent) -> None:
     with invocation(event.context):
         for record in event:
-            get_runtime().report_failure(record.body)
+            get_runtime().handlers.report_failure(record.body)
 
 
 @app.route("/status", methods=["GET"], authorizer=AUTHORIZER)
 def status() -> Response:
-    code, body = get_runtime().status()
-    return Response(body=body, status_code=code)
+    return get_api().status()
 
 
 @app.route("/", methods=["GET"], authorizer=AUTHORIZER)

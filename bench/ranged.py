@@ -5,7 +5,7 @@ under what a Lambda's network and the profiler can take; ranged GETs on
 several connections add up. This bench imitates that with a local S3-like
 HTTP server (GetObject with ``Range``, in its own process) that paces every
 connection to ``--cap`` MB/s, and reads the same object both ways in the same
-run through :meth:`chalicelib.storage.InputObjects.profile_object` (boto3).
+run through :meth:`chalicelib.adapters.storage.InputObjects.profile_object` (boto3).
 It also measures, with no network, the CPU the ranges' candidate runs add.
 
     python -m bench.ranged [--mb 256] [--cap 40] [--repeat 3] [--corpus sparse-quote]
@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpora import corpora, ensure
-from chalicelib.csvprofile import Profiler, RangeProfiler, stitch
-from chalicelib.events import Upload
-from chalicelib.storage import RANGE_SIZE, RANGES_IN_FLIGHT, S3_CHUNK_SIZE, InputObjects
+from chalicelib.adapters.storage import RANGE_SIZE, RANGES_IN_FLIGHT, S3_CHUNK_SIZE, InputObjects
+from chalicelib.core.csvprofile import Profiler
+from chalicelib.core.events import Upload
+from chalicelib.core.ranges import profile_ranges
 
 ROOT = Path(__file__).resolve().parents[1] / ".bench"
 ETAG = '"0123456789abcdef0123456789abcdef"'
@@ -104,17 +105,7 @@ def _cpu_cost(path: Path) -> tuple[float, float]:
         profiler.finish()
 
     def ranged() -> None:
-        first = Profiler()
-        for at in range(0, RANGE_SIZE, S3_CHUNK_SIZE):
-            first.feed(data[at : at + S3_CHUNK_SIZE])
-        delimiter = first.split_delimiter or ","
-        parts = []
-        for start in range(RANGE_SIZE, len(data), RANGE_SIZE):
-            ranger = RangeProfiler(delimiter, data[start - 1 : start])
-            for at in range(start, min(start + RANGE_SIZE, len(data)), S3_CHUNK_SIZE):
-                ranger.feed(data[at : min(at + S3_CHUNK_SIZE, start + RANGE_SIZE)])
-            parts.append(ranger.finish())
-        stitch(first, *parts)
+        profile_ranges(data, range(RANGE_SIZE, len(data), RANGE_SIZE), S3_CHUNK_SIZE)
 
     best = []
     for run in (sequential, ranged):

@@ -15,34 +15,35 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import IAMAuthorizer, Response
 
 from chalicelib import statuspage
-from chalicelib.errors import ConfigError, PipelineError
+from chalicelib.core.errors import ConfigError, PipelineError
+from chalicelib.core.results import jsonable
+from chalicelib.core.settings import API_AUTH_MODES, Settings
 from chalicelib.observability import get_logger
-from chalicelib.results import jsonable
 
 if TYPE_CHECKING:
-    from chalicelib.runtime import Runtime
+    from chalicelib.adapters.database import Database
 
 STATUSES = ("processing", "succeeded", "rejected", "failed")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 PAGE_ROWS = 25
+LATEST_LIMIT = 10
 _MAX_ID = 2**31 - 1  # file_metadata.id is a SERIAL (int4)
 _CURSOR_PREFIX = "id:"
 
 
 def api_authorizer(mode: str) -> IAMAuthorizer | None:
     """``iam`` (the default, deployed stages) or ``none`` (the local stage)."""
-    if mode == "iam":
-        return IAMAuthorizer()
-    if mode == "none":
-        return None
-    raise ConfigError(f"API_AUTH must be 'iam' or 'none', not {mode!r}")
+    if mode not in API_AUTH_MODES:
+        raise ConfigError(f"API_AUTH must be 'iam' or 'none', not {mode!r}")
+    return IAMAuthorizer() if mode == "iam" else None
 
 
 class BadRequest(Exception):
@@ -141,11 +142,13 @@ _QUERY_PARAMS = ("status", "limit", "cursor")
 
 
 class StatusApi:
-    """The routes' logic, on the container's runtime (its settings and database)."""
+    """The routes' logic, on the container's settings and database."""
 
-    def __init__(self, runtime: Runtime, lambda_context: object = None) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
+    def __init__(
+        self, settings: Settings, database: Database, lambda_context: object = None
+    ) -> None:
+        self.settings = settings
+        self.database = database
         self.request_id = getattr(lambda_context, "aws_request_id", None)
 
     def _unavailable(self, exc: PipelineError) -> Response:
@@ -177,7 +180,7 @@ class StatusApi:
         except BadRequest as exc:
             return error_response(400, exc.code, exc.message)
         try:
-            with self.runtime.database.session() as store:
+            with self.database.session() as store:
                 rows = store.files_page(status, before, limit + 1)
         except PipelineError as exc:
             return self._unavailable(exc)
@@ -199,7 +202,7 @@ class StatusApi:
         row = None
         if 1 <= row_id <= _MAX_ID:
             try:
-                with self.runtime.database.session() as store:
+                with self.database.session() as store:
                     row = store.file_by_id(row_id)
             except PipelineError as exc:
                 return self._unavailable(exc)
@@ -209,8 +212,30 @@ class StatusApi:
         return Response(body=detail, status_code=200)
 
     def status(self) -> Response:
-        code, body = self.runtime.status()
-        return Response(body=body, status_code=code)
+        """Health, counts by status and the latest uploads, for ``GET /status``."""
+        started = time.monotonic()
+        s = self.settings
+        body: dict[str, Any] = {
+            "service": "csv-pipeline",
+            "buckets": {
+                "input": s.input_bucket,
+                "output": s.output_bucket,
+                "backup": s.backup_bucket,
+            },
+        }
+        try:
+            with self.database.session() as store:
+                counts = store.counts_by_status()
+                latest = store.files_page(None, _MAX_ID + 1, LATEST_LIMIT)
+        except PipelineError as exc:
+            self._unavailable(exc)
+            body["database"] = {"ok": False, "error": f"{exc.code}: {exc.message}"}
+            return Response(body=body, status_code=503)
+        elapsed = round((time.monotonic() - started) * 1000, 1)
+        body["database"] = {"ok": True, "latency_ms": elapsed}
+        body["counts"] = counts
+        body["latest"] = [self._summary(row) for row in latest]
+        return Response(body=body, status_code=200)
 
     def home(self, headers: Mapping[str, str]) -> Response:
         """The page for a browser, the ``/status`` JSON for anything else."""
@@ -220,7 +245,7 @@ class StatusApi:
             return response
         code, counts, rows, error = 200, {}, [], None
         try:
-            with self.runtime.database.session() as store:
+            with self.database.session() as store:
                 counts = store.counts_by_status()
                 rows = store.files_page(None, _MAX_ID + 1, PAGE_ROWS)
         except PipelineError as exc:

@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-    from chalicelib.events import Upload
-    from chalicelib.pipeline import Handled
-    from chalicelib.results import Outcome
+    from chalicelib.core.events import Upload
+    from chalicelib.core.results import Outcome
 
 SERVICE = "csv_pipeline"
 NAMESPACE = "CsvPipeline"
@@ -176,12 +175,9 @@ class UploadScope:
         elapsed = round((time.monotonic() - self.started) * 1000, 1)
         self.measure = Measure(status=status, milliseconds=elapsed, rows=rows, size=size)
 
-    def handled(self, handled: Handled) -> None:
-        """A delivery ended: ``succeeded``, ``rejected``, ``failed`` or ``duplicate``."""
-        self.outcome(handled.outcome)
-
     def outcome(self, outcome: Outcome | None) -> None:
-        """``None`` is a delivery that had nothing left to do (``duplicate``)."""
+        """A delivery ended: ``succeeded``, ``rejected``, ``failed``, or ``None``:
+        it had nothing left to do (``duplicate``)."""
         if outcome is None:
             self._record("duplicate")
             return

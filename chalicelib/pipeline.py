@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from chalicelib import keys
-from chalicelib.backup import Backup
-from chalicelib.config import Settings
-from chalicelib.database import Claim, Database, MetadataStore
-from chalicelib.deadline import Deadline
-from chalicelib.errors import (
+from chalicelib.adapters.backup import Backup
+from chalicelib.adapters.database import Claim, Database, MetadataStore
+from chalicelib.adapters.notify import Notifier
+from chalicelib.adapters.storage import InputObjects, ResultWriter
+from chalicelib.core import keys
+from chalicelib.core.deadline import Deadline
+from chalicelib.core.errors import (
     DatabaseError,
     DeadlineExceeded,
     ObjectMissing,
@@ -24,11 +25,10 @@ from chalicelib.errors import (
     ReadInterrupted,
     UploadInProgress,
 )
-from chalicelib.events import Upload
-from chalicelib.notify import Notifier
-from chalicelib.profile import Profile
-from chalicelib.results import Outcome, Status, build_notification, build_result
-from chalicelib.storage import InputObjects, ObjectInfo, ResultWriter
+from chalicelib.core.events import ObjectInfo, Upload
+from chalicelib.core.profile import Profile
+from chalicelib.core.results import Outcome, Status, build_notification, build_result
+from chalicelib.core.settings import Settings
 
 log = logging.getLogger("csv_pipeline")
 
@@ -49,15 +49,6 @@ def _wait_all(futures: list[Future[Any]]) -> None:
     wait(futures)
     for future in futures:
         future.result()
-
-
-@dataclass(frozen=True)
-class Handled:
-    """What one delivery of an upload did."""
-
-    upload: Upload
-    outcome: Outcome | None
-    duplicate: bool = False
 
 
 class Pipeline:
@@ -81,8 +72,9 @@ class Pipeline:
 
     def process(
         self, upload: Upload, deadline: Deadline | None = None, *, redrive: bool = False
-    ) -> Handled:
-        """Handle one delivery; a repeated delivery of a handled upload does nothing.
+    ) -> Outcome | None:
+        """Handle one delivery; a repeated delivery of a handled upload does nothing
+        and returns ``None``.
 
         ``redrive`` first reopens the upload if it ended ``failed``.
         """
@@ -92,17 +84,18 @@ class Pipeline:
                 log.info("re-driving %s (%s)", upload.uri, upload.upload_id)
             claim = store.claim(upload, deadline.lease_seconds())
             if claim is None:
-                return self._not_claimed(upload, store)
+                self._not_claimed(upload, store)
+                return None
             try:
                 outcome = self._run(upload, claim, store, deadline)
             except PipelineError as exc:
                 if exc.retryable:
                     self._release(store, claim, exc)
                 raise
-        return Handled(upload, outcome)
+        return outcome
 
     @staticmethod
-    def _not_claimed(upload: Upload, store: MetadataStore) -> Handled:
+    def _not_claimed(upload: Upload, store: MetadataStore) -> None:
         """Already handled (a repeat: do nothing), or still in hand elsewhere (retry)."""
         row = store.find(upload)
         if row is not None and not row["notified"]:
@@ -111,7 +104,6 @@ class Pipeline:
                 "this delivery will be retried"
             )
         log.info("duplicate delivery of %s (%s): already handled", upload.uri, upload.upload_id)
-        return Handled(upload, None, duplicate=True)
 
     def _run(
         self, upload: Upload, claim: Claim, store: MetadataStore, deadline: Deadline

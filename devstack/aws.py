@@ -25,7 +25,7 @@ SECRET_KEY = "testing"  # noqa: S105
 
 @dataclass(frozen=True)
 class Names:
-    """Resource names of the local stack (DESIGN.md's defaults)."""
+    """Resource names of the local stack (the defaults of ``docs/configuration.md``)."""
 
     input_bucket: str = "candidate-test-input"
     output_bucket: str = "candidate-test-output"
@@ -123,7 +123,7 @@ def client_env(endpoint_url: str) -> dict[str, str]:
 
 
 def pipeline_env(names: Names) -> dict[str, str]:
-    """The function's settings (DESIGN.md), as the ``local`` Chalice stage has them."""
+    """The function's settings (``docs/configuration.md``) as the ``local`` stage has them."""
     return {
         "INPUT_BUCKET": names.input_bucket,
         "OUTPUT_BUCKET": names.output_bucket,

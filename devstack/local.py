@@ -597,7 +597,7 @@ class LocalStack:
 
 
 def _event_keys(event: dict[str, Any]) -> list[str]:
-    from chalicelib.events import uploads_from_event
+    from chalicelib.core.events import uploads_from_event
 
     try:
         return [u.key for u in uploads_from_event(event)]

@@ -48,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import record_outputs  # a sibling script, not a package
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from chalicelib.core.keys import result_key  # the key the function writes
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "pipeline.yaml"
 PARAMS_DIR = ROOT / "infra" / "params"
@@ -59,7 +62,7 @@ CA_BUNDLE = ROOT / "chalicelib" / "certs" / "rds-global-bundle.pem"
 
 #: CloudFormation refuses a TemplateBody larger than this (bytes).
 TEMPLATE_BODY_LIMIT = 51_200
-#: Lambda's async invoke settings for process_upload (DESIGN.md: two retries).
+#: Lambda's async invoke settings for process_upload (docs/configuration.md, "Sizing").
 MAX_RETRY_ATTEMPTS = 2
 MAX_EVENT_AGE_SECONDS = 3600
 #: The smoke test's upload and the row count its result must report.
@@ -325,12 +328,6 @@ def api_log_retention(logs: Any, app_name: str, stage: str, days: int) -> str:
 
 
 # ------------------------------------------------------------------ smoke test
-
-
-def result_key(key: str) -> str:
-    """DESIGN.md: results/<input key minus its .csv suffix>.json."""
-    stem = key[: -len(".csv")] if key.lower().endswith(".csv") else key
-    return f"results/{stem}.json"
 
 
 def smoke_test(

@@ -7,7 +7,7 @@ secret ARN, subnets and security group come from the CloudFormation stack
 script reads the stack's outputs and writes:
 
 * ``.chalice/config.json``: ``stages.<stage>.environment_variables`` (the
-  names in DESIGN.md), ``subnet_ids`` and ``security_group_ids``; every other
+  names in ``docs/configuration.md``), ``subnet_ids`` and ``security_group_ids``; every other
   key (memory, timeout, concurrency, per-function overrides) is left alone;
 * ``.chalice/policy-<stage>.json``: ``infra/policy.template.json`` with the
   real ARNs filled in.
@@ -143,7 +143,7 @@ def _scalar(values: Mapping[str, str | list[str]], name: str) -> str:
 
 
 def stage_environment(outputs: Mapping[str, str]) -> dict[str, str]:
-    """The functions' environment variables (DESIGN.md's names)."""
+    """The functions' environment variables (``docs/configuration.md``'s names)."""
     env = {name: outputs[key] for name, key in ENV_FROM_OUTPUTS.items()}
     env.update(FIXED_ENV)
     return env

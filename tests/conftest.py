@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,13 +218,19 @@ def stack(postgres: DbInfo, moto_server: Any) -> Iterator[Stack]:
         conn.run("DROP TABLE IF EXISTS file_metadata")
     finally:
         conn.close()
-    app._runtime = None
+    app.container.reset()
     try:
         yield Stack(postgres, moto_server.url, resources)
     finally:
-        if app._runtime is not None:
-            app._runtime.database.close()
-        app._runtime = None
+        app.container.reset()
+
+
+@pytest.fixture
+def new_container() -> Callable[[], None]:
+    """Call it to make the next invocation a new Lambda container's (a cold start)."""
+    import app
+
+    return app.container.reset
 
 
 @pytest.fixture

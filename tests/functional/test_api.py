@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import app
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -216,12 +216,15 @@ def test_limit_100_is_accepted(client: Any, uploads: dict[str, Any]) -> None:
 
 
 def test_files_say_503_when_the_database_is_down(
-    stack: Stack, client: Any, capfd: pytest.CaptureFixture[str]
+    stack: Stack,
+    client: Any,
+    capfd: pytest.CaptureFixture[str],
+    new_container: Callable[[], None],
 ) -> None:
     from devstack.aws import free_port
 
     stack.set_secret(port=free_port())
-    app._runtime = None
+    new_container()
     capfd.readouterr()
 
     response = get(client, "/files")
@@ -251,15 +254,17 @@ def test_the_root_is_the_page_for_browsers_and_status_json_for_the_rest(
     as_json = client.http.get("/", headers={"accept": "application/json"})
     assert as_json.status_code == 200
     assert as_json.json_body["counts"]["succeeded"] == 1
-    assert as_json.json_body["latest"][0]["filename"] == key
+    assert as_json.json_body["latest"][0]["key"] == key
     assert client.http.get("/").json_body["database"]["ok"] is True  # no Accept: JSON
 
 
-def test_the_page_says_when_the_database_is_down(stack: Stack, client: Any) -> None:
+def test_the_page_says_when_the_database_is_down(
+    stack: Stack, client: Any, new_container: Callable[[], None]
+) -> None:
     from devstack.aws import free_port
 
     stack.set_secret(port=free_port())
-    app._runtime = None
+    new_container()
 
     page = client.http.get("/", headers={"accept": "text/html"})
 

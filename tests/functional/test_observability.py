@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import app
-from chalicelib.errors import DatabaseAuthError, DatabaseError
+from chalicelib.core.errors import DatabaseAuthError, DatabaseError
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -148,6 +148,7 @@ def test_the_database_password_is_never_logged(
     client: Any,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    new_container: Callable[[], None],
 ) -> None:
     """Every level, every logger (botocore's DEBUG response bodies included)."""
     password = stack.db.password
@@ -165,7 +166,7 @@ def test_the_database_password_is_never_logged(
     # A rotation the function has not seen: the wrong password fails, twice.
     caplog.set_level(logging.WARNING)
     stack.set_secret(password=wrong)
-    app._runtime = None
+    new_container()
     caplog.set_level(logging.DEBUG)
     with pytest.raises(DatabaseAuthError):
         invoke(client, stack.put("secret/auth.csv", GOOD))

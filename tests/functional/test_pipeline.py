@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import app
-from chalicelib.errors import ConfigError, DatabaseAuthError, DatabaseError, UploadInProgress
+from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError, UploadInProgress
 from chalicelib.runtime import Runtime
 from tests.conftest import Stack, s3_event
 
@@ -167,7 +167,7 @@ def test_the_same_event_twice_at_once_has_one_effect(stack: Stack) -> None:
     def deliver(runtime: Runtime) -> None:
         barrier.wait()
         try:
-            outcomes.append(runtime.handle_s3_event(event)["uploads"][0]["status"])
+            outcomes.append(runtime.handlers.handle_s3_event(event)["uploads"][0]["status"])
         except UploadInProgress:
             outcomes.append("in progress")
 
@@ -178,7 +178,9 @@ def test_the_same_event_twice_at_once_has_one_effect(stack: Stack) -> None:
         thread.join(30)
     assert "succeeded" in outcomes
     assert sorted(outcomes) in (["duplicate", "succeeded"], ["in progress", "succeeded"])
-    assert runtimes[0].handle_s3_event(event)["uploads"][0]["status"] == "duplicate"  # retry
+    assert (
+        runtimes[0].handlers.handle_s3_event(event)["uploads"][0]["status"] == "duplicate"
+    )  # retry
     for runtime in runtimes:
         runtime.database.close()
 
@@ -303,14 +305,16 @@ def test_status_reports_health_counts_and_latest(stack: Stack, client: Any) -> N
     body = response.json_body
     assert body["database"]["ok"] is True
     assert body["counts"] == {"processing": 0, "succeeded": 1, "rejected": 1, "failed": 0}
-    assert [item["filename"] for item in body["latest"]] == ["two.csv", "one.csv"]
+    assert [item["key"] for item in body["latest"]] == ["two.csv", "one.csv"]
 
 
-def test_status_says_503_when_the_database_is_down(stack: Stack, client: Any) -> None:
+def test_status_says_503_when_the_database_is_down(
+    stack: Stack, client: Any, new_container: Callable[[], None]
+) -> None:
     from devstack.aws import free_port
 
     stack.set_secret(port=free_port())
-    app._runtime = None
+    new_container()
 
     response = client.http.get("/status")
 

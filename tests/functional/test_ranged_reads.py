@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.csvprofile import profile_bytes
-from chalicelib.errors import ObjectMissing, ReadInterrupted
-from chalicelib.events import Upload, uploads_from_event
-from chalicelib.storage import InputObjects
+from chalicelib.adapters.storage import InputObjects
+from chalicelib.core.csvprofile import profile_bytes
+from chalicelib.core.errors import ObjectMissing, ReadInterrupted
+from chalicelib.core.events import Upload, uploads_from_event
 from tests.conftest import Stack
 
 RANGE = 64 << 10
@@ -147,7 +147,7 @@ def test_the_pipeline_reads_a_large_upload_in_parallel_ranges(stack: Stack) -> N
         lambda params, **_: calls.append(params.get("Range", "")),
     )
     try:
-        runtime.handle_s3_event(event)
+        runtime.handlers.handle_s3_event(event)
     finally:
         runtime.close()
 

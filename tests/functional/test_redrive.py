@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import redrive
-from chalicelib.events import uploads_from_event
+from chalicelib.core.events import uploads_from_event
+from ops import redrive
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.integration

@@ -21,10 +21,10 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
 import app
-from chalicelib.backup import Backup
-from chalicelib.config import Settings
-from chalicelib.errors import DatabaseError, NotifyError, StorageError, UploadInProgress
-from chalicelib.events import uploads_from_event
+from chalicelib.adapters.backup import Backup
+from chalicelib.core.errors import DatabaseError, NotifyError, StorageError, UploadInProgress
+from chalicelib.core.events import uploads_from_event
+from chalicelib.core.settings import Settings
 from chalicelib.runtime import Runtime
 from devstack.aws import free_port
 from tests.conftest import Stack
@@ -95,7 +95,7 @@ def test_a_transient_s3_failure_is_absorbed_without_a_failure_email(
     event = stack.put("flaky-s3.csv", GOOD)
     calls = fail_calls(runtime.s3, "PutObject", times=2)  # botocore retries with backoff
 
-    runtime.handle_s3_event(event)
+    runtime.handlers.handle_s3_event(event)
 
     assert calls[0] == 3
     row = one_of_each(stack, "flaky-s3.csv")
@@ -107,7 +107,7 @@ def test_s3_down_for_a_whole_attempt_is_retried_by_lambda(stack: Stack, runtime:
     fail_calls(runtime.s3, "PutObject", times=100)
 
     with pytest.raises(StorageError, match="writing s3://candidate-test-output"):
-        runtime.handle_s3_event(event)
+        runtime.handlers.handle_s3_event(event)
     [row] = stack.rows()
     assert row["status"] == "succeeded"  # profiled and recorded...
     assert row["notified_at"] is None  # ...but not finished: nobody was told yet
@@ -115,7 +115,7 @@ def test_s3_down_for_a_whole_attempt_is_retried_by_lambda(stack: Stack, runtime:
     assert stack.notifications(wait=0.2) == []
 
     retry = Runtime.from_env()  # Lambda's retry, maybe in another container
-    retry.handle_s3_event(event)
+    retry.handlers.handle_s3_event(event)
     retry.close()
     row = one_of_each(stack, "s3-down.csv")
     assert row["attempts"] == 2
@@ -129,11 +129,12 @@ def test_sns_down_then_back_sends_exactly_one_notification(stack: Stack, runtime
     )
 
     with pytest.raises(NotifyError):
-        runtime.handle_s3_event(event)
+        runtime.handlers.handle_s3_event(event)
     assert stack.notifications(wait=0.2) == []
 
-    del runtime.__dict__["sns"], runtime.__dict__["pipeline"]  # SNS is back
-    runtime.handle_s3_event(event)
+    for built in ("sns", "pipeline", "handlers"):  # SNS is back
+        del runtime.__dict__[built]
+    runtime.handlers.handle_s3_event(event)
     row = one_of_each(stack, "sns-down.csv")
     assert row["status"] == "succeeded"
 
@@ -147,22 +148,22 @@ def test_a_frozen_database_delays_but_loses_nothing(
     server.pause()
     try:
         with pytest.raises(DatabaseError):
-            frozen.handle_s3_event(event)
+            frozen.handlers.handle_s3_event(event)
     finally:
         server.resume()
     frozen.close()
     assert stack.notifications(wait=0.2) == []
 
-    runtime.handle_s3_event(event)  # Lambda's retry, the database back
+    runtime.handlers.handle_s3_event(event)  # Lambda's retry, the database back
     assert one_of_each(stack, "frozen.csv")["status"] == "succeeded"
 
 
 def test_a_restarted_database_is_reconnected(stack: Stack, runtime: Runtime, server: Any) -> None:
-    runtime.handle_s3_event(stack.put("before.csv", GOOD))
+    runtime.handlers.handle_s3_event(stack.put("before.csv", GOOD))
 
     server.restart()  # the container's cached connection is now dead
 
-    runtime.handle_s3_event(stack.put("after.csv", GOOD))
+    runtime.handlers.handle_s3_event(stack.put("after.csv", GOOD))
     assert [r["status"] for r in stack.rows()] == ["succeeded", "succeeded"]
     assert len(stack.notifications()) == 2
 
@@ -170,7 +171,7 @@ def test_a_restarted_database_is_reconnected(stack: Stack, runtime: Runtime, ser
 def test_a_rotated_password_is_picked_up_without_a_redeploy(
     stack: Stack, runtime: Runtime, server: Any
 ) -> None:
-    runtime.handle_s3_event(stack.put("old-password.csv", GOOD))
+    runtime.handlers.handle_s3_event(stack.put("old-password.csv", GOOD))
     runtime.database.close()  # a new connection will be needed
 
     # Secrets Manager rotation: the database and the secret change together;
@@ -179,7 +180,7 @@ def test_a_rotated_password_is_picked_up_without_a_redeploy(
     server.create_role(stack.db.user, new_password)
     stack.set_secret(password=new_password)
     try:
-        runtime.handle_s3_event(stack.put("new-password.csv", GOOD))
+        runtime.handlers.handle_s3_event(stack.put("new-password.csv", GOOD))
     finally:
         server.create_role(stack.db.user, stack.db.password)
     assert [r["status"] for r in stack.rows()] == ["succeeded", "succeeded"]
@@ -205,7 +206,7 @@ def test_a_crashed_attempt_is_taken_over_by_its_retry(stack: Stack, runtime: Run
     store = runtime.database.store()
     assert store.claim(upload, lease_seconds=-1) is not None  # claimed, then killed
 
-    runtime.handle_s3_event(event)
+    runtime.handlers.handle_s3_event(event)
 
     row = one_of_each(stack, "crashed.csv")
     assert (row["status"], row["attempts"]) == ("succeeded", 2)
@@ -219,11 +220,11 @@ def test_a_live_claim_sends_a_concurrent_delivery_back_to_retry(
     assert runtime.database.store().claim(upload, lease_seconds=300) is not None
 
     with pytest.raises(UploadInProgress, match="being processed by another invocation"):
-        runtime.handle_s3_event(event)
+        runtime.handlers.handle_s3_event(event)
     assert stack.notifications(wait=0.2) == []
 
     # Retries exhausted while the claim is live: the holder reports, not us.
-    assert runtime.report_failure(
+    assert runtime.handlers.report_failure(
         json.dumps({"requestPayload": event, "responsePayload": {"errorType": "UploadInProgress"}})
     )["uploads"] == [{"key": "busy.csv", "reported": False}]
     assert stack.notifications(wait=0.2) == []
@@ -243,7 +244,7 @@ def test_a_database_frozen_during_processing_loses_nothing(
     event = stack.put("frozen-midway.csv", GOOD)
     try:
         with pytest.raises(DatabaseError):
-            frozen.handle_s3_event(event, FakeContext(10_000))
+            frozen.handlers.handle_s3_event(event, FakeContext(10_000))
     finally:
         server.resume()
     frozen.close()
@@ -252,13 +253,13 @@ def test_a_database_frozen_during_processing_loses_nothing(
 
     # Its lease (time left + 30 s) still holds: an early retry is sent back...
     with pytest.raises(UploadInProgress):
-        runtime.handle_s3_event(event)
+        runtime.handlers.handle_s3_event(event)
     # ...and once it has expired, the next retry finishes the upload.
     server.execute(
         "UPDATE file_metadata SET claimed_until = now() - interval '1 second'",
         dbname=stack.db.dbname,
     )
-    runtime.handle_s3_event(event)
+    runtime.handlers.handle_s3_event(event)
     assert one_of_each(stack, "frozen-midway.csv")["status"] == "succeeded"
 
 

@@ -49,7 +49,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import StorageError
+from chalicelib.core.errors import StorageError
 from chalicelib.runtime import Runtime
 from devstack.aws import Names, Resources, pipeline_env, provision
 from tests.conftest import DbInfo, s3_event
@@ -300,7 +300,7 @@ def test_a_good_upload_goes_all_the_way(enforced: Enforced, runtime: Runtime) ->
     key = unique("sales.csv")
     event = enforced.upload(key, GOOD)
 
-    handled = runtime.handle_s3_event(event)
+    handled = runtime.handlers.handle_s3_event(event)
 
     assert [(u["key"], u["status"], u["row_count"]) for u in handled["uploads"]] == [
         (key, "succeeded", 2)
@@ -320,7 +320,7 @@ def test_a_rejected_upload_goes_all_the_way(enforced: Enforced, runtime: Runtime
     key = unique("broken.csv")
     event = enforced.upload(key, BROKEN)
 
-    handled = runtime.handle_s3_event(event)
+    handled = runtime.handlers.handle_s3_event(event)
 
     assert [(u["status"], u["error_code"]) for u in handled["uploads"]] == [
         ("rejected", "UNTERMINATED_QUOTE")
@@ -355,7 +355,7 @@ def test_the_failure_reporter_goes_all_the_way(enforced: Enforced, runtime: Runt
     sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
 
-    reported = runtime.report_failure(message["Body"])
+    reported = runtime.handlers.report_failure(message["Body"])
 
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     assert reported == {"code": "DATABASE_ERROR", "uploads": [{"key": key, "reported": True}]}
@@ -380,7 +380,7 @@ def test_the_handler_cannot_read_another_bucket(
     event = s3_event(OTHER_BUCKET, "private.csv", size, "0" * 32)
     try:
         with pytest.raises(StorageError) as caught:
-            misconfigured.handle_s3_event(event)
+            misconfigured.handlers.handle_s3_event(event)
     finally:
         misconfigured.close()
     assert caught.value.code == "S3_ACCESS_DENIED"

@@ -1,4 +1,4 @@
-"""chalicelib.database's TLS against a real PostgreSQL with ssl=on.
+"""chalicelib.adapters.database's TLS against a real PostgreSQL with ssl=on.
 
 The server's certificate names "localhost" only and is signed by a throw-away CA;
 the server listens on 127.0.0.1, which "localhost" resolves to.
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import database
-from chalicelib.config import DatabaseSecret, Settings
-from chalicelib.database import connect, tls_context
-from chalicelib.errors import ConfigError, DatabaseAuthError, DatabaseError
+from chalicelib.adapters import database
+from chalicelib.adapters.database import connect, tls_context
+from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError
+from chalicelib.core.settings import DatabaseSecret, Settings
 from devstack.postgres import BinariesNotFoundError, PostgresServer, TlsFiles, find_bin_dir
 from devstack.tls import make_ca, make_tls_files
 

@@ -9,13 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib import keys
-from chalicelib.config import Settings, parse_secret
-from chalicelib.errors import ConfigError, SecretError
-from chalicelib.events import Upload, is_test_event, uploads_from_event
-from chalicelib.profile import Profile
-from chalicelib.results import Outcome, build_notification, build_result
-from chalicelib.runtime import failure_reason
+from chalicelib.core import keys
+from chalicelib.core.errors import ConfigError, SecretError, failure_reason
+from chalicelib.core.events import Upload, is_test_event, uploads_from_event
+from chalicelib.core.profile import Profile
+from chalicelib.core.results import Outcome, build_notification, build_result
+from chalicelib.core.settings import Settings, parse_secret
 
 WHEN = datetime(2025, 9, 2, 14, 30, 0, tzinfo=UTC)
 SETTINGS = Settings("in-bucket", "out-bucket", "backup-bucket", "arn:aws:sns:x:1:t", "secret")

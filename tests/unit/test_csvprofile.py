@@ -1,7 +1,7 @@
 """The streaming profiler on the shared corpus, its CLI, and its edge cases.
 
-Every check compares with :func:`chalicelib.csvreference.reference_profile`, the
-definition of a right answer (DESIGN.md, "CSV semantics").
+Every check compares with :func:`chalicelib.core.csvreference.reference_profile`, the
+definition of a right answer (``docs/csv-rules.md``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.csvprofile import main, profile_bytes, profile_chunks, profile_file
-from chalicelib.csvreference import reference_profile
-from chalicelib.profile import Profile
+from chalicelib.core.csvprofile import profile_bytes, profile_chunks, profile_file
+from chalicelib.core.csvreference import reference_profile
+from chalicelib.core.profile import Profile
+from chalicelib.csvprofile import main
 
 _REPO = Path(__file__).resolve().parents[2]
 

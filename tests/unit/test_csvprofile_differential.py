@@ -1,7 +1,7 @@
 """Differential tests: the streaming profiler against the csv-module reference.
 
-DESIGN.md: a faster implementation is welcome as long as it agrees with
-:func:`chalicelib.csvreference.reference_profile` on every input. Hypothesis
+``docs/csv-rules.md``: a faster implementation is welcome as long as it agrees with
+:func:`chalicelib.core.csvreference.reference_profile` on every input. Hypothesis
 generates CSVs (structured records and raw bytes over a small alphabet) and
 feeds them to the profiler in random chunk splits, down to one byte at a time.
 """
@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.csvprofile import profile_bytes, profile_chunks
-from chalicelib.csvreference import reference_profile
-from chalicelib.profile import Profile
+from chalicelib.core.csvprofile import profile_bytes, profile_chunks
+from chalicelib.core.csvreference import reference_profile
+from chalicelib.core.profile import Profile
 
 BOM = b"\xef\xbb\xbf"
 

@@ -1,7 +1,7 @@
 """Ranges profiled apart and stitched give exactly the sequential profile.
 
-:class:`~chalicelib.csvprofile.RangeProfiler` runs a range without knowing the
-reader's state at its start; :func:`~chalicelib.csvprofile.stitch` chains the
+:class:`~chalicelib.core.csvprofile.RangeProfiler` runs a range without knowing the
+reader's state at its start; :func:`~chalicelib.core.csvprofile.Profiler.stitch` chains the
 ranges. Hypothesis generates files (the differential suite's strategies:
 quotes, doubled and stray quotes, CRLF/CR, blank lines, BOM, cp1252, NUL,
 unterminated quotes, every delimiter) and checks every split into two ranges,
@@ -16,16 +16,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.csvprofile import (
-    Profiler,
-    RangePart,
-    RangeProfiler,
-    profile_bytes,
-    profile_ranges,
-    stitch,
-)
-from chalicelib.csvreference import reference_profile
-from chalicelib.profile import Profile
+from chalicelib.core.csvprofile import Profiler, RangeProfiler, profile_bytes
+from chalicelib.core.csvreference import reference_profile
+from chalicelib.core.ranges import profile_ranges
 from tests.unit.test_csvprofile import CORPUS, _expected, needs_corpus
 from tests.unit.test_csvprofile_differential import (
     BOM,
@@ -35,28 +28,6 @@ from tests.unit.test_csvprofile_differential import (
     sparse_csv,
     structured_csv,
 )
-
-
-def ranged(data: bytes, cuts: list[int], chunk: int = 1 << 16) -> Profile:
-    """Like :func:`profile_ranges`, each range fed in chunks of ``chunk`` bytes."""
-    bounds = sorted({min(max(cut, 0), len(data)) for cut in cuts} | {len(data)})
-    first, start = Profiler(), 0
-    for stop in bounds:
-        if start and first.split_delimiter is not None:
-            break
-        for at in range(start, stop, chunk):
-            first.feed(data[at : min(stop, at + chunk)])
-        start = stop
-    parts: list[RangePart] = []
-    for stop in bounds:
-        if stop <= start:
-            continue
-        ranger = RangeProfiler(first.split_delimiter or ",", data[start - 1 : start])
-        for at in range(start, stop, chunk):
-            ranger.feed(data[at : min(stop, at + chunk)])
-        parts.append(ranger.finish())
-        start = stop
-    return stitch(first, *parts)
 
 
 @settings(DIFFERENTIAL, max_examples=400)
@@ -81,7 +52,7 @@ def test_every_split_point_into_two_ranges(data: bytes) -> None:
 def test_random_splits_into_several_ranges(data: bytes, cuts: list[int], chunk: int) -> None:
     reference = reference_profile(data)
     same(profile_ranges(data, cuts), reference)
-    same(ranged(data, cuts, chunk), reference)
+    same(profile_ranges(data, cuts, chunk), reference)
 
 
 @settings(DIFFERENTIAL, max_examples=100)
@@ -95,7 +66,7 @@ def test_long_inputs_in_ranges(block: bytes, repeat: int, ranges: int, chunk: in
     """Long enough that the fast paths (walk, split, fold) meet range edges."""
     data = b"a,b\n" + block * min(repeat, 1 + 200_000 // max(1, len(block)))
     cuts = [len(data) * i // ranges for i in range(1, ranges)]
-    same(ranged(data, cuts, chunk), reference_profile(data))
+    same(profile_ranges(data, cuts, chunk), reference_profile(data))
 
 
 @given(
@@ -105,7 +76,7 @@ def test_long_inputs_in_ranges(block: bytes, repeat: int, ranges: int, chunk: in
 @settings(DIFFERENTIAL, max_examples=400)
 def test_any_bytes_in_ranges(data: bytes, cuts: list[int]) -> None:
     """UTF-8 sequences (valid, overlong, truncated) cut anywhere, NUL, anything."""
-    same(ranged(data, cuts, 3), reference_profile(data))
+    same(profile_ranges(data, cuts, 3), reference_profile(data))
 
 
 @needs_corpus
@@ -117,15 +88,15 @@ def test_corpus_file_split_everywhere(name: str) -> None:
     for cuts in combinations(range(len(data) + 1), 2):
         same(profile_ranges(data, list(cuts)), whole)
     for cut in range(len(data) + 1):
-        same(ranged(data, [cut], 1), whole)
+        same(profile_ranges(data, [cut], 1), whole)
 
 
 def test_a_character_over_three_ranges_stays_utf8() -> None:
     data = "h\n😀\n".encode()  # the emoji's 4 bytes over three ranges
     for cuts in ([3, 5], [3, 4], [4, 6], [2, 3, 4, 5, 6]):
-        assert ranged(data, cuts).encoding == "utf-8"
+        assert profile_ranges(data, cuts).encoding == "utf-8"
     bad = b"h\n\xf0\x9f\x98x\n"  # the same character, cut short
-    assert ranged(bad, [3, 5]).encoding == "cp1252"
+    assert profile_ranges(bad, [3, 5]).encoding == "cp1252"
 
 
 def test_stitch_needs_the_header_in_the_first_range() -> None:
@@ -135,7 +106,7 @@ def test_stitch_needs_the_header_in_the_first_range() -> None:
     part = RangeProfiler(",", b"c")
     part.feed(b"\n1,2\n")
     with pytest.raises(ValueError, match="whole header"):
-        stitch(first, part.finish())
+        first.stitch([part.finish()])
 
 
 def test_candidates_merge_at_the_first_quoted_field() -> None:

@@ -7,8 +7,8 @@ from collections.abc import Generator
 
 import pytest
 
-from chalicelib.errors import StorageError
-from chalicelib.storage import read_ahead
+from chalicelib.adapters.storage import read_ahead
+from chalicelib.core.errors import StorageError
 
 
 def numbered(count: int, closed: threading.Event, fail_at: int | None = None) -> Generator[bytes]:

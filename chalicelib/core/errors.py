@@ -1,16 +1,18 @@
 """The project's exceptions: every failure the pipeline reports is one of these.
 
-Adapters translate ``botocore.exceptions.ClientError`` and pg8000 errors into
-these classes (``raise X(...) from e``) so that the orchestrator branches on
-types and codes, never on message text.
+Adapters translate ``botocore.exceptions.ClientError`` (in one place:
+``chalicelib.adapters.aws``) and pg8000 errors into these classes
+(``raise X(...) from e``) so that the orchestrator branches on types and
+codes, never on message text. The codes are listed in ``docs/outputs.md``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from chalicelib.storage import ObjectInfo
+    from chalicelib.core.events import ObjectInfo
 
 
 class PipelineError(Exception):
@@ -19,12 +21,21 @@ class PipelineError(Exception):
     code = "INTERNAL"
     #: True when trying again later may succeed (a system fault, not bad input).
     retryable = True
+    #: Every class by name, as Lambda reports it in a destination record's ``errorType``.
+    by_name: ClassVar[dict[str, type[PipelineError]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        PipelineError.by_name[cls.__name__] = cls
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+
+
+PipelineError.by_name[PipelineError.__name__] = PipelineError
 
 
 class ConfigError(PipelineError):
@@ -111,14 +122,22 @@ class ReadInterrupted(Exception):
         self.error = error
 
 
-def aws_error_code(exc: Exception) -> str:
-    """The ``Error.Code`` of a botocore ``ClientError`` (duck-typed: no botocore import)."""
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", "Unknown"))
+def failure_reason(record: Mapping[str, Any]) -> tuple[str, str]:
+    """The error code and message of a Lambda on-failure destination record.
 
-
-def aws_status(exc: Exception) -> int | None:
-    """The HTTP status of a botocore ``ClientError``, when it has one."""
-    response = getattr(exc, "response", None) or {}
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return int(status) if status is not None else None
+    Lambda names the exception's class in ``responsePayload.errorType``; the
+    project's own classes map to their codes (:attr:`PipelineError.by_name`); the rest by
+    what Lambda says (a timeout) or why the record was sent (the event's age).
+    """
+    response = record.get("responsePayload") or {}
+    error_type = str(response.get("errorType") or "")
+    message = str(response.get("errorMessage") or "the function failed without a message")
+    condition = (record.get("requestContext") or {}).get("condition", "RetriesExhausted")
+    known = PipelineError.by_name.get(error_type)
+    if known is not None:
+        return known.code, message
+    if "timed out" in message.lower() or error_type.endswith("Timedout"):
+        return "TIMEOUT", message
+    if condition == "EventAgeExceeded":
+        return "EVENT_TOO_OLD", "the event waited longer than the maximum event age"
+    return "UNHANDLED", f"{error_type or 'error'}: {message}"

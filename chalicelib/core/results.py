@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from chalicelib.events import Upload
-from chalicelib.profile import Profile
+from chalicelib.core.events import Upload
+from chalicelib.core.profile import Profile
 
 Status = Literal["processing", "succeeded", "rejected", "failed"]
 SUBJECT_LIMIT = 99  # SNS: "less than 100 characters", ASCII only
@@ -51,7 +51,7 @@ class Outcome:
 
 
 def build_result(outcome: Outcome) -> dict[str, Any]:
-    """The result JSON written to the output bucket (DESIGN.md's keys)."""
+    """The result JSON written to the output bucket (``docs/outputs.md``, "The result JSON")."""
     upload, profile = outcome.upload, outcome.profile
     return {
         "status": outcome.status,

@@ -85,29 +85,15 @@ RETURNING id;
 -- name: counts_by_status
 SELECT status, count(*) AS n FROM file_metadata GROUP BY status;
 
--- name: latest
-SELECT id, bucket, filename, status, row_count, column_count, error_code,
-       error_message, result_key, backup_key, "timestamp", updated_at
-FROM file_metadata
-ORDER BY id DESC
-LIMIT :limit;
-
 -- name: files_page
--- GET /files: newest first, keyset paging; :before is the cursor's id (or
--- 2^31, past any SERIAL, for the first page: hence bigint).
+-- GET /files and /status: newest first, keyset paging, optionally of one
+-- status (then on the (status, id DESC) index). :before is the cursor's id
+-- (or 2^31, past any SERIAL, for the first page: hence bigint).
 SELECT id, bucket, filename, status, row_count, column_count, error_code,
        error_message, result_key, backup_key, "timestamp", updated_at
 FROM file_metadata
-WHERE id < CAST(:before AS bigint)
-ORDER BY id DESC
-LIMIT :limit;
-
--- name: files_page_by_status
--- GET /files?status=: the same, on the (status, id DESC) index.
-SELECT id, bucket, filename, status, row_count, column_count, error_code,
-       error_message, result_key, backup_key, "timestamp", updated_at
-FROM file_metadata
-WHERE status = :status AND id < CAST(:before AS bigint)
+WHERE (CAST(:status AS text) IS NULL OR status = CAST(:status AS text))
+  AND id < CAST(:before AS bigint)
 ORDER BY id DESC
 LIMIT :limit;
 

@@ -1,7 +1,10 @@
-"""S3 event records turned into uploads (pure: no AWS calls).
+"""S3 events and Lambda destination records, turned into uploads (pure: no AWS calls).
 
 S3 URL-encodes keys in events (``a b+c.csv`` arrives as ``a+b%2Bc.csv``); they
-are decoded here exactly once, the way Chalice's ``S3Event.key`` does.
+are decoded here exactly once, the way Chalice's ``S3Event.key`` does
+(``docs/outputs.md``, "Object keys"). Here too: what S3 says of the object
+read (:class:`ObjectInfo`) and the *pin* that makes every read or copy touch
+that exact object and no newer upload of the same key.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 TEST_EVENT = "s3:TestEvent"
-#: Top-level flag on an S3 event sent by ``python -m chalicelib.redrive``.
+#: Top-level flag on an S3 event sent by ``python -m ops.redrive``.
 REDRIVE_MARK = "csvPipelineRedrive"
 
 
@@ -32,7 +35,7 @@ class Upload:
 
     @property
     def upload_id(self) -> str:
-        """Tells this upload from another of the same key (DESIGN.md identity)."""
+        """Tells this upload from another of the same key (``docs/outputs.md``, "Identity")."""
         if self.version_id and self.version_id != "null":
             return f"v:{self.version_id}"
         if self.sequencer:
@@ -42,6 +45,55 @@ class Upload:
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    def pin(self) -> dict[str, Any]:
+        """GetObject/HeadObject arguments that read this upload and no other."""
+        return object_pin(self.bucket, self.key, self.version_id, self.etag)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What S3 says about the object actually read."""
+
+    size: int
+    etag: str
+    version_id: str | None
+    content_type: str | None
+
+    @classmethod
+    def from_response(cls, response: Mapping[str, Any]) -> ObjectInfo:
+        """From a GetObject response; a ranged one gives the whole size (Content-Range)."""
+        total = str(response.get("ContentRange") or "").rpartition("/")[2]
+        return cls(
+            size=int(total or response["ContentLength"]),
+            etag=str(response["ETag"]).strip('"'),
+            version_id=response.get("VersionId"),
+            content_type=response.get("ContentType"),
+        )
+
+    def pin(self, bucket: str, key: str) -> dict[str, Any]:
+        """Arguments that read this exact object again (its version, else its ETag)."""
+        return object_pin(bucket, key, self.version_id, self.etag)
+
+
+def object_pin(bucket: str, key: str, version_id: str | None, etag: str | None) -> dict[str, Any]:
+    """``Bucket``/``Key`` and ``VersionId`` (versioned) or ``IfMatch`` (the quoted ETag).
+
+    S3 then fails (404 or 412) rather than read a newer upload of the key.
+    """
+    args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id and version_id != "null":
+        args["VersionId"] = version_id
+    elif etag:
+        args["IfMatch"] = f'"{etag.strip(chr(34))}"'
+    return args
+
+
+def copy_pin(args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A pin as CopyObject takes it: the ``CopySource`` and its ``CopySourceIfMatch``."""
+    source = {k: v for k, v in args.items() if k in ("Bucket", "Key", "VersionId")}
+    extra = {"CopySourceIfMatch": args["IfMatch"]} if "IfMatch" in args else {}
+    return source, extra
 
 
 def is_test_event(event: Mapping[str, Any]) -> bool:

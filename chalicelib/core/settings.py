@@ -1,7 +1,10 @@
-"""Settings from the environment and the database secret from Secrets Manager.
+"""Settings from the environment, and the shape of the database secret (pure).
 
-The names are DESIGN.md's, the same in the Lambda, the local stack and the
-tests. Nothing here reads the network at import time.
+The names are the same in the Lambda, the local stack and the tests
+(``docs/configuration.md``). This module is the one source of each name and
+default: ``app.py`` reads the few it needs at deploy time through
+:func:`deploy_settings`. Reading the secret itself is
+``chalicelib.adapters.secrets``.
 """
 
 from __future__ import annotations
@@ -10,17 +13,43 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chalicelib.errors import ConfigError, SecretError
-
-if TYPE_CHECKING:
-    from mypy_boto3_secretsmanager import SecretsManagerClient
+from chalicelib.core.errors import ConfigError, SecretError
 
 DEFAULT_DB_PORT = 5432
 DEFAULT_DB_NAME = "postgres"
 #: Seconds to wait for PostgreSQL to connect or answer (``DB_TIMEOUT``).
 DEFAULT_DB_TIMEOUT = 10.0
+
+#: Read when Chalice builds the event sources and routes (deploy time): the
+#: seed's bucket name, the failure queue, and IAM on every route.
+DEFAULT_INPUT_BUCKET = "candidate-test-input"
+DEFAULT_FAILURE_QUEUE = "csv-pipeline-failures"
+DEFAULT_API_AUTH = "iam"
+API_AUTH_MODES = ("iam", "none")
+REQUIRED = ("INPUT_BUCKET", "OUTPUT_BUCKET", "BACKUP_BUCKET", "SNS_TOPIC_ARN", "DB_SECRET_ID")
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """What ``app.py``'s decorators need when Chalice imports it."""
+
+    input_bucket: str
+    failure_queue: str
+    api_auth: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploySettings:
+        env = os.environ if environ is None else environ
+        settings = cls(
+            input_bucket=env.get("INPUT_BUCKET") or DEFAULT_INPUT_BUCKET,
+            failure_queue=env.get("FAILURE_QUEUE_NAME") or DEFAULT_FAILURE_QUEUE,
+            api_auth=env.get("API_AUTH") or DEFAULT_API_AUTH,
+        )
+        if settings.api_auth not in API_AUTH_MODES:
+            raise ConfigError(f"API_AUTH must be 'iam' or 'none', not {settings.api_auth!r}")
+        return settings
 
 
 @dataclass(frozen=True)
@@ -45,17 +74,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and check the settings; a missing or unsafe one fails fast."""
         env = os.environ if environ is None else environ
-        missing = [
-            name
-            for name in (
-                "INPUT_BUCKET",
-                "OUTPUT_BUCKET",
-                "BACKUP_BUCKET",
-                "SNS_TOPIC_ARN",
-                "DB_SECRET_ID",
-            )
-            if not env.get(name)
-        ]
+        missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
             raise ConfigError(f"missing required setting(s): {', '.join(missing)}")
         port = env.get("DB_PORT")
@@ -127,36 +146,3 @@ def parse_secret(secret_string: str, settings: Settings) -> DatabaseSecret:
         port=port,
         dbname=str(data.get("dbname") or settings.db_name or DEFAULT_DB_NAME),
     )
-
-
-class SecretProvider:
-    """Reads the database secret once per container; :meth:`refresh` re-reads it."""
-
-    def __init__(self, client: SecretsManagerClient, settings: Settings) -> None:
-        self._client = client
-        self._settings = settings
-        self._cached: DatabaseSecret | None = None
-
-    def get(self) -> DatabaseSecret:
-        if self._cached is None:
-            self._cached = self._fetch()
-        return self._cached
-
-    def refresh(self) -> DatabaseSecret:
-        """Drop the cached value (after a password rotation) and fetch again."""
-        self._cached = None
-        return self.get()
-
-    def _fetch(self) -> DatabaseSecret:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = self._client.get_secret_value(SecretId=self._settings.db_secret_id)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            raise SecretError(
-                f"cannot read secret {self._settings.db_secret_id!r} from Secrets Manager ({code})"
-            ) from exc
-        except BotoCoreError as exc:
-            raise SecretError(f"cannot reach Secrets Manager: {exc}") from exc
-        return parse_secret(response.get("SecretString") or "", self._settings)

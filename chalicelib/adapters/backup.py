@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from chalicelib.errors import ObjectMissing, StorageError, aws_error_code, aws_status
-from chalicelib.events import Upload
+from chalicelib.adapters.aws import is_missing, translated
+from chalicelib.core.errors import StorageError
+from chalicelib.core.events import Upload, copy_pin
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,31 +44,24 @@ class Backup:
         """
         if self._already_copied(upload, key):
             return False
-        source: dict[str, Any] = {"Bucket": upload.bucket, "Key": upload.key}
-        if upload.version_id and upload.version_id != "null":
-            source["VersionId"] = upload.version_id
+        # The object read, and no newer upload of the key: its version, else its ETag.
+        source, pin = copy_pin((replace(upload, etag=etag) if etag else upload).pin())
         extra: dict[str, Any] = {
             "Metadata": {UPLOAD_ID_METADATA: upload.upload_id},
             "MetadataDirective": "REPLACE",
             "ContentType": "text/csv",
+            **pin,
         }
-        if etag and "VersionId" not in source:
-            extra["CopySourceIfMatch"] = f'"{etag.strip(chr(34))}"'  # the quoted form
-        try:
+        with translated(
+            StorageError,
+            f"copying {upload.uri} to s3://{self.bucket}/{key}",
+            missing=f"{upload.uri} disappeared before its backup",
+        ):
             if size is not None and size < self._threshold:
                 # One request; the managed copy would HEAD the source first.
                 self._s3.copy_object(CopySource=source, Bucket=self.bucket, Key=key, **extra)  # type: ignore[arg-type]
             else:
                 self._managed_copy(source, key, extra)
-        except ClientError as exc:
-            code = aws_error_code(exc)
-            if code in ("NoSuchKey", "404", "NoSuchVersion") or aws_status(exc) == 404:
-                raise ObjectMissing(f"{upload.uri} disappeared before its backup") from exc
-            raise StorageError(
-                f"copying {upload.uri} to s3://{self.bucket}/{key} failed ({code})"
-            ) from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"copying {upload.uri} to the backup failed: {exc}") from exc
         return True
 
     def _managed_copy(self, source: dict[str, Any], key: str, extra: dict[str, Any]) -> None:
@@ -80,14 +75,11 @@ class Backup:
             manager.copy(copy_source=source, bucket=self.bucket, key=key, extra_args=extra).result()
 
     def _already_copied(self, upload: Upload, key: str) -> bool:
-        try:
-            head = self._s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if aws_status(exc) == 404 or aws_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise StorageError(
-                f"checking s3://{self.bucket}/{key} failed ({aws_error_code(exc)})"
-            ) from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"checking the backup failed: {exc}") from exc
+        with translated(StorageError, f"checking s3://{self.bucket}/{key}"):
+            try:
+                head = self._s3.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if is_missing(exc):
+                    return False
+                raise
         return head.get("Metadata", {}).get(UPLOAD_ID_METADATA) == upload.upload_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chalicelib.errors import DeadlineExceeded
+from chalicelib.core.errors import DeadlineExceeded
 
 #: Seconds kept back to record, write, copy and notify once processing stops.
 MAX_RESERVE_SECONDS = 10.0

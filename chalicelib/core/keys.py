@@ -1,4 +1,4 @@
-"""Object key naming for results and backups (pure, DESIGN.md "Object keys")."""
+"""Object key naming for results and backups (pure; ``docs/outputs.md``, "Object keys")."""
 
 from __future__ import annotations
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.errors import NotifyError, aws_error_code
-from chalicelib.results import Notification
+from chalicelib.adapters.aws import translated
+from chalicelib.core.errors import NotifyError
+from chalicelib.core.results import Notification
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -22,7 +21,7 @@ class Notifier:
 
     def publish(self, notification: Notification) -> str:
         """Publish and return the SNS message id."""
-        try:
+        with translated(NotifyError, f"publishing to {self.topic_arn}"):
             response = self._sns.publish(
                 TopicArn=self.topic_arn,
                 Subject=notification.subject,
@@ -32,10 +31,4 @@ class Notifier:
                     for name, value in notification.attributes.items()
                 },
             )
-        except ClientError as exc:
-            raise NotifyError(
-                f"publishing to {self.topic_arn} failed ({aws_error_code(exc)})"
-            ) from exc
-        except BotoCoreError as exc:
-            raise NotifyError(f"publishing to {self.topic_arn} failed: {exc}") from exc
         return response["MessageId"]

@@ -20,10 +20,11 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError as PgDatabaseError
 from pg8000.exceptions import InterfaceError as PgInterfaceError
 
-from chalicelib.config import DEFAULT_DB_TIMEOUT, DatabaseSecret, SecretProvider, Settings
-from chalicelib.errors import ConfigError, DatabaseAuthError, DatabaseError
-from chalicelib.events import Upload
-from chalicelib.results import Outcome
+from chalicelib.adapters.secrets import SecretProvider
+from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError
+from chalicelib.core.events import Upload
+from chalicelib.core.results import Outcome
+from chalicelib.core.settings import DEFAULT_DB_TIMEOUT, DatabaseSecret, Settings
 
 SQL_DIR = Path(__file__).with_name("sql")
 #: Shipped in the package by the deploy (scripts/fetch-rds-ca); see docs/deploy.md.
@@ -247,14 +248,9 @@ class MetadataStore:
             counts[status] = int(count)
         return counts
 
-    def latest(self, limit: int) -> list[dict[str, Any]]:
-        return self._rows("latest", limit=limit)
-
     def files_page(self, status: str | None, before: int, limit: int) -> list[dict[str, Any]]:
         """Uploads with ``id < before``, newest first, optionally of one status."""
-        if status is None:
-            return self._rows("files_page", before=before, limit=limit)
-        return self._rows("files_page_by_status", status=status, before=before, limit=limit)
+        return self._rows("files_page", status=status, before=before, limit=limit)
 
     def file_by_id(self, row_id: int) -> dict[str, Any] | None:
         rows = self._rows("file_by_id", id=row_id)

@@ -1,7 +1,7 @@
-"""The reference CSV semantics of DESIGN.md, written with Python's ``csv`` module.
+"""The reference CSV semantics (``docs/csv-rules.md``), written with Python's ``csv`` module.
 
 This is the oracle: slow, obviously right, and the baseline of the benchmarks.
-The production profiler (:mod:`chalicelib.csvprofile`) must agree with it on
+The production profiler (:mod:`chalicelib.core.csvprofile`) must agree with it on
 every input; a hypothesis differential test holds it to that.
 """
 
@@ -13,7 +13,7 @@ import io
 import sys
 from collections.abc import Iterator
 
-from chalicelib.profile import (
+from chalicelib.core.profile import (
     BINARY,
     EMPTY,
     UNTERMINATED_QUOTE,

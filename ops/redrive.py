@@ -8,8 +8,8 @@ received, marked as a re-drive. The function itself reopens the upload's row
 (only if it is still ``failed``), so running the command twice is safe: an
 upload that succeeded on the first re-drive is left alone by the second.
 
-    python -m chalicelib.redrive --status failed --since 2025-09-01 --target local
-    python -m chalicelib.redrive --backfill --target lambda \\
+    python -m ops redrive --status failed --since 2025-09-01 --target local
+    python -m ops redrive --backfill --target lambda \\
         --function csv-pipeline-prod-process_upload
 """
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from chalicelib import keys
-from chalicelib.events import REDRIVE_MARK
-from chalicelib.results import iso_utc
+from chalicelib.core import keys
+from chalicelib.core.events import REDRIVE_MARK
+from chalicelib.core.results import iso_utc
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.redrive", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops redrive", description=__doc__)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--status", choices=["failed"], help="uploads whose result says this")
     what.add_argument("--backfill", action="store_true", help="inputs with no result at all")

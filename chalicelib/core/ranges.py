@@ -1,0 +1,103 @@
+"""The ranged-read plan: split an object into ranges, profile each, stitch (pure).
+
+One plan for every reader: the S3 adapter's concurrent ranged GETs
+(``chalicelib.adapters.storage``), the in-memory :func:`profile_ranges` of
+the tests, and the benchmarks.
+
+- The *leading* spans go, in order, to one ordinary
+  :class:`~chalicelib.core.csvprofile.Profiler`: the first span, and the next
+  ones for as long as it has not seen the end of the header (the delimiter is
+  chosen there).
+- Every later span is profiled on its own by a
+  :class:`~chalicelib.core.csvprofile.RangeProfiler`, which is given the one
+  byte before the span (read the span with one byte of overlap) and may run in
+  parallel with the others, and with the leading profiler once
+  :attr:`RangePlan.header_done`.
+- :meth:`RangePlan.finish` stitches the parts: exactly the profile of one
+  profiler fed the whole object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from chalicelib.core.csvprofile import CHUNK_SIZE, Profiler, RangePart, RangeProfiler
+from chalicelib.core.profile import Profile
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``[start, stop)`` of the object."""
+
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+class RangePlan:
+    """The spans of an object of ``size`` bytes cut at ``cuts``, and their profiles."""
+
+    def __init__(self, size: int, cuts: Iterable[int] = ()) -> None:
+        bounds = sorted({min(max(cut, 0), size) for cut in cuts} | {size})
+        self.spans = [Span(a, b) for a, b in pairwise([0, *bounds]) if b > a]
+        self.first = Profiler()
+        self._leading = 0
+
+    @classmethod
+    def every(cls, size: int, range_size: int) -> RangePlan:
+        """Ranges of ``range_size`` bytes (the last one shorter)."""
+        return cls(size, range(max(range_size, 1), size, max(range_size, 1)))
+
+    @property
+    def header_done(self) -> bool:
+        """True once the leading profiler knows the delimiter: the rest may start."""
+        return self.first.split_delimiter is not None
+
+    def leading(self) -> Iterator[Span]:
+        """The spans for :attr:`first`, in order; ends once the header is done."""
+        while self._leading < len(self.spans) and (self._leading == 0 or not self.header_done):
+            self._leading += 1
+            yield self.spans[self._leading - 1]
+
+    def rest(self) -> list[Span]:
+        """The spans after the leading ones, each for :meth:`range_profiler`."""
+        if not self.header_done and self._leading < len(self.spans):
+            raise ValueError("the rest is known once the header is done")
+        return self.spans[self._leading :]
+
+    def range_profiler(self, before: bytes) -> RangeProfiler:
+        """A profiler for a later span; ``before`` is the byte that precedes it."""
+        return RangeProfiler(self.first.split_delimiter or ",", before)
+
+    def finish(self, parts: Sequence[RangePart]) -> Profile:
+        """The whole object's profile from the parts of :meth:`rest`, in order."""
+        return self.first.stitch(parts)
+
+
+def profile_ranges(data: bytes, cuts: Iterable[int], chunk: int = CHUNK_SIZE) -> Profile:
+    """Profile ``data`` as ranges cut at ``cuts``, each apart, then stitched.
+
+    The plan an S3 reader follows, run in memory, each range fed in pieces of
+    ``chunk`` bytes: for tests and benchmarks.
+    """
+    plan = RangePlan(len(data), cuts)
+    for span in plan.leading():
+        for piece in _pieces(data, span, chunk):
+            plan.first.feed(piece)
+    parts = []
+    for span in plan.rest():
+        ranger = plan.range_profiler(data[span.start - 1 : span.start])
+        for piece in _pieces(data, span, chunk):
+            ranger.feed(piece)
+        parts.append(ranger.finish())
+    return plan.finish(parts)
+
+
+def _pieces(data: bytes, span: Span, chunk: int) -> Iterator[bytes]:
+    for at in range(span.start, span.stop, chunk):
+        yield data[at : min(span.stop, at + chunk)]
