@@ -224,18 +224,21 @@ class StatusApi:
             },
         }
         try:
-            with self.database.session() as store:
-                counts = store.counts_by_status()
-                latest = store.files_page(None, _MAX_ID + 1, LATEST_LIMIT)
+            body["counts"], body["latest"] = self._overview(LATEST_LIMIT)
         except PipelineError as exc:
             self._unavailable(exc)
             body["database"] = {"ok": False, "error": f"{exc.code}: {exc.message}"}
             return Response(body=body, status_code=503)
         elapsed = round((time.monotonic() - started) * 1000, 1)
         body["database"] = {"ok": True, "latency_ms": elapsed}
-        body["counts"] = counts
-        body["latest"] = [self._summary(row) for row in latest]
         return Response(body=body, status_code=200)
+
+    def _overview(self, limit: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """Counts by status and the newest ``limit`` uploads; PipelineError if unavailable."""
+        with self.database.session() as store:
+            counts = store.counts_by_status()
+            rows = store.files_page(None, _MAX_ID + 1, limit)
+        return counts, [self._summary(row) for row in rows]
 
     def home(self, headers: Mapping[str, str]) -> Response:
         """The page for a browser, the ``/status`` JSON for anything else."""
@@ -243,17 +246,17 @@ class StatusApi:
             response = self.status()
             response.headers["Vary"] = "Accept"
             return response
-        code, counts, rows, error = 200, {}, [], None
+        code, error = 200, None
+        counts: dict[str, int] = {}
+        files: list[dict[str, Any]] = []
         try:
-            with self.database.session() as store:
-                counts = store.counts_by_status()
-                rows = store.files_page(None, _MAX_ID + 1, PAGE_ROWS)
+            counts, files = self._overview(PAGE_ROWS)
         except PipelineError as exc:
             self._unavailable(exc)
             code, error = 503, f"{exc.code}: {exc.message}"
         page = statuspage.render(
             counts=counts,
-            files=[self._summary(row) for row in rows],
+            files=files,
             buckets=(self.settings.input_bucket, self.settings.output_bucket),
             error=error,
         )
