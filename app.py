@@ -41,13 +41,15 @@ def get_request() -> Request:
 
 
 class UploadEvent(S3Event):
-    """Chalice's S3Event, tolerating the ``s3:TestEvent`` S3 sends on setup."""
+    """Chalice's S3Event, for any event: ``s3:TestEvent`` and malformed ones reach
+    the handler, which acknowledges or reports them (``chalicelib/handlers.py``)."""
 
     def _extract_attributes(self, event_dict: dict[str, Any]) -> None:
-        if "Records" in event_dict:
+        try:
             super()._extract_attributes(event_dict)
-        else:
-            self.bucket, self.key = event_dict.get("Bucket", ""), ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            bucket = event_dict.get("Bucket", "") if isinstance(event_dict, dict) else ""
+            self.bucket, self.key = bucket if isinstance(bucket, str) else "", ""
 
 
 # Start of Event Handlers.
@@ -64,7 +66,10 @@ process_upload.event_class = UploadEvent
 def report_failure(event: SQSEvent) -> None:
     with invocation(event.context):
         for record in event:
-            get_runtime().handlers.report_failure(record.body)
+            receives = record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1)
+            get_runtime().handlers.report_failure(
+                record.body, event.context, receive_count=int(receives)
+            )
 
 
 @app.route("/status", methods=["GET"], authorizer=AUTHORIZER)

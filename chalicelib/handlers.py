@@ -15,14 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.core.deadline import Deadline
-from chalicelib.core.errors import PipelineError, failure_reason
-from chalicelib.core.events import (
-    REDRIVE_MARK,
-    is_test_event,
-    uploads_from_event,
-)
+from chalicelib.core.errors import BadEvent, PipelineError, failure_reason
+from chalicelib.core.events import REDRIVE_MARK, is_test_event, read_event
 from chalicelib.core.results import Outcome
-from chalicelib.core.settings import Settings
+from chalicelib.core.settings import FAILURE_QUEUE_MAX_RECEIVES, Settings
 from chalicelib.observability import upload_scope
 from chalicelib.pipeline import Pipeline
 
@@ -38,15 +34,21 @@ class Handlers:
         self.pipeline = pipeline
 
     def handle_s3_event(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
-        """Process every upload in an S3 event; raise if one must be retried."""
-        if is_test_event(event):
+        """Process every upload in an S3 event; raise if one must be retried.
+
+        A record that cannot be read is reported to operators once and not
+        retried; the event's other uploads are processed as usual.
+        """
+        if isinstance(event, Mapping) and is_test_event(event):
             log.info("acknowledged s3:TestEvent for bucket %s", event.get("Bucket"))
             return {"ignored": "s3:TestEvent", "uploads": []}
         deadline = Deadline.from_context(context)
-        redrive = bool(event.get(REDRIVE_MARK))
+        uploads, bad = read_event(event)
+        self._report_bad(bad, event, context)
+        redrive = isinstance(event, Mapping) and bool(event.get(REDRIVE_MARK))
         handled: list[dict[str, Any]] = []
         retry: PipelineError | None = None
-        for upload in uploads_from_event(event):
+        for upload in uploads:
             with upload_scope(upload) as scope:  # log keys and metrics of this upload
                 if upload.bucket != self.settings.input_bucket:
                     log.warning("ignoring %s: not the input bucket", upload.uri)
@@ -64,19 +66,52 @@ class Handlers:
             handled.append(summary(upload.key, outcome))
         if retry is not None:
             raise retry
-        return {"uploads": handled}
+        return {"uploads": handled, "unreadable": len(bad)}
 
-    def report_failure(self, record_body: str) -> dict[str, Any]:
-        """Handle one Lambda on-failure destination record (retries exhausted)."""
-        record = json.loads(record_body)
+    def report_failure(
+        self, record_body: str, context: object = None, *, receive_count: int = 1
+    ) -> dict[str, Any]:
+        """Handle one Lambda on-failure destination record (retries exhausted).
+
+        ``receive_count`` is SQS's ``ApproximateReceiveCount``: on the queue's
+        last delivery (:data:`FAILURE_QUEUE_MAX_RECEIVES`) a live claim no
+        longer defers the report.
+        """
+        try:
+            record = json.loads(record_body)
+        except ValueError:
+            record = None
+        if not isinstance(record, Mapping):
+            self._report_bad([BadEvent("a failure record is not a JSON object", "")], {}, context)
+            return {"code": "BAD_EVENT", "uploads": []}
         code, message = failure_reason(record)
+        payload = record.get("requestPayload")
+        uploads, bad = read_event(payload if payload is not None else {})
+        self._report_bad(bad, payload, context)
+        deadline = Deadline.from_context(context)
+        final = receive_count >= FAILURE_QUEUE_MAX_RECEIVES
         reported = []
-        for upload in uploads_from_event(record.get("requestPayload") or {}):
+        for upload in uploads:
             with upload_scope(upload) as scope:
-                outcome = self.pipeline.report_failure(upload, code, message)
+                outcome = self.pipeline.report_failure(upload, code, message, deadline, final=final)
                 scope.outcome(outcome)
             reported.append({"key": upload.key, "reported": outcome is not None})
         return {"code": code, "uploads": reported}
+
+    def _report_bad(self, bad: list[BadEvent], event: Any, context: object) -> None:
+        bucket = _bucket_of(event)
+        request_id = getattr(context, "aws_request_id", None)
+        for exc in bad:
+            self.pipeline.report_bad_event(exc, bucket, request_id)
+
+
+def _bucket_of(event: Any) -> str | None:
+    """The bucket an unreadable event names, if it names one."""
+    try:
+        name = event["Records"][0]["s3"]["bucket"]["name"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def summary(key: str, outcome: Outcome | None) -> dict[str, Any]:

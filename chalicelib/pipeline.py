@@ -7,6 +7,7 @@ local stack and in the tests.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,7 @@ from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.core import keys
 from chalicelib.core.deadline import Deadline
 from chalicelib.core.errors import (
+    BadEvent,
     DatabaseError,
     DeadlineExceeded,
     ObjectMissing,
@@ -25,12 +27,24 @@ from chalicelib.core.errors import (
     ReadInterrupted,
     UploadInProgress,
 )
-from chalicelib.core.events import ObjectInfo, Upload
+from chalicelib.core.events import Upload
+from chalicelib.core.objects import ObjectInfo
 from chalicelib.core.profile import Profile
-from chalicelib.core.results import Outcome, Status, build_notification, build_result
+from chalicelib.core.results import (
+    Outcome,
+    Status,
+    build_event_alert,
+    build_notification,
+    build_result,
+)
 from chalicelib.core.settings import Settings
 
 log = logging.getLogger("csv_pipeline")
+
+#: Seconds waited past a claim's lease before reporting over it, and the most
+#: the reporter waits for a claim (a killed attempt's outlives it by 30 s).
+LEASE_SLACK_SECONDS = 1.0
+MAX_CLAIM_WAIT_SECONDS = 45.0
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -112,7 +126,9 @@ class Pipeline:
         outcome = replace(outcome, metadata_id=claim.id)
         # The result and the backup do not depend on each other or on the row:
         # write them while this thread records the row; notify once all are done.
-        writes = [_io_pool().submit(self.results.write, outcome.result_key, build_result(outcome))]
+        writes: list[Future[Any]] = [
+            _io_pool().submit(self.results.write, outcome.result_key, build_result(outcome), upload)
+        ]
         if outcome.backup_key:
             writes.append(_io_pool().submit(self._copy, upload, outcome))
         try:
@@ -190,42 +206,108 @@ class Pipeline:
         except DatabaseError:
             log.warning("could not release the claim on row %s", claim.id)
 
-    def report_failure(self, upload: Upload, code: str, message: str) -> Outcome | None:
+    def report_failure(
+        self,
+        upload: Upload,
+        code: str,
+        message: str,
+        deadline: Deadline | None = None,
+        *,
+        final: bool = False,
+    ) -> Outcome | None:
         """Retries are exhausted: record ``failed`` and tell people, once.
 
-        Works without the database too: the result JSON, the backup and the
-        email still go out, and the email says the row could not be written.
+        ``None`` when the upload was reported already. A live claim is the
+        killed last attempt's (its lease outlives it by 30 s) or another
+        delivery's at work: wait for it to expire when the invocation has the
+        time, else raise :class:`UploadInProgress` so that the record comes
+        back later; on the ``final`` delivery of the record the claim is
+        overridden. Whatever else fails (the database, the secret, the backup,
+        the result), the email still goes out and says what could not be done.
         """
+        deadline = deadline or Deadline()
         outcome = self._outcome(upload, "failed", None, code=code, message=message, backup=True)
-        store = self._store_or_none()
-        if store is not None:
-            try:
-                row_id = store.record_failure(outcome)
-            except DatabaseError as exc:
-                log.error("could not record the failure of %s: %s", upload.uri, exc.message)
-                self.database.close()
-                store = None
-            else:
-                if row_id is None:
-                    log.info(
-                        "%s was reported already, or is still in hand: not reporting", upload.uri
-                    )
-                    return None
-                outcome = replace(outcome, metadata_id=row_id)
-        try:
+        not_done: list[str] = []
+        try:  # first, so that the row says where the backup is (a repeat copies nothing)
             self._copy(upload, outcome)
         except ObjectMissing:
             outcome = replace(outcome, backup_key=None)
-        self.results.write(outcome.result_key, build_result(outcome))
+        except PipelineError as exc:
+            log.error("could not back up %s: %s: %s", upload.uri, exc.code, exc.message)
+            outcome = replace(outcome, backup_key=None)
+            not_done.append(f"the backup copy could not be made ({exc.code})")
+        try:
+            row_id = self._record_failure(outcome, deadline, final)
+        except UploadInProgress:
+            raise
+        except PipelineError as exc:
+            log.error(
+                "could not record the failure of %s: %s: %s", upload.uri, exc.code, exc.message
+            )
+            self.database.close()
+            not_done.append(f"the database row could not be written ({exc.code})")
+        else:
+            if row_id is None:
+                log.info("%s was reported already: not reporting again", upload.uri)
+                return None
+            outcome = replace(outcome, metadata_id=row_id)
+        outcome = replace(outcome, not_done=tuple(not_done))
+        try:
+            self.results.write(outcome.result_key, build_result(outcome), upload)
+        except PipelineError as exc:
+            log.error("could not write the result of %s: %s: %s", upload.uri, exc.code, exc.message)
+            outcome = replace(
+                outcome,
+                not_done=(*outcome.not_done, f"the result JSON could not be written ({exc.code})"),
+            )
         self.notifier.publish(build_notification(outcome))
-        if store is not None and outcome.metadata_id is not None:
-            store.mark_notified(outcome.metadata_id)
+        if outcome.metadata_id is not None:
+            self._mark_notified(outcome.metadata_id)
         log.error("failed %s: %s %s", upload.uri, code, message)
         return outcome
 
-    def _store_or_none(self) -> MetadataStore | None:
+    def _record_failure(self, outcome: Outcome, deadline: Deadline, final: bool) -> int | None:
+        """The failed row's id; ``None`` if reported already; UploadInProgress if held."""
+        upload = outcome.upload
+        with self.database.session() as store:
+            row_id = store.record_failure(outcome)
+            if row_id is not None:
+                return row_id
+            row = store.find(upload)
+            if row is None or row["notified"]:
+                return None
+            wait = float(row["lease_left"]) + LEASE_SLACK_SECONDS
+            if wait <= MAX_CLAIM_WAIT_SECONDS and deadline.affords(wait):
+                log.info(
+                    "%s: waiting %.0f s for the claim of row %s to expire",
+                    upload.uri,
+                    wait,
+                    row["id"],
+                )
+                time.sleep(wait)
+                row_id = store.record_failure(outcome)
+                if row_id is not None:
+                    return row_id
+            if final:
+                log.warning(
+                    "%s: last delivery of its failure record: ending row %s", upload.uri, row["id"]
+                )
+                return store.record_failure(outcome, force=True)
+        raise UploadInProgress(
+            f"{upload.uri} is still claimed (row {row['id']}): its failure record will come back "
+            "and be reported once the claim has expired"
+        )
+
+    def _mark_notified(self, row_id: int) -> None:
         try:
-            return self.database.store()
-        except DatabaseError as exc:
-            log.error("database unavailable while reporting a failure: %s", exc.message)
-            return None
+            with self.database.session() as store:
+                store.mark_notified(row_id)
+        except PipelineError as exc:  # the email is out: a retry would send it again
+            log.error("could not mark row %s notified: %s: %s", row_id, exc.code, exc.message)
+
+    def report_bad_event(self, exc: BadEvent, bucket: str | None, request_id: str | None) -> None:
+        """An event with no readable upload in it: tell operators, once (not retried)."""
+        log.error(
+            "an event could not be read: %s: %s; its shape: %s", exc.code, exc.message, exc.shape
+        )
+        self.notifier.publish(build_event_alert(exc.code, exc.message, bucket, request_id))

@@ -136,6 +136,9 @@ class Stack:
     # -- what the pipeline left behind --------------------------------------
     def rows(self, where: str = "TRUE", **params: Any) -> list[dict[str, Any]]:
         conn = self.db.connect()
+        if not conn.run("SELECT to_regclass('file_metadata') IS NOT NULL")[0][0]:
+            conn.close()
+            return []  # nothing has reached the database yet
         try:
             result = conn.run(f"SELECT * FROM file_metadata WHERE {where} ORDER BY id", **params)
             columns = [c["name"] for c in conn.columns or []]

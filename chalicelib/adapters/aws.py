@@ -31,8 +31,10 @@ MAX_ATTEMPTS = 4
 
 #: The codes (and HTTP status) that mean "no such thing", in any service.
 MISSING_CODES = frozenset(
-    {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound", "404", "ResourceNotFoundException"}
+    {"NoSuchKey", "NoSuchVersion", "NotFound", "404", "ResourceNotFoundException"}
 )
+#: 404s that mean the bucket (or topic) is missing: a system fault, not a missing object.
+_NO_CONTAINER = frozenset({"NoSuchBucket", "NotFoundException"})
 _REPLACED_CODES = frozenset({"PreconditionFailed", "412"})
 _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403"})
 
@@ -71,7 +73,8 @@ def http_status(exc: BaseException) -> int | None:
 
 def is_missing(exc: BaseException) -> bool:
     """True when AWS said the thing asked for does not exist."""
-    return error_code(exc) in MISSING_CODES or http_status(exc) == 404
+    code = error_code(exc)
+    return code in MISSING_CODES or (http_status(exc) == 404 and code not in _NO_CONTAINER)
 
 
 def translate(

@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import is_missing, translated
 from chalicelib.core.errors import StorageError
-from chalicelib.core.events import Upload, copy_pin
+from chalicelib.core.events import Upload
+from chalicelib.core.objects import copy_pin
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -226,8 +226,9 @@ class MetadataStore:
     def mark_notified(self, row_id: int) -> None:
         self._run("mark_notified", id=row_id)
 
-    def record_failure(self, outcome: Outcome) -> int | None:
-        """Mark the upload failed; ``None`` if it was already reported."""
+    def record_failure(self, outcome: Outcome, *, force: bool = False) -> int | None:
+        """Mark the upload failed; ``None`` if it was reported already or (unless
+        ``force``) a live claim holds it."""
         upload = outcome.upload
         rows = self._run(
             "record_failure",
@@ -239,6 +240,7 @@ class MetadataStore:
             error_message=outcome.error_message,
             result_key=outcome.result_key,
             backup_key=outcome.backup_key,
+            force=force,
         )
         return int(rows[0][0]) if rows else None
 

@@ -10,18 +10,23 @@ stitches them. Every GET is pinned to the event's object
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.aws import translated
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.aws import is_missing, translated
 from chalicelib.core.csvprofile import RangePart
 from chalicelib.core.errors import DeadlineExceeded, ObjectMissing, ReadInterrupted, StorageError
-from chalicelib.core.events import ObjectInfo, Upload
+from chalicelib.core.events import Upload
+from chalicelib.core.objects import ObjectInfo
 from chalicelib.core.profile import Profile
 from chalicelib.core.ranges import RangePlan, Span
+from chalicelib.core.results import is_older, result_metadata
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -39,6 +44,7 @@ RANGE_SIZE = 16 << 20
 RANGES_IN_FLIGHT = 4
 
 Check = Callable[[str], None]
+log = logging.getLogger("csv_pipeline")
 
 
 class InputObjects:
@@ -267,18 +273,50 @@ def _chunks(body: Any, size: int, upload: Upload) -> Generator[bytes, None, None
 
 
 class ResultWriter:
-    """Writes result JSON documents into the output bucket."""
+    """Writes result JSON documents into the output bucket: the latest upload's wins.
+
+    A late retry of an older upload of the same key must not replace the newer
+    upload's result, so each result carries its upload's place in the key's
+    order (:func:`~chalicelib.core.results.result_metadata`), and a write
+    checks the one in place and replaces exactly it (``IfMatch``; ``IfNoneMatch``
+    when there is none), looking again if another write got in between.
+    """
+
+    ATTEMPTS = 3
 
     def __init__(self, s3: S3Client, bucket: str) -> None:
         self._s3 = s3
         self.bucket = bucket
 
-    def write(self, key: str, document: dict[str, Any]) -> None:
+    def write(self, key: str, document: dict[str, Any], upload: Upload | None = None) -> bool:
+        """Write ``document`` unless a newer upload's result is there; False if so."""
         body = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True).encode()
-        with translated(StorageError, f"writing s3://{self.bucket}/{key}"):
-            self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json; charset=utf-8",
-            )
+        mine = result_metadata(upload) if upload else {}
+        where = f"s3://{self.bucket}/{key}"
+        for _ in range(self.ATTEMPTS):
+            with translated(StorageError, f"checking {where}"):
+                try:
+                    head = self._s3.head_object(Bucket=self.bucket, Key=key)
+                except ClientError as exc:
+                    if not is_missing(exc):
+                        raise
+                    head = None
+            if head is not None and upload and is_older(mine, head.get("Metadata", {})):
+                log.info("%s holds a newer upload's result: not replaced", where)
+                return False
+            condition = {"IfMatch": head["ETag"]} if head else {"IfNoneMatch": "*"}
+            try:
+                with translated(StorageError, f"writing {where}", replaced="changed"):
+                    self._s3.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType="application/json; charset=utf-8",
+                        Metadata=mine,
+                        **condition,  # type: ignore[arg-type]
+                    )
+                return True
+            except ObjectMissing as exc:  # another write came first: look again
+                if exc.code != "OBJECT_REPLACED":
+                    raise
+        raise StorageError(f"writing {where} failed: other writes kept replacing it")

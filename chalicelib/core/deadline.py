@@ -49,6 +49,11 @@ class Deadline:
                 f"({left:.1f} s left): raise the Lambda timeout or memory for files this large"
             )
 
+    def affords(self, seconds: float) -> bool:
+        """True when waiting ``seconds`` still leaves the reserve (always, without a limit)."""
+        left = self.remaining()
+        return left is None or left - seconds > self.reserve
+
     def lease_seconds(self) -> int:
         left = self.remaining()
         if left is None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from chalicelib.core.events import ObjectInfo
+    from chalicelib.core.objects import ObjectInfo
 
 
 class PipelineError(Exception):
@@ -107,6 +107,20 @@ class DeadlineExceeded(PipelineError):
 
     code = "TIMEOUT"
     retryable = False
+
+
+class BadEvent(PipelineError):
+    """An event or record the pipeline cannot read (not S3's shape): retrying will not help.
+
+    ``shape`` describes its structure (keys and types, no values) for the logs.
+    """
+
+    code = "BAD_EVENT"
+    retryable = False
+
+    def __init__(self, message: str, shape: str) -> None:
+        super().__init__(message)
+        self.shape = shape
 
 
 class ReadInterrupted(Exception):

@@ -2,9 +2,7 @@
 
 S3 URL-encodes keys in events (``a b+c.csv`` arrives as ``a+b%2Bc.csv``); they
 are decoded here exactly once, the way Chalice's ``S3Event.key`` does
-(``docs/outputs.md``, "Object keys"). Here too: what S3 says of the object
-read (:class:`ObjectInfo`) and the *pin* that makes every read or copy touch
-that exact object and no newer upload of the same key.
+(``docs/outputs.md``, "Object keys").
 """
 
 from __future__ import annotations
@@ -14,6 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
+
+from chalicelib.core.errors import BadEvent
+from chalicelib.core.objects import object_pin
 
 TEST_EVENT = "s3:TestEvent"
 #: Top-level flag on an S3 event sent by ``python -m ops.redrive``.
@@ -51,51 +52,6 @@ class Upload:
         return object_pin(self.bucket, self.key, self.version_id, self.etag)
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What S3 says about the object actually read."""
-
-    size: int
-    etag: str
-    version_id: str | None
-    content_type: str | None
-
-    @classmethod
-    def from_response(cls, response: Mapping[str, Any]) -> ObjectInfo:
-        """From a GetObject response; a ranged one gives the whole size (Content-Range)."""
-        total = str(response.get("ContentRange") or "").rpartition("/")[2]
-        return cls(
-            size=int(total or response["ContentLength"]),
-            etag=str(response["ETag"]).strip('"'),
-            version_id=response.get("VersionId"),
-            content_type=response.get("ContentType"),
-        )
-
-    def pin(self, bucket: str, key: str) -> dict[str, Any]:
-        """Arguments that read this exact object again (its version, else its ETag)."""
-        return object_pin(bucket, key, self.version_id, self.etag)
-
-
-def object_pin(bucket: str, key: str, version_id: str | None, etag: str | None) -> dict[str, Any]:
-    """``Bucket``/``Key`` and ``VersionId`` (versioned) or ``IfMatch`` (the quoted ETag).
-
-    S3 then fails (404 or 412) rather than read a newer upload of the key.
-    """
-    args: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if version_id and version_id != "null":
-        args["VersionId"] = version_id
-    elif etag:
-        args["IfMatch"] = f'"{etag.strip(chr(34))}"'
-    return args
-
-
-def copy_pin(args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A pin as CopyObject takes it: the ``CopySource`` and its ``CopySourceIfMatch``."""
-    source = {k: v for k, v in args.items() if k in ("Bucket", "Key", "VersionId")}
-    extra = {"CopySourceIfMatch": args["IfMatch"]} if "IfMatch" in args else {}
-    return source, extra
-
-
 def is_test_event(event: Mapping[str, Any]) -> bool:
     """S3 sends ``s3:TestEvent`` when a notification is configured."""
     return event.get("Event") == TEST_EVENT and "Records" not in event
@@ -112,29 +68,87 @@ def parse_event_time(value: str | None) -> datetime:
 
 
 def upload_from_record(record: Mapping[str, Any]) -> Upload:
-    """One ``Records[]`` entry of an S3 notification."""
-    s3 = record["s3"]
-    obj = s3["object"]
-    size = obj.get("size")
-    return Upload(
-        bucket=s3["bucket"]["name"],
-        key=unquote_plus(obj["key"]),
-        event_time=parse_event_time(record.get("eventTime")),
-        size=int(size) if size is not None else None,
-        etag=obj.get("eTag") or None,
-        version_id=obj.get("versionId") or None,
-        sequencer=obj.get("sequencer") or None,
-        event_name=record.get("eventName", "ObjectCreated:Put"),
-    )
+    """One ``Records[]`` entry of an S3 notification; :class:`BadEvent` if it is not one."""
+    try:
+        s3 = record["s3"]
+        obj = s3["object"]
+        size = obj.get("size")
+        return Upload(
+            bucket=_text(s3["bucket"]["name"], "s3.bucket.name"),
+            key=unquote_plus(_text(obj["key"], "s3.object.key")),
+            event_time=parse_event_time(record.get("eventTime")),
+            size=int(size) if size is not None else None,
+            etag=obj.get("eTag") or None,
+            version_id=obj.get("versionId") or None,
+            sequencer=obj.get("sequencer") or None,
+            event_name=str(record.get("eventName", "ObjectCreated:Put")),
+        )
+    except BadEvent:
+        raise
+    except KeyError as exc:
+        missing = str(exc.args[0])[:40] if exc.args else "field"
+        raise BadEvent(f"an S3 event record has no {missing!r}", shape(record)) from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise BadEvent(  # the exception's text may hold the record's values: not shown
+            f"an S3 event record has a field of the wrong type or form ({type(exc).__name__})",
+            shape(record),
+        ) from exc
 
 
-def uploads_from_event(event: Mapping[str, Any]) -> list[Upload]:
-    """Every object-created record of an S3 event; none for a test event."""
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadEvent(f"an S3 event record's {where} is not a non-empty string", shape(value))
+    return value
+
+
+def read_event(event: Any) -> tuple[list[Upload], list[BadEvent]]:
+    """Every object-created record of an S3 event, and what could not be read.
+
+    A test event has none. Records of other sources or event types are skipped.
+    """
+    if not isinstance(event, Mapping):
+        return [], [BadEvent("the event is not a JSON object", shape(event))]
     if is_test_event(event):
-        return []
-    return [
-        upload_from_record(record)
-        for record in event.get("Records", [])
-        if record.get("eventSource") == "aws:s3"
-        and str(record.get("eventName", "")).startswith("ObjectCreated")
-    ]
+        return [], []
+    records = event.get("Records")
+    if not isinstance(records, list):
+        return [], [BadEvent("the event has no list of Records", shape(event))]
+    uploads: list[Upload] = []
+    bad: list[BadEvent] = []
+    for record in records:
+        if not isinstance(record, Mapping):
+            bad.append(BadEvent("an event record is not a JSON object", shape(record)))
+            continue
+        if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
+            "ObjectCreated"
+        ):
+            continue
+        try:
+            uploads.append(upload_from_record(record))
+        except BadEvent as exc:
+            bad.append(exc)
+    return uploads, bad
+
+
+def uploads_from_event(event: Any) -> list[Upload]:
+    """Every object-created record of an S3 event; :class:`BadEvent` for the first bad one."""
+    uploads, bad = read_event(event)
+    if bad:
+        raise bad[0]
+    return uploads
+
+
+def shape(value: Any, depth: int = 4) -> str:
+    """The structure of a JSON value, keys and types only: never its values."""
+    if isinstance(value, Mapping):
+        if depth <= 0:
+            return "{...}"
+        inner = ", ".join(
+            f"{str(key)[:40]!r}: {shape(item, depth - 1)}" for key, item in list(value.items())[:20]
+        )
+        return "{" + inner + (", ..." if len(value) > 20 else "") + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return f"[{len(value)} x {shape(value[0], depth - 1)}]" if depth > 0 else "[...]"
+    return type(value).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -42,6 +43,9 @@ class Outcome:
     size: int | None = None
     etag: str | None = None
     metadata_id: int | None = None
+    #: What the failure reporter could not do (the row, the backup, the result),
+    #: each a sentence for the email and the result JSON.
+    not_done: tuple[str, ...] = ()
 
     @property
     def error(self) -> dict[str, str] | None:
@@ -84,7 +88,35 @@ def build_result(outcome: Outcome) -> dict[str, Any]:
             else None
         ),
         "result": {"bucket": outcome.result_bucket, "key": outcome.result_key},
+        "not_done": list(outcome.not_done),
     }
+
+
+#: Result objects carry their upload's place in the order of uploads of the key.
+SEQUENCER_METADATA = "upload-sequencer"
+TIME_METADATA = "upload-time"
+
+
+def result_metadata(upload: Upload) -> dict[str, str]:
+    """S3 metadata of a result object: which upload of the key it describes."""
+    meta = {TIME_METADATA: iso_utc(upload.event_time)}
+    if upload.sequencer:
+        meta[SEQUENCER_METADATA] = upload.sequencer
+    return meta
+
+
+def is_older(mine: Mapping[str, str], theirs: Mapping[str, str]) -> bool:
+    """True when the upload of ``mine`` came before the one of ``theirs`` (same key).
+
+    S3's sequencers order the events of one key: compared as hex after padding
+    the shorter with zeros on the left. Without both, the event times decide.
+    An equal place is not older: the same upload may write its result again.
+    """
+    a, b = mine.get(SEQUENCER_METADATA), theirs.get(SEQUENCER_METADATA)
+    if a and b:
+        width = max(len(a), len(b))
+        return a.upper().rjust(width, "0") < b.upper().rjust(width, "0")
+    return mine.get(TIME_METADATA, "") < theirs.get(TIME_METADATA, "")
 
 
 @dataclass(frozen=True)
@@ -148,6 +180,7 @@ def body_for(outcome: Outcome) -> str:
         lines.append(f"Record:      file_metadata id {outcome.metadata_id}")
     else:
         lines.append("Record:      not written (the database was unavailable)")
+    lines += [f"Not done:    {item}" for item in outcome.not_done]
     lines += ["", _advice(outcome)]
     return "\n".join(lines) + "\n"
 
@@ -177,4 +210,28 @@ def build_notification(outcome: Outcome) -> Notification:
         subject=subject_for(outcome),
         body=body_for(outcome),
         attributes={"status": outcome.status, "bucket": outcome.upload.bucket},
+    )
+
+
+def build_event_alert(
+    code: str, message: str, bucket: str | None, request_id: str | None
+) -> Notification:
+    """The email for an event the pipeline could not read: no upload to name."""
+    where = f"request id {request_id}" if request_id else "the function's logs"
+    body = "\n".join(
+        [
+            "An event reached the pipeline that it cannot read, so no file was processed.",
+            "",
+            f"Error:       {code}: {message}",
+            f"Bucket:      {bucket or 'unknown'}",
+            f"Logs:        the event's structure is logged ({where})",
+            "",
+            "If an upload is missing from the status page, re-drive it with "
+            "`python -m ops redrive --backfill` (docs/runbook.md).",
+        ]
+    )
+    return Notification(
+        subject=f"[{APP}] FAILED: an event could not be read ({code})",
+        body=body + "\n",
+        attributes={"status": "failed", "bucket": bucket or "unknown"},
     )

@@ -28,6 +28,9 @@ DEFAULT_INPUT_BUCKET = "candidate-test-input"
 DEFAULT_FAILURE_QUEUE = "csv-pipeline-failures"
 DEFAULT_API_AUTH = "iam"
 API_AUTH_MODES = ("iam", "none")
+#: The failure queue's maxReceiveCount (infra/pipeline.yaml): its last delivery
+#: of a record must end the upload whatever claim is left.
+FAILURE_QUEUE_MAX_RECEIVES = 5
 REQUIRED = ("INPUT_BUCKET", "OUTPUT_BUCKET", "BACKUP_BUCKET", "SNS_TOPIC_ARN", "DB_SECRET_ID")
 
 

@@ -223,11 +223,16 @@ def test_a_live_claim_sends_a_concurrent_delivery_back_to_retry(
         runtime.handlers.handle_s3_event(event)
     assert stack.notifications(wait=0.2) == []
 
-    # Retries exhausted while the claim is live: the holder reports, not us.
-    assert runtime.handlers.report_failure(
-        json.dumps({"requestPayload": event, "responsePayload": {"errorType": "UploadInProgress"}})
-    )["uploads"] == [{"key": "busy.csv", "reported": False}]
+    # Retries exhausted while the claim is live: the record comes back later...
+    record = json.dumps({"requestPayload": event, "responsePayload": {"errorType": "X"}})
+    with pytest.raises(UploadInProgress, match="still claimed"):
+        runtime.handlers.report_failure(record)
     assert stack.notifications(wait=0.2) == []
+    # ...and its last delivery ends the upload whatever claim is left.
+    assert runtime.handlers.report_failure(record, receive_count=5)["uploads"] == [
+        {"key": "busy.csv", "reported": True}
+    ]
+    assert one_of_each(stack, "busy.csv")["status"] == "failed"
 
 
 def test_a_database_frozen_during_processing_loses_nothing(

@@ -213,3 +213,28 @@ def test_a_malformed_secret_is_a_clear_error(text: str) -> None:
 def test_failure_reasons_map_to_codes(error_type: str, message: str, code: str) -> None:
     record = {"responsePayload": {"errorType": error_type, "errorMessage": message}}
     assert failure_reason(record)[0] == code
+
+
+@pytest.mark.parametrize(
+    ("key", "result", "backup"),
+    [
+        ("/etc/x.csv", "results//etc/x.json", "backup//etc/2025-09-02_14-30-00_x.csv"),
+        ("a//b.csv", "results/a//b.json", "backup/a//2025-09-02_14-30-00_b.csv"),
+        ("../up.csv", "results/../up.json", "backup/../2025-09-02_14-30-00_up.csv"),
+        ("DATA.CSV", "results/DATA.json", "backup/2025-09-02_14-30-00_DATA.CSV"),
+        ("in/x.csv.gz", "results/in/x.json", "backup/in/2025-09-02_14-30-00_x.csv.gz"),
+        ("in/x.CSV.ZST", "results/in/x.json", "backup/in/2025-09-02_14-30-00_x.CSV.ZST"),
+    ],
+)
+def test_derived_keys_are_plain_concatenation(key: str, result: str, backup: str) -> None:
+    assert keys.result_key(key) == result
+    assert keys.backup_key(key, WHEN) == backup
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_derived_keys_stay_under_their_prefix_and_apart(key: str) -> None:
+    backup = keys.backup_key(key, WHEN)
+    assert keys.result_key(key).startswith("results/")
+    assert backup.startswith("backup/")
+    # two keys that differ only in a doubled slash get different backups
+    assert keys.backup_key(key + "//z.csv", WHEN) != keys.backup_key(key + "/z.csv", WHEN)

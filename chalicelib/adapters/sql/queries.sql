@@ -28,7 +28,9 @@ WHERE bucket = :bucket AND filename = :filename AND upload_id = :upload_id
 RETURNING id;
 
 -- name: find_upload
-SELECT id, status, notified_at IS NOT NULL AS notified
+-- lease_left: seconds until a live claim expires (0 when none is live).
+SELECT id, status, notified_at IS NOT NULL AS notified,
+       GREATEST(COALESCE(EXTRACT(EPOCH FROM claimed_until - now()), 0), 0)::float8 AS lease_left
 FROM file_metadata
 WHERE bucket = :bucket AND filename = :filename AND upload_id = :upload_id;
 
@@ -62,7 +64,7 @@ WHERE id = :id;
 
 -- name: record_failure
 -- Retries are exhausted: the upload ends 'failed' unless it was already reported
--- or another invocation holds a live lease on it.
+-- or (unless :force) another invocation holds a live lease on it.
 INSERT INTO file_metadata
     (bucket, filename, upload_id, status, event_time, size_bytes, etag,
      error_code, error_message, result_key, backup_key, attempts)
@@ -78,8 +80,10 @@ ON CONFLICT ON CONSTRAINT file_metadata_upload_key DO UPDATE
         claimed_until = NULL,
         updated_at = now()
     WHERE file_metadata.notified_at IS NULL
-      -- a live lease: an invocation is still at work and will report itself
-      AND (file_metadata.claimed_until IS NULL OR file_metadata.claimed_until < now())
+      -- a live lease: an invocation may still be at work and report itself
+      AND (CAST(:force AS boolean)
+           OR file_metadata.claimed_until IS NULL
+           OR file_metadata.claimed_until < now())
 RETURNING id;
 
 -- name: counts_by_status
