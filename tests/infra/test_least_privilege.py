@@ -400,8 +400,9 @@ DENIED: dict[str, Callable[[Enforced], Any]] = {
     "write outside results/": lambda e: e.as_pipeline("s3").put_object(
         Bucket=NAMES.output_bucket, Key="elsewhere/x.json", Body=b"{}"
     ),
-    "read a result back": lambda e: e.as_pipeline("s3").get_object(
-        Bucket=NAMES.output_bucket, Key="results/x.json"
+    # results/ is readable: a write checks which upload's result is in place
+    "read the output bucket outside results/": lambda e: e.as_pipeline("s3").get_object(
+        Bucket=NAMES.output_bucket, Key="elsewhere/x.json"
     ),
     "delete a backup": lambda e: e.as_pipeline("s3").delete_object(
         Bucket=NAMES.backup_bucket, Key="backup/x.csv"
