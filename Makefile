@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: test lint typecheck unit local bench botocore-data clean
+.PHONY: test lint typecheck unit local bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,10 +32,6 @@ unit: $(STAMP)
 ## make local: the whole pipeline on this machine, no AWS account
 local: $(STAMP)
 	$(BIN)/python -m devstack $(ARGS)
-
-## make botocore-data: rewrite chalicelib/botocore_data/ (after a botocore bump or a new AWS call)
-botocore-data: $(STAMP)
-	$(BIN)/python scripts/botocore_data.py
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -53,7 +53,9 @@ class UploadEvent(S3Event):
 
 
 # Start of Event Handlers.
-@app.on_s3_event(bucket=DEPLOY.input_bucket, events=["s3:ObjectCreated:*"], suffix=".csv")
+# No suffix filter: S3's is case-sensitive and takes one suffix, and DATA.CSV,
+# x.csv.gz and x.csv.zst are CSVs too; the handler ignores other keys.
+@app.on_s3_event(bucket=DEPLOY.input_bucket, events=["s3:ObjectCreated:*"])
 def process_upload(event: S3Event) -> dict[str, Any]:
     with invocation(event.context):
         return get_runtime().handlers.handle_s3_event(event.to_dict(), event.context)

@@ -17,6 +17,7 @@ from typing import Any
 from chalicelib.core.deadline import Deadline
 from chalicelib.core.errors import BadEvent, PipelineError, failure_reason
 from chalicelib.core.events import REDRIVE_MARK, is_test_event, read_event
+from chalicelib.core.keys import csv_suffix
 from chalicelib.core.results import Outcome
 from chalicelib.core.settings import FAILURE_QUEUE_MAX_RECEIVES, Settings
 from chalicelib.observability import upload_scope
@@ -52,6 +53,10 @@ class Handlers:
             with upload_scope(upload) as scope:  # log keys and metrics of this upload
                 if upload.bucket != self.settings.input_bucket:
                     log.warning("ignoring %s: not the input bucket", upload.uri)
+                    continue
+                if csv_suffix(upload.key) is None:
+                    log.info("ignoring %s: not a .csv, .csv.gz or .csv.zst key", upload.uri)
+                    scope.ignored()
                     continue
                 try:
                     outcome = self.pipeline.process(upload, deadline, redrive=redrive)

@@ -185,6 +185,10 @@ class UploadScope:
         rows = profile.row_count if profile and outcome.status == "succeeded" else None
         self._record(outcome.status, rows=rows, size=outcome.size)
 
+    def ignored(self) -> None:
+        """Not an upload the pipeline processes (not a CSV key)."""
+        self._record("ignored")
+
     def attempt_failed(self, exc: Exception) -> None:
         """A raised error: ``retrying`` when Lambda will try again, else ``error``."""
         self._record("retrying" if getattr(exc, "retryable", True) else "error")

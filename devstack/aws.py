@@ -177,7 +177,6 @@ def provision(endpoint_url: str, database: dict[str, Any], names: Names | None =
                 {
                     "QueueArn": _queue_arn(sqs, queues[names.events_queue]),
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": ".csv"}]}},
                 }
             ]
         },

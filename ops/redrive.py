@@ -2,7 +2,8 @@
 
 Runs from an operator's shell with S3 (and Lambda) access; it needs no route
 to the database. It reads the result JSONs in the output bucket to find
-uploads in a status, or lists the input bucket for ``.csv`` objects that have
+uploads in a status, or lists the input bucket for CSV objects (``.csv``,
+``.csv.gz``, ``.csv.zst``, any case) that have
 no result, and sends each one to the function as the S3 event it would have
 received, marked as a re-drive. The function itself reopens the upload's row
 (only if it is still ``failed``), so running the command twice is safe: an
@@ -108,12 +109,12 @@ def iter_results(s3: Any, output_bucket: str) -> Iterator[dict[str, Any]]:
 
 
 def iter_missing(s3: Any, input_bucket: str, output_bucket: str, prefix: str) -> Iterator[Target]:
-    """``.csv`` objects in the input bucket with no result JSON (never processed)."""
+    """CSV objects in the input bucket with no result JSON (never processed)."""
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=input_bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
-            if not key.lower().endswith(".csv") or _exists(s3, output_bucket, keys.result_key(key)):
+            if keys.csv_suffix(key) is None or _exists(s3, output_bucket, keys.result_key(key)):
                 continue
             yield Target(
                 bucket=input_bucket,

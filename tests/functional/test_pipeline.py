@@ -321,3 +321,19 @@ def test_status_says_503_when_the_database_is_down(
     assert response.status_code == 503
     assert response.json_body["database"]["ok"] is False
     assert "DATABASE_ERROR" in response.json_body["database"]["error"]
+
+
+def test_an_upper_case_csv_key_is_processed(stack: Stack, client: Any) -> None:
+    """S3's suffix filters are case-sensitive: the function takes every key and decides."""
+    payload = invoke(client, stack.put("exports/DATA.CSV", GOOD))
+    assert payload["uploads"][0]["status"] == "succeeded"
+    assert stack.result("results/exports/DATA.json")["row_count"] == 3
+
+
+@pytest.mark.parametrize("key", ["notes.txt", "data.csv.bak", "archive.zip", "csv"])
+def test_other_keys_are_ignored_without_a_trace(stack: Stack, client: Any, key: str) -> None:
+    payload = invoke(client, stack.put(key, GOOD))
+    assert payload["uploads"] == []
+    assert stack.rows() == []
+    assert stack.keys(stack.names.output_bucket) == []
+    assert stack.notifications(wait=0.2) == []
