@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+
+from devstack.net import free_port, port_in_use
+
+__all__ = ["MotoServer", "Names", "Resources", "free_port", "port_in_use", "provision"]
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -51,19 +54,6 @@ class Resources:
     events_queue_url: str
     inbox_queue_url: str
     failure_queue_url: str
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 class MotoServer:

@@ -18,7 +18,7 @@ from chalicelib.config import DatabaseSecret, Settings
 from chalicelib.database import connect, tls_context
 from chalicelib.errors import ConfigError, DatabaseAuthError, DatabaseError
 from devstack.postgres import BinariesNotFoundError, PostgresServer, TlsFiles, find_bin_dir
-from devstack.tls import make_ca, make_tls_files
+from tests.support.tls import make_ca, make_tls_files
 
 pytestmark = pytest.mark.integration
 

@@ -17,15 +17,14 @@ import pg8000.native
 import pytest
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from devstack.net import free_port
 from devstack.postgres import (
     AlreadyRunningError,
     BinariesNotFoundError,
     PortInUseError,
     PostgresServer,
-    descendants,
-    free_port,
-    process_alive,
 )
+from tests.support.pgcontrol import descendants, pause, process_alive, resume
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,14 +109,14 @@ def test_restart_keeps_data_password_and_port(tmp_path: Path) -> None:
 def test_pause_freezes_the_database_and_resume_recovers(server: PostgresServer) -> None:
     server.create_role("frozen", "frozen-pw")
     busy = tcp_connect(server, user="frozen", password="frozen-pw", database="postgres")
-    server.pause()
+    pause(server)
     try:
         started = time.monotonic()
         with pytest.raises((InterfaceError, TimeoutError, OSError)):
             tcp_connect(server, timeout=1)
         assert time.monotonic() - started < 5
     finally:
-        server.resume()
+        resume(server)
     assert tcp_connect(server, timeout=5).run("SELECT 1") == [[1]]
     assert busy.run("SELECT 2") == [[2]]  # sessions survive a pause
     busy.close()
