@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
-from devstack.net import free_port, port_in_use
-
-__all__ = ["MotoServer", "Names", "Resources", "free_port", "port_in_use", "provision"]
+# Re-exported: the tests and bench/ import them from here too.
+from devstack.net import free_port as free_port
+from devstack.net import port_in_use as port_in_use
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -126,6 +125,8 @@ def pipeline_env(names: Names) -> dict[str, str]:
 
 
 def _client(service: str, endpoint_url: str) -> Any:
+    import boto3  # here: `make local` must be able to say that it is missing
+
     return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint_url,
@@ -191,6 +192,33 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return arn
 
 
-def apply_env(values: dict[str, str]) -> None:
-    """Set variables in this process (the tests and the local stack)."""
-    os.environ.update(values)
+def poll(
+    endpoint_url: str,
+    queue_url: str,
+    handle: Callable[[dict[str, Any]], None],
+    stopping: threading.Event,
+    say: Callable[[str], None],
+) -> threading.Thread:
+    """A daemon thread handing each message of the queue to ``handle`` (then deleting it),
+    until ``stopping`` is set; a failed receive is said and retried a second later."""
+
+    def run() -> None:
+        sqs = _client("sqs", endpoint_url)
+        while not stopping.is_set():
+            try:
+                response = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+            except Exception as exc:  # the emulator is stopping, or hiccuped
+                if stopping.is_set():
+                    return
+                say(f"  ! polling {queue_url.rsplit('/', 1)[-1]} failed: {exc}")
+                time.sleep(1)
+                continue
+            for message in response.get("Messages", []):
+                handle(dict(message))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    thread = threading.Thread(target=run, name=queue_url.rsplit("/", 1)[-1], daemon=True)
+    thread.start()
+    return thread
