@@ -120,19 +120,21 @@ def place_data(data_dir: Path, account: pwd.struct_passwd | None) -> Path:
     _collect_orphans()
     target = Path(tempfile.mkdtemp(dir=_home("data")))
     os.chown(target, account.pw_uid, account.pw_gid)
-    target.with_suffix(".origin").write_text(str(data_dir))
     (data_dir / LINK).symlink_to(target)
+    target.with_suffix(".origin").write_text(str(data_dir))  # after the link: see below
     return target
 
 
 def _collect_orphans() -> None:
-    """Delete redirected data directories whose requested directory is gone."""
+    """Delete redirected data directories whose requested directory no longer links to
+    them (nor runs a server). Other runs may collect at the same time."""
     for origin in _home("data").glob("*.origin"):
         target = origin.with_suffix("")
-        if pgdata(Path(origin.read_text())) == target or postmaster_pid(target):
-            continue
+        with contextlib.suppress(FileNotFoundError):
+            if pgdata(Path(origin.read_text())) == target or postmaster_pid(target):
+                continue
         shutil.rmtree(target, ignore_errors=True)
-        origin.unlink()
+        origin.unlink(missing_ok=True)
 
 
 def postmaster_pid(data: Path) -> int | None:
