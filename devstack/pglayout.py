@@ -11,7 +11,8 @@ directory only root can enter (a clone in /root, pytest's /tmp/pytest-of-root):
 * a data directory it cannot reach stays root's, with a ``pgdata`` link to a directory
   the account owns, ``/var/tmp/csv-pipeline-pg/data/<random>``, and a ``.origin`` file
   next to that naming the requested directory. One whose requested directory is gone
-  (deleted, or no longer linking to it) is deleted at the next redirect.
+  (deleted, or no longer linking to it) is deleted at the next redirect, in the
+  background.
 
 Nothing is changed in directories that exist already (no ``chmod o+x`` on /root), and
 when not root none of this applies: the data directory is used where it is.
@@ -127,14 +128,19 @@ def place_data(data_dir: Path, account: pwd.struct_passwd | None) -> Path:
 
 def _collect_orphans() -> None:
     """Delete redirected data directories whose requested directory no longer links to
-    them (nor runs a server). Other runs may collect at the same time."""
+    them (nor runs a server), in the background: dozens of them take seconds. Other
+    runs may collect at the same time."""
+    orphans = []
     for origin in _home("data").glob("*.origin"):
         target = origin.with_suffix("")
         with contextlib.suppress(FileNotFoundError):
             if pgdata(Path(origin.read_text())) == target or postmaster_pid(target):
                 continue
-        shutil.rmtree(target, ignore_errors=True)
         origin.unlink(missing_ok=True)
+        orphans.append(str(target))
+    if orphans:  # sh returns at once; rm goes on, even after this process
+        command = ["/bin/sh", "-c", 'rm -rf -- "$@" >/dev/null 2>&1 &', "rm", *orphans]
+        subprocess.run(command, check=False)
 
 
 def postmaster_pid(data: Path) -> int | None:

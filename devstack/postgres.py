@@ -218,13 +218,11 @@ class PostgresServer:
     def stop(self, timeout: float = 15) -> None:
         """Fast shutdown, immediate after ``timeout`` s; idempotent; waits until it is gone."""
         watchdog, self._watchdog = self._watchdog, None
-        if watchdog is not None and watchdog.stdin is not None:
-            watchdog.stdin.close()  # its cue: pg_ctl stop -m fast, which waits for the end
-            try:
-                watchdog.wait(timeout)
-            except subprocess.TimeoutExpired:
+        if watchdog is not None:  # not through the watchdog: a forked child may hold its pipe
+            if self._run("pg_ctl", "stop", "-m", "fast", "-s", "-t", str(int(timeout)))[0]:
                 self._run("pg_ctl", "stop", "-m", "immediate", "-s")
-                watchdog.wait()
+            watchdog.kill()  # only now: were we killed before, it would still stop the server
+            watchdog.wait()
         if self._socket_dir and self._socket_dir != pglayout.pgdata(self.data_dir):
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         self._socket_dir = None

@@ -254,6 +254,9 @@ def test_as_root_a_clone_inside_a_0700_directory_works(
         redirected = (data / "pgdata").readlink()
         shutil.rmtree(secret / "clone")
         pglayout.place_data(secret / "other", pglayout.service_account())
+        deadline = time.monotonic() + 30
+        while redirected.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not redirected.exists()
     finally:
         shutil.rmtree(home)
