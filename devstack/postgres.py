@@ -53,6 +53,7 @@ _HBA = """\
 local   all   all                 trust
 host    all   all   all           scram-sha-256
 """
+_INCLUDE = "include_if_exists = 'devstack.conf'"
 _SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
 
 
@@ -343,8 +344,6 @@ class PostgresServer:
         if code != 0:
             raise StartupError(f"initdb {pgdata} failed:\n{output}")
         self._put(pgdata / "pg_hba.conf", _HBA)
-        with (pgdata / "postgresql.conf").open("a") as conf:
-            conf.write("\ninclude_if_exists = 'devstack.conf'  # written by devstack\n")
 
     def _configure(self, pgdata: Path) -> None:
         """Write ``devstack.conf``: where to listen, TLS, and the settings."""
@@ -368,6 +367,10 @@ class PostgresServer:
         values.update(self.settings)
         quoted = {k: v.replace("\\", "\\\\").replace("'", "''") for k, v in values.items()}
         self._put(pgdata / "devstack.conf", "".join(f"{k} = '{v}'\n" for k, v in quoted.items()))
+        conf = pgdata / "postgresql.conf"
+        if _INCLUDE not in conf.read_text():  # also a data directory from before devstack.conf
+            with conf.open("a") as out:
+                out.write(f"\n{_INCLUDE}  # written by devstack\n")
 
     def _pg_ctl_start(self, timeout: float) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
