@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
+# Re-exported: the tests and bench/ import them from here too.
+from devstack.net import free_port as free_port
+from devstack.net import port_in_use as port_in_use
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -51,19 +53,6 @@ class Resources:
     events_queue_url: str
     inbox_queue_url: str
     failure_queue_url: str
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 class MotoServer:
@@ -136,6 +125,8 @@ def pipeline_env(names: Names) -> dict[str, str]:
 
 
 def _client(service: str, endpoint_url: str) -> Any:
+    import boto3  # here: `make local` must be able to say that it is missing
+
     return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint_url,
@@ -200,6 +191,33 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return arn
 
 
-def apply_env(values: dict[str, str]) -> None:
-    """Set variables in this process (the tests and the local stack)."""
-    os.environ.update(values)
+def poll(
+    endpoint_url: str,
+    queue_url: str,
+    handle: Callable[[dict[str, Any]], None],
+    stopping: threading.Event,
+    say: Callable[[str], None],
+) -> threading.Thread:
+    """A daemon thread handing each message of the queue to ``handle`` (then deleting it),
+    until ``stopping`` is set; a failed receive is said and retried a second later."""
+
+    def run() -> None:
+        sqs = _client("sqs", endpoint_url)
+        while not stopping.is_set():
+            try:
+                response = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+            except Exception as exc:  # the emulator is stopping, or hiccuped
+                if stopping.is_set():
+                    return
+                say(f"  ! polling {queue_url.rsplit('/', 1)[-1]} failed: {exc}")
+                time.sleep(1)
+                continue
+            for message in response.get("Messages", []):
+                handle(dict(message))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    thread = threading.Thread(target=run, name=queue_url.rsplit("/", 1)[-1], daemon=True)
+    thread.start()
+    return thread

@@ -28,6 +28,7 @@ from chalicelib.core.settings import Settings
 from chalicelib.runtime import Runtime
 from devstack.aws import free_port
 from tests.conftest import Stack
+from tests.support.pgcontrol import pause, resume
 
 pytestmark = pytest.mark.integration
 
@@ -145,12 +146,12 @@ def test_a_frozen_database_delays_but_loses_nothing(
     frozen = impatient_runtime()
     event = stack.put("frozen.csv", GOOD)
 
-    server.pause()
+    pause(server)
     try:
         with pytest.raises(DatabaseError):
             frozen.handlers.handle_s3_event(event)
     finally:
-        server.resume()
+        resume(server)
     frozen.close()
     assert stack.notifications(wait=0.2) == []
 
@@ -242,7 +243,7 @@ def test_a_database_frozen_during_processing_loses_nothing(
     read = frozen.pipeline.objects.open
 
     def freeze_then_read(upload: Any) -> Any:  # the fault strikes after the claim
-        server.pause()
+        pause(server)
         return read(upload)
 
     frozen.pipeline.objects.open = freeze_then_read  # type: ignore[method-assign]
@@ -251,7 +252,7 @@ def test_a_database_frozen_during_processing_loses_nothing(
         with pytest.raises(DatabaseError):
             frozen.handlers.handle_s3_event(event, FakeContext(10_000))
     finally:
-        server.resume()
+        resume(server)
     frozen.close()
     [row] = stack.rows()
     assert (row["status"], row["notified_at"]) == ("processing", None)

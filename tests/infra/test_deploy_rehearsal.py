@@ -161,7 +161,7 @@ def create_stack_resources(moto: MotoProcess) -> dict[str, str]:
 
 def self_signed_bundle(path: Path) -> Path:
     """A stand-in for the RDS CA bundle (the real one is downloaded by a real deploy)."""
-    from devstack.tls import make_ca
+    from tests.support.tls import make_ca
 
     return make_ca(path.parent / "rehearsal-ca", "rehearsal RDS root").cert_file
 

@@ -272,7 +272,7 @@ FETCH = ROOT / "scripts" / "fetch-rds-ca"
 
 
 def self_signed_pem(directory: Path) -> bytes:
-    from devstack.tls import make_ca
+    from tests.support.tls import make_ca
 
     return make_ca(directory / "ca", "test RDS root").cert_file.read_bytes()
 

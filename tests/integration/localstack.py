@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devstack.aws import free_port
+from devstack.net import free_port
 from devstack.upload import load_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from chalicelib.adapters.database import connect, tls_context
 from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError
 from chalicelib.core.settings import DatabaseSecret, Settings
 from devstack.postgres import BinariesNotFoundError, PostgresServer, TlsFiles, find_bin_dir
-from devstack.tls import make_ca, make_tls_files
+from tests.support.tls import make_ca, make_tls_files
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.aws import free_port, port_in_use
+from devstack.net import free_port, port_in_use
 from tests.integration.localstack import ROOT, Running, run_devstack, start_local, wait_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +21,15 @@ import pg8000.native
 import pytest
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from devstack import pglayout
+from devstack.net import free_port
 from devstack.postgres import (
     AlreadyRunningError,
     BinariesNotFoundError,
     PortInUseError,
     PostgresServer,
-    descendants,
-    free_port,
-    process_alive,
 )
+from tests.support.pgcontrol import descendants, pause, process_alive, resume
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,14 +114,14 @@ def test_restart_keeps_data_password_and_port(tmp_path: Path) -> None:
 def test_pause_freezes_the_database_and_resume_recovers(server: PostgresServer) -> None:
     server.create_role("frozen", "frozen-pw")
     busy = tcp_connect(server, user="frozen", password="frozen-pw", database="postgres")
-    server.pause()
+    pause(server)
     try:
         started = time.monotonic()
         with pytest.raises((InterfaceError, TimeoutError, OSError)):
             tcp_connect(server, timeout=1)
         assert time.monotonic() - started < 5
     finally:
-        server.resume()
+        resume(server)
     assert tcp_connect(server, timeout=5).run("SELECT 1") == [[1]]
     assert busy.run("SELECT 2") == [[2]]  # sessions survive a pause
     busy.close()
@@ -212,3 +216,47 @@ def test_roles_and_databases_are_idempotent(server: PostgresServer) -> None:
 def test_free_port_is_free() -> None:
     port = free_port()
     assert can_listen("127.0.0.1", port)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another account")
+def test_as_root_a_clone_inside_a_0700_directory_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone in /root: its venv's binaries and its data dir are out of the account's reach."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.origin:
+        pytest.skip("needs pgserver's bundled binaries")
+    site = Path(spec.origin).parents[1]
+    secret = tmp_path / "secret"
+    secret.mkdir(mode=0o700)
+    secret.chmod(0o700)
+    venv = secret / "clone/.venv/lib/python3.11/site-packages"
+    for part in ("pgserver/pginstall", "pgserver.libs"):
+        shutil.copytree(site / part, venv / part, symlinks=True)
+    home = Path(tempfile.mkdtemp(prefix="devstack-test-", dir="/var/tmp"))  # not the shared one
+    home.chmod(0o755)
+    monkeypatch.setattr(pglayout, "HOME", home)
+    monkeypatch.setenv("DEVSTACK_PG_BIN", str(venv / "pgserver/pginstall/bin"))
+    data = secret / "clone/.local/postgres"
+    try:
+        with PostgresServer(data) as pg:
+            conn = tcp_connect(pg)
+            assert conn.run("SHOW data_directory")[0][0].startswith(f"{home}/data/")
+            conn.close()
+            postmaster = pg.pid
+            assert postmaster is not None
+            assert os.readlink(f"/proc/{postmaster}/exe").startswith(f"{home}/pgserver-")
+        assert not process_alive(postmaster)
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o700  # nothing was opened up
+        assert "ready to accept connections" in (data / "postgres.log").read_text()
+
+        # The redirected data goes once the requested directory is gone.
+        redirected = (data / "pgdata").readlink()
+        shutil.rmtree(secret / "clone")
+        pglayout.place_data(secret / "other", pglayout.service_account())
+        deadline = time.monotonic() + 30
+        while redirected.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not redirected.exists()
+    finally:
+        shutil.rmtree(home)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from devstack.postgres import TlsFiles, give_to_service_account
+from devstack.postgres import TlsFiles
 
 DEFAULT_DAYS = 30
 
@@ -77,7 +77,7 @@ def make_tls_files(
 
     Each host name becomes a DNS or IP subject alternative name; the first is also
     the common name. Writes ``ca.crt``, ``ca.key``, ``server.crt`` and ``server.key``
-    (mode 0600, owned by the PostgreSQL service account when running as root).
+    (keys mode 0600; the server copies what it needs into its data directory).
     """
     if not hostnames:
         raise ValueError("a server certificate needs at least one host name")
@@ -109,8 +109,6 @@ def make_tls_files(
     cert_file, key_file = directory / "server.crt", directory / "server.key"
     _write_cert(cert_file, certificate)
     _write_key(key_file, key)
-    give_to_service_account(cert_file)
-    give_to_service_account(key_file, 0o600)
     return TlsFiles(ca_cert=ca.cert_file, server_cert=cert_file, server_key=key_file)
 
 
