@@ -132,6 +132,7 @@ def pipeline_env(names: Names) -> dict[str, str]:
         "DB_SECRET_ID": names.secret_id,
         "FAILURE_QUEUE_NAME": names.failure_queue,
         "API_AUTH": "none",  # the local stage's routes are open, on 127.0.0.1 only
+        "PIPELINE_STAGE": "local",  # the one stage where API_AUTH=none is accepted
     }
 
 

@@ -44,8 +44,10 @@ ENV_FROM_OUTPUTS = {
     "DB_NAME": "DbName",
     "FAILURE_QUEUE_NAME": "FailureQueueName",
 }
-#: Set on every deployed stage: RDS forces TLS and the code checks the server.
-FIXED_ENV = {"DB_TLS": "verify-full"}
+#: Set on every deployed stage: RDS forces TLS and the code checks the server;
+#: every route needs IAM (SigV4), whatever the deploying shell exports (Chalice
+#: applies the stage's variables over the shell's when it imports app.py).
+FIXED_ENV = {"DB_TLS": "verify-full", "API_AUTH": "iam"}
 
 REQUIRED_OUTPUTS = (
     *ENV_FROM_OUTPUTS.values(),
@@ -146,6 +148,7 @@ def stage_environment(outputs: Mapping[str, str]) -> dict[str, str]:
     """The functions' environment variables (``docs/configuration.md``'s names)."""
     env = {name: outputs[key] for name, key in ENV_FROM_OUTPUTS.items()}
     env.update(FIXED_ENV)
+    env["PIPELINE_STAGE"] = outputs["Stage"]  # app.py refuses API_AUTH=none off `local`
     return env
 
 

@@ -28,6 +28,10 @@ DEFAULT_INPUT_BUCKET = "candidate-test-input"
 DEFAULT_FAILURE_QUEUE = "csv-pipeline-failures"
 DEFAULT_API_AUTH = "iam"
 API_AUTH_MODES = ("iam", "none")
+#: ``PIPELINE_STAGE``: set by every stage's ``environment_variables`` (Chalice
+#: applies them over the shell's when it imports app.py); only this stage may
+#: leave the routes open (``API_AUTH=none``).
+LOCAL_STAGE = "local"
 REQUIRED = ("INPUT_BUCKET", "OUTPUT_BUCKET", "BACKUP_BUCKET", "SNS_TOPIC_ARN", "DB_SECRET_ID")
 
 
@@ -38,6 +42,8 @@ class DeploySettings:
     input_bucket: str
     failure_queue: str
     api_auth: str
+    #: ``PIPELINE_STAGE``; empty when unset (then ``API_AUTH=none`` is refused).
+    stage: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploySettings:
@@ -46,9 +52,17 @@ class DeploySettings:
             input_bucket=env.get("INPUT_BUCKET") or DEFAULT_INPUT_BUCKET,
             failure_queue=env.get("FAILURE_QUEUE_NAME") or DEFAULT_FAILURE_QUEUE,
             api_auth=env.get("API_AUTH") or DEFAULT_API_AUTH,
+            stage=env.get("PIPELINE_STAGE") or "",
         )
         if settings.api_auth not in API_AUTH_MODES:
             raise ConfigError(f"API_AUTH must be 'iam' or 'none', not {settings.api_auth!r}")
+        if settings.api_auth == "none" and settings.stage != LOCAL_STAGE:
+            # A shell that sourced .local/env exports API_AUTH=none: it must
+            # never open a deployed stage's routes.
+            raise ConfigError(
+                f"API_AUTH=none (open routes) is only for the {LOCAL_STAGE!r} stage, and "
+                f"PIPELINE_STAGE is {settings.stage or 'unset'!r}: deployed stages use IAM"
+            )
         return settings
 
 

@@ -177,6 +177,10 @@ def deploy_env(moto: MotoProcess, ca_bundle: Path, capture: Path) -> dict[str, s
     env = {k: v for k, v in os.environ.items() if k not in leaked and not k.startswith("DB_")}
     env.update(
         {
+            # ...but deploy from a shell that sourced .local/env (as the README
+            # says to): the stage's own API_AUTH=iam must win over it.
+            "API_AUTH": "none",
+            "PIPELINE_STAGE": "local",
             "AWS_ENDPOINT_URL": moto.url,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",

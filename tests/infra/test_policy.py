@@ -238,6 +238,8 @@ def test_record_writes_the_stage_and_keeps_the_rest(record_outputs: Any, tmp_pat
         "DB_NAME": "csvpipeline",
         "DB_TLS": "verify-full",
         "FAILURE_QUEUE_NAME": "csv-pipeline-dev-failures",
+        "API_AUTH": "iam",
+        "PIPELINE_STAGE": "dev",
         "EXTRA": "kept",
     }
     assert dev["subnet_ids"] == ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"]
