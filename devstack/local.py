@@ -168,6 +168,7 @@ class LocalStack:
         self._start_moto()
         self._write_env()
         os.environ.update(self.env)
+        self._migrate()
         self._start_workers()
         if opts.api:
             self._start_api()
@@ -228,6 +229,8 @@ class LocalStack:
             raise StackError(f"PostgreSQL did not start: {exc}") from exc
         password = self._db_password()
         self._postgres.create_role("pipeline", password)
+        # the owner creates the function roles, as RDS's master user may
+        self._postgres.execute("ALTER ROLE pipeline CREATEROLE")
         self._postgres.create_database("pipeline", owner="pipeline")
         if fresh:
             return None
@@ -263,6 +266,12 @@ class LocalStack:
             "dbname": "pipeline",
         }
         self.resources = provision(self._moto.url, secret, Names())
+
+    def _migrate(self) -> None:
+        """The schema and the function roles' logins, as `make deploy` does (ops migrate)."""
+        from ops.migrate import run_here
+
+        run_here()
 
     def _write_env(self) -> None:
         from devstack.aws import client_env, pipeline_env

@@ -122,6 +122,58 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class MigrationSettings:
+    """What the migration runner needs (``python -m ops migrate``, the ``migrate`` function).
+
+    It logs in with the master (owner) secret and sets the two function roles'
+    passwords from theirs; host, port, name and TLS are the functions' ``DB_*``.
+    """
+
+    master_secret_id: str
+    writer_secret_id: str
+    reader_secret_id: str
+    #: the ``DB_*`` settings; ``db_secret_id`` is the master's
+    database: Settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MigrationSettings:
+        env = os.environ if environ is None else environ
+        writer = env.get("DB_WRITER_SECRET_ID") or env.get("DB_SECRET_ID") or ""
+        values = {
+            "DB_MASTER_SECRET_ID": env.get("DB_MASTER_SECRET_ID") or "",
+            "DB_WRITER_SECRET_ID (or DB_SECRET_ID)": writer,
+            "DB_READER_SECRET_ID": env.get("DB_READER_SECRET_ID") or "",
+        }
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise ConfigError(f"missing migration setting(s): {', '.join(missing)}")
+        port = env.get("DB_PORT")
+        database = Settings(
+            input_bucket="",
+            output_bucket="",
+            backup_bucket="",
+            sns_topic_arn="",
+            db_secret_id=env["DB_MASTER_SECRET_ID"],
+            db_host=env.get("DB_HOST") or None,
+            db_port=int(port) if port else None,
+            db_name=env.get("DB_NAME") or None,
+            db_tls=env.get("DB_TLS", "auto"),
+            db_ca_bundle=env.get("DB_CA_BUNDLE") or None,
+            db_timeout=float(env.get("DB_TIMEOUT") or DEFAULT_DB_TIMEOUT),
+        )
+        if database.db_tls not in ("auto", "verify-full", "disable"):
+            raise ConfigError(
+                f"DB_TLS must be auto, verify-full or disable, not {database.db_tls!r}"
+            )
+        return cls(
+            master_secret_id=env["DB_MASTER_SECRET_ID"],
+            writer_secret_id=writer,
+            reader_secret_id=env["DB_READER_SECRET_ID"],
+            database=database,
+        )
+
+
+@dataclass(frozen=True)
 class DatabaseSecret:
     """Connection parameters, the password among them: never log this."""
 
