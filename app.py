@@ -10,7 +10,7 @@ from typing import Any
 from chalice.app import Chalice, Request, Response, S3Event, SQSEvent
 
 from chalicelib.api import StatusApi, api_authorizer
-from chalicelib.core.settings import DeploySettings
+from chalicelib.core.settings import DeploySettings, MigrationSettings
 from chalicelib.observability import invocation
 from chalicelib.runtime import Container, Runtime
 
@@ -92,6 +92,15 @@ def list_files() -> Response:
 @app.route("/files/{file_id}", methods=["GET"], authorizer=AUTHORIZER)
 def get_file(file_id: str) -> Response:
     return get_api().file(file_id)
+
+
+# The database's migrations, in the VPC (no trigger: `make deploy` invokes it).
+@app.lambda_function(name="migrate")
+def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.migrate import run
+
+    with invocation(context):
+        return run(get_runtime().secretsmanager, MigrationSettings.from_env())
 
 
 # End of Event Handlers.

@@ -4,6 +4,7 @@
 #
 #   make infra-lint          cfn-lint, checkov and zizmor (own virtualenv)
 #   make deploy STAGE=dev    stack + outputs + CA + chalice deploy + smoke test
+#   make migrate STAGE=dev   the database migrations and logins (the stage's migrate function)
 #   make policies            re-render the committed .chalice/policy-*.json
 #   make rds-ca              fetch the RDS CA bundle into chalicelib/certs/
 
@@ -22,7 +23,7 @@ INFRA_STAMP := $(INFRA_VENV)/.installed
 INFRA_TEMPLATES := $(wildcard infra/*.yaml)
 WORKFLOWS := .github/workflows
 
-.PHONY: infra-lint deploy policies rds-ca
+.PHONY: infra-lint deploy migrate policies rds-ca
 
 $(INFRA_STAMP): requirements-infra.txt
 	test -x $(INFRA_BIN)/python || $(PYTHON) -m venv $(INFRA_VENV)
@@ -41,6 +42,10 @@ infra-lint: $(INFRA_STAMP)
 ## make deploy STAGE=dev|prod: see docs/deploy.md
 deploy: $(STAMP)
 	$(BIN)/python scripts/deploy.py --stage $(STAGE) $(DEPLOY_ARGS)
+
+## make migrate STAGE=dev|prod: invoke the stage's migrate function (docs/deploy.md)
+migrate: $(STAMP)
+	$(BIN)/python -m ops migrate --stage $(STAGE)
 
 ## make policies: .chalice/policy-<stage>.json from the template and infra/sample-outputs
 policies: $(STAMP)

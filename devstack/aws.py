@@ -33,7 +33,11 @@ class Names:
     output_bucket: str = "candidate-test-output"
     backup_bucket: str = "candidate-test-backup"
     topic: str = "csv-pipeline-notifications"
+    #: the processing functions' database login (role csv_pipeline_writer)
     secret_id: str = "csv-pipeline/database"  # noqa: S105 (a name, not a secret)
+    #: the owner, who migrates (RDS's master user in AWS); the status API's read-only login
+    master_secret_id: str = "csv-pipeline/database/master"  # noqa: S105
+    reader_secret_id: str = "csv-pipeline/database/reader"  # noqa: S105
     failure_queue: str = "csv-pipeline-failures"
     #: S3 -> SQS: how the local stack learns about uploads (Lambda's trigger in AWS).
     events_queue: str = "csv-pipeline-events"
@@ -119,8 +123,12 @@ def pipeline_env(names: Names) -> dict[str, str]:
         "BACKUP_BUCKET": names.backup_bucket,
         "SNS_TOPIC_ARN": names.topic_arn,
         "DB_SECRET_ID": names.secret_id,
+        # for the migration runner (python -m ops migrate), not for the functions
+        "DB_MASTER_SECRET_ID": names.master_secret_id,
+        "DB_READER_SECRET_ID": names.reader_secret_id,
         "FAILURE_QUEUE_NAME": names.failure_queue,
         "API_AUTH": "none",  # the local stage's routes are open, on 127.0.0.1 only
+        "PIPELINE_STAGE": "local",  # the one stage where API_AUTH=none is accepted
     }
 
 
@@ -139,8 +147,12 @@ def _client(service: str, endpoint_url: str) -> Any:
 def provision(endpoint_url: str, database: dict[str, Any], names: Names | None = None) -> Resources:
     """Create the buckets, topic, queues and database secret, as in AWS.
 
-    ``database`` is the secret's JSON: ``username``, ``password``, ``host``,
-    ``port``, ``dbname``. Safe to call again: existing resources are reused.
+    ``database`` is the owner's (master) secret JSON: ``username``,
+    ``password``, ``host``, ``port``, ``dbname``. The two function roles'
+    secrets get the same host, port and database and no password: the
+    migration runner (``python -m ops migrate``) generates and stores one.
+    Safe to call again: existing resources are reused, and a role secret keeps
+    its password.
     """
     names = names or Names()
     s3 = _client("s3", endpoint_url)
@@ -172,17 +184,32 @@ def provision(endpoint_url: str, database: dict[str, Any], names: Names | None =
             ]
         },
     )
-    secret = json.dumps(database)
-    try:
-        secrets.create_secret(Name=names.secret_id, SecretString=secret)
-    except secrets.exceptions.ResourceExistsException:
-        secrets.put_secret_value(SecretId=names.secret_id, SecretString=secret)
+    _put_secret(secrets, names.master_secret_id, database)
+    where: dict[str, Any] = {k: database[k] for k in ("host", "port", "dbname") if k in database}
+    for secret_id, role in (
+        (names.secret_id, "csv_pipeline_writer"),
+        (names.reader_secret_id, "csv_pipeline_reader"),
+    ):
+        try:
+            kept = json.loads(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+        except secrets.exceptions.ResourceNotFoundException:
+            kept = {}
+        password = kept.get("password") if kept.get("username") == role else None
+        _put_secret(secrets, secret_id, {"username": role, **where, "password": password or ""})
     return Resources(
         names=names,
         events_queue_url=queues[names.events_queue],
         inbox_queue_url=queues[names.inbox_queue],
         failure_queue_url=queues[names.failure_queue],
     )
+
+
+def _put_secret(secrets: Any, secret_id: str, value: dict[str, Any]) -> None:
+    text = json.dumps(value)
+    try:
+        secrets.create_secret(Name=secret_id, SecretString=text)
+    except secrets.exceptions.ResourceExistsException:
+        secrets.put_secret_value(SecretId=secret_id, SecretString=text)
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -129,6 +129,7 @@ class LocalStack:
         earlier = self.services.start_database()
         self.services.start_aws()
         os.environ.update(self.env)
+        self._migrate()
         self.lambdas.start()
         if opts.api:
             self.services.start_api()
@@ -142,6 +143,13 @@ class LocalStack:
         ready = time.monotonic() - began
         self.console.banner(ready, earlier, self.services, interactive=not opts.once)
         return ready
+
+    @staticmethod
+    def _migrate() -> None:
+        """The schema and the function roles' logins, as `make deploy` does (ops migrate)."""
+        from ops.migrate import run_here
+
+        run_here()
 
     def _lock(self) -> None:
         path = self.options.state_dir / "local.lock"

@@ -70,6 +70,8 @@ class Services:
         except PostgresServerError as exc:
             raise StackError(f"PostgreSQL did not start: {exc}") from exc
         self.postgres.create_role("pipeline", self.db_password())
+        # the owner creates the function roles, as RDS's master user may
+        self.postgres.execute("ALTER ROLE pipeline CREATEROLE")
         self.postgres.create_database("pipeline", owner="pipeline")
         if fresh:
             return None

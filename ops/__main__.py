@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "chalicelib.csvprofile",
         "profile local CSV files as the Lambda does (one JSON line per file)",
     ),
+    "migrate": (
+        "ops.migrate",
+        "apply the database migrations and set the functions' database logins",
+    ),
     "redrive": (
         "ops.redrive",
         "process failed uploads again, or backfill uploads that have no result",

@@ -9,7 +9,8 @@ deployed in two steps that must agree:
 1. ``infra/pipeline.yaml`` as stack ``csv-pipeline-<stage>`` (a change set;
    parameters from ``infra/params/<stage>.json``, ``${VAR}`` read from the
    environment);
-2. its outputs into ``.chalice/config.json`` and ``.chalice/policy-<stage>.json``
+2. its outputs into ``.chalice/config.json`` and the functions' policies
+   ``.chalice/policy-<stage>-<function>.json``
    (``scripts/record_outputs.py``);
 3. the RDS CA bundle into ``chalicelib/certs/`` (``scripts/fetch-rds-ca``);
 4. ``.chalice/deployed/<stage>.json`` restored from the stack's state bucket,
@@ -19,12 +20,15 @@ deployed in two steps that must agree:
    saved back (also on failure);
 5. process_upload's async settings: 2 retries, events at most an hour old,
    failures to the failure queue;
-6. a smoke test: upload a tiny CSV and wait for its result JSON.
+6. the database migrations: the ``migrate`` function (in the VPC) applies
+   them as the master user and sets the function roles' logins
+   (``python -m ops migrate --stage``);
+7. a smoke test: upload a tiny CSV and wait for its result JSON.
 
 Every AWS call goes through boto3, so ``AWS_ENDPOINT_URL`` points the whole
 run at a local emulator (the deploy rehearsal); ``--outputs-file``,
-``--skip-stack``, ``--skip-ca`` and ``--skip-smoke`` cut the steps an emulator
-cannot do.
+``--skip-stack``, ``--skip-ca``, ``--skip-migrate`` and ``--skip-smoke`` cut
+the steps an emulator cannot do.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import record_outputs  # a sibling script, not a package
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chalicelib.core.keys import result_key  # the key the function writes
+from ops import migrate as migrations  # `python -m ops migrate --stage`
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "pipeline.yaml"
@@ -383,6 +388,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-stack", action="store_true", help="use the stack as it is")
     parser.add_argument("--outputs-file", type=Path, help="outputs from a JSON file, no stack")
     parser.add_argument("--skip-ca", action="store_true", help="keep the CA bundle already there")
+    parser.add_argument(
+        "--skip-migrate", action="store_true", help="do not invoke the migrate function"
+    )
     parser.add_argument("--skip-smoke", action="store_true")
     parser.add_argument("--smoke-timeout", type=float, default=180.0)
     return parser.parse_args(argv)
@@ -470,7 +478,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
         raise DeployError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION")
     env = {**environ, "AWS_DEFAULT_REGION": session.region_name}
     outputs = infra_step(args, session, env)
-    step(f"record outputs into .chalice/config.json and .chalice/policy-{args.stage}.json")
+    step(f"record outputs into .chalice/config.json and .chalice/policy-{args.stage}-*.json")
     record_outputs.record(args.stage, outputs)
     if args.skip_ca:
         step("RDS CA bundle: kept as it is (--skip-ca)")
@@ -480,6 +488,18 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     if not CA_BUNDLE.exists():
         raise DeployError(f"{CA_BUNDLE} is missing: the function could not verify the database")
     app_step(args, session, outputs, env)
+    if args.skip_migrate:
+        step("database migrations skipped (--skip-migrate)")
+    else:
+        name = migrations.function_name(args.stage, ROOT)
+        step(f"database migrations ({name})")
+        try:
+            report = migrations.invoke(session.client("lambda"), name)
+        except migrations.MigrateFailed as exc:
+            raise DeployError(f"the migrations failed: {exc}") from exc
+        print(
+            f"    applied {report.get('applied') or 'nothing new'}; logins {report.get('logins')}"
+        )
     if args.skip_smoke:
         step("smoke test skipped (--skip-smoke)")
         return

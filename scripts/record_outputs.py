@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Copy the infra stack's outputs into the Chalice config and the stage policy.
 
-Chalice's config and IAM policy are static JSON, while the bucket names,
-secret ARN, subnets and security group come from the CloudFormation stack
+Chalice's config and IAM policies are static JSON, while the bucket names,
+secret ARNs, subnets and security group come from the CloudFormation stack
 (``infra/pipeline.yaml``). Like chalice-workshop's ``recordresources.py`` this
 script reads the stack's outputs and writes:
 
 * ``.chalice/config.json``: ``stages.<stage>.environment_variables`` (the
-  names in ``docs/configuration.md``), ``subnet_ids`` and ``security_group_ids``; every other
-  key (memory, timeout, concurrency, per-function overrides) is left alone;
-* ``.chalice/policy-<stage>.json``: ``infra/policy.template.json`` with the
-  real ARNs filled in.
+  names in ``docs/configuration.md``), ``subnet_ids`` and ``security_group_ids``;
+  per function (``lambda_functions``) its ``iam_policy_file`` and, for the
+  status API, its own ``DB_SECRET_ID`` (the read-only database role); every
+  other key (memory, timeout, concurrency) is left alone;
+* ``.chalice/policy-<stage>-<function>.json``: each function's document of
+  ``infra/policy.template.json`` with the real ARNs filled in.
 
     scripts/record_outputs.py --stage dev                     # from the stack
     scripts/record_outputs.py --stage dev --outputs-file o.json  # from a file
@@ -38,17 +40,33 @@ ENV_FROM_OUTPUTS = {
     "OUTPUT_BUCKET": "OutputBucketName",
     "BACKUP_BUCKET": "BackupBucketName",
     "SNS_TOPIC_ARN": "TopicArn",
-    "DB_SECRET_ID": "DbSecretArn",
+    # the processing functions' database role (csv_pipeline_writer)
+    "DB_SECRET_ID": "WriterDbSecretArn",
     "DB_HOST": "DbHost",
     "DB_PORT": "DbPort",
     "DB_NAME": "DbName",
     "FAILURE_QUEUE_NAME": "FailureQueueName",
 }
-#: Set on every deployed stage: RDS forces TLS and the code checks the server.
-FIXED_ENV = {"DB_TLS": "verify-full"}
+#: The functions, by Chalice's names (the REST API's is ``api_handler``): each
+#: has its own role and policy, a document of ``infra/policy.template.json``.
+FUNCTIONS = ("process_upload", "report_failure", "api_handler", "migrate")
+#: Per-function environment variables over the stage's: the status API logs in
+#: as the read-only database role (csv_pipeline_reader); the migrate function
+#: (invoked by the deploy) as the owner, and sets both roles' passwords.
+FUNCTION_ENV_FROM_OUTPUTS = {
+    "api_handler": {"DB_SECRET_ID": "ReaderDbSecretArn"},
+    "migrate": {"DB_MASTER_SECRET_ID": "DbSecretArn", "DB_READER_SECRET_ID": "ReaderDbSecretArn"},
+}
+
+#: Set on every deployed stage: RDS forces TLS and the code checks the server;
+#: every route needs IAM (SigV4), whatever the deploying shell exports (Chalice
+#: applies the stage's variables over the shell's when it imports app.py).
+FIXED_ENV = {"DB_TLS": "verify-full", "API_AUTH": "iam"}
 
 REQUIRED_OUTPUTS = (
     *ENV_FROM_OUTPUTS.values(),
+    *(key for env in FUNCTION_ENV_FROM_OUTPUTS.values() for key in env.values()),
+    "DbSecretArn",  # the master user's (RDS-managed): only `python -m ops migrate` reads it
     "Stage",
     "KmsKeyArn",
     "SubnetIds",
@@ -108,6 +126,8 @@ def policy_values(outputs: Mapping[str, str], stage: str) -> dict[str, str | lis
         "BackupBucketName",
         "TopicArn",
         "DbSecretArn",
+        "WriterDbSecretArn",
+        "ReaderDbSecretArn",
         "KmsKeyArn",
         "FailureQueueArn",
     ):
@@ -133,6 +153,19 @@ def render_policy(template: Any, values: Mapping[str, str | list[str]]) -> Any:
     return template
 
 
+def render_policies(template: Any, values: Mapping[str, str | list[str]]) -> dict[str, Any]:
+    """Each function's policy document: the template holds one per name in :data:`FUNCTIONS`."""
+    if not isinstance(template, dict) or sorted(template) != sorted(FUNCTIONS):
+        names = sorted(template) if isinstance(template, dict) else template
+        raise RecordError(f"the policy template must hold one document per {FUNCTIONS}: {names}")
+    return {name: render_policy(template[name], values) for name in FUNCTIONS}
+
+
+def policy_file(stage: str, function: str) -> str:
+    """The policy's file name in ``.chalice/`` (Chalice's ``iam_policy_file``)."""
+    return f"policy-{stage}-{function}.json"
+
+
 def _scalar(values: Mapping[str, str | list[str]], name: str) -> str:
     if name not in values:
         raise RecordError(f"the policy template names ${{{name}}}, which has no value")
@@ -146,16 +179,32 @@ def stage_environment(outputs: Mapping[str, str]) -> dict[str, str]:
     """The functions' environment variables (``docs/configuration.md``'s names)."""
     env = {name: outputs[key] for name, key in ENV_FROM_OUTPUTS.items()}
     env.update(FIXED_ENV)
+    env["PIPELINE_STAGE"] = outputs["Stage"]  # app.py refuses API_AUTH=none off `local`
     return env
 
 
+def function_environment(outputs: Mapping[str, str], function: str) -> dict[str, str]:
+    """A function's variables over the stage's (Chalice merges them)."""
+    return {name: outputs[key] for name, key in FUNCTION_ENV_FROM_OUTPUTS.get(function, {}).items()}
+
+
 def update_config(config: dict[str, Any], stage: str, outputs: Mapping[str, str]) -> dict[str, Any]:
-    """Set the stage's environment, subnets and security group; keep everything else."""
+    """Set the stage's environment, subnets, security group and each function's policy
+    file and own variables; keep everything else."""
     stage_cfg = config.setdefault("stages", {}).setdefault(stage, {})
     env = stage_cfg.setdefault("environment_variables", {})
     env.update(stage_environment(outputs))
     stage_cfg["subnet_ids"] = [s.strip() for s in outputs["SubnetIds"].split(",") if s.strip()]
     stage_cfg["security_group_ids"] = [outputs["LambdaSecurityGroupId"]]
+    # one role per function, each with its own policy: no stage-wide one to fall back on
+    stage_cfg.pop("iam_policy_file", None)
+    functions = stage_cfg.setdefault("lambda_functions", {})
+    for function in FUNCTIONS:
+        function_cfg = functions.setdefault(function, {})
+        function_cfg["iam_policy_file"] = policy_file(stage, function)
+        own = function_environment(outputs, function)
+        if own:
+            function_cfg.setdefault("environment_variables", {}).update(own)
     return config
 
 
@@ -165,21 +214,25 @@ def record(
     *,
     config_path: Path = CONFIG,
     template_path: Path = TEMPLATE,
-    policy_path: Path | None = None,
+    policy_dir: Path | None = None,
     write_config: bool = True,
-) -> Path:
-    """Write the config and the policy for ``stage``; returns the policy's path."""
+) -> list[Path]:
+    """Write the config and the functions' policies for ``stage``; returns the policies' paths."""
     check_outputs(outputs, stage)
-    policy_path = policy_path or config_path.parent / f"policy-{stage}.json"
+    policy_dir = policy_dir or config_path.parent
     template = json.loads(template_path.read_text(encoding="utf-8"))
-    policy = render_policy(template, policy_values(outputs, stage))
+    policies = render_policies(template, policy_values(outputs, stage))
     if write_config:
         if not config_path.exists():
             raise RecordError(f"{config_path} does not exist: it holds app_name and the stages")
         config = json.loads(config_path.read_text(encoding="utf-8"))
         _write_json(config_path, update_config(config, stage, outputs))
-    _write_json(policy_path, policy)
-    return policy_path
+    paths = []
+    for function, policy in policies.items():
+        path = policy_dir / policy_file(stage, function)
+        _write_json(path, policy)
+        paths.append(path)
+    return paths
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -199,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--template", type=Path, default=TEMPLATE)
-    parser.add_argument("--policy", type=Path, help="default: .chalice/policy-<stage>.json")
+    parser.add_argument(
+        "--policy-dir", type=Path, help="default: .chalice/ (policy-<stage>-<function>.json)"
+    )
     parser.add_argument(
         "--policy-only", action="store_true", help="render the policy, leave config.json alone"
     )
@@ -209,12 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         outputs = stack_outputs(args.stack_name or f"csv-pipeline-{args.stage}", args.region)
     try:
-        policy_path = record(
+        policy_paths = record(
             args.stage,
             outputs,
             config_path=args.config,
             template_path=args.template,
-            policy_path=args.policy,
+            policy_dir=args.policy_dir,
             write_config=not args.policy_only,
         )
     except RecordError as exc:
@@ -222,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if not args.policy_only:
         print(f"updated {args.config} (stage {args.stage})")
-    print(f"wrote {policy_path}")
+    for path in policy_paths:
+        print(f"wrote {path}")
     return 0
 
 

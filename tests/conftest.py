@@ -93,6 +93,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbInfo]:
     server.start()
     password = secrets.token_urlsafe(16)
     server.create_role("pipeline", password)
+    # the owner migrates and creates the function roles, as RDS's master user may
+    server.execute("ALTER ROLE pipeline CREATEROLE")
     server.create_database("pipeline", owner="pipeline")
     try:
         yield DbInfo(server.host, server.port, "pipeline", password, "pipeline", server)
@@ -113,8 +115,43 @@ def moto_server() -> Iterator[Any]:
         server.stop()
 
 
+def reset_database(db: DbInfo) -> None:
+    """The database as a first deploy finds it: no table, no migration history."""
+    conn = db.connect()
+    try:
+        conn.run("DROP TABLE IF EXISTS file_metadata, schema_migrations")
+    finally:
+        conn.close()
+
+
+def login(secrets_client: Any, secret_id: str) -> DbInfo:
+    """The login a role's secret holds (after the migration runner set it)."""
+    data = json.loads(secrets_client.get_secret_value(SecretId=secret_id)["SecretString"])
+    return DbInfo(
+        data["host"], int(data["port"]), data["username"], data["password"], data["dbname"]
+    )
+
+
+def run_migrations(endpoint: str, names: Names) -> dict[str, Any]:
+    """``python -m ops migrate``'s code, as the owner, against the local secrets."""
+    import boto3
+
+    from chalicelib.core.settings import MigrationSettings
+    from chalicelib.migrate import run
+
+    env = {**os.environ, **pipeline_env(names)}
+    return run(
+        boto3.client("secretsmanager", endpoint_url=endpoint), MigrationSettings.from_env(env)
+    )
+
+
 class Stack:
-    """The provisioned local resources, with helpers to drive and inspect them."""
+    """The provisioned local resources, with helpers to drive and inspect them.
+
+    ``db`` is the owner (what the tests inspect with); the functions log in as
+    ``writer`` (``csv_pipeline_writer``, the secret ``DB_SECRET_ID`` names),
+    the least-privileged role the migrations made.
+    """
 
     def __init__(self, db: DbInfo, endpoint: str, resources: Any) -> None:
         import boto3
@@ -126,6 +163,8 @@ class Stack:
         self.s3 = boto3.client("s3", endpoint_url=endpoint)
         self.sqs = boto3.client("sqs", endpoint_url=endpoint)
         self.secrets = boto3.client("secretsmanager", endpoint_url=endpoint)
+        self.writer = login(self.secrets, self.names.secret_id)
+        self.reader = login(self.secrets, self.names.reader_secret_id)
 
     # -- uploads and events -------------------------------------------------
     def put(self, key: str, body: bytes) -> dict[str, Any]:
@@ -178,8 +217,9 @@ class Stack:
                 time.sleep(0.05)
 
     def set_secret(self, **values: Any) -> None:
+        """The functions' secret: the writer's login, with ``values`` changed."""
         self.secrets.put_secret_value(
-            SecretId=self.names.secret_id, SecretString=json.dumps(self.db.secret(**values))
+            SecretId=self.names.secret_id, SecretString=json.dumps(self.writer.secret(**values))
         )
 
 
@@ -216,11 +256,9 @@ def stack(postgres: DbInfo, moto_server: Any) -> Iterator[Stack]:
 
     moto_server.reset()
     resources = provision(moto_server.url, postgres.secret(), NAMES)
-    conn = postgres.connect()
-    try:
-        conn.run("DROP TABLE IF EXISTS file_metadata")
-    finally:
-        conn.close()
+    reset_database(postgres)
+    # as `make deploy` does: migrate as the owner; the functions then log in as the writer
+    run_migrations(moto_server.url, NAMES)
     app.container.reset()
     try:
         yield Stack(postgres, moto_server.url, resources)

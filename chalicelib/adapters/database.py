@@ -1,8 +1,11 @@
-"""PostgreSQL through pg8000: connection, TLS, schema and the metadata store.
+"""PostgreSQL through pg8000: connection, TLS and the metadata store.
 
 One connection per Lambda container, opened lazily, checked at the start of
 each invocation and reopened when broken. TLS is verified (CA and host name)
-whenever the database is not on this machine.
+whenever the database is not on this machine. The schema is not the
+functions' business: the migration runner (``chalicelib.adapters.migrations``,
+``python -m ops migrate``) applies it as the owner, and the functions log in
+as roles that cannot change it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ SQL_DIR = Path(__file__).with_name("sql")
 RDS_CA_BUNDLE = Path(__file__).with_name("certs") / "rds-global-bundle.pem"
 APPLICATION_NAME = "csv-pipeline"
 _AUTH_SQLSTATES = {"28P01", "28000"}
-_SCHEMA_LOCK = 4_242_001  # pg_advisory_xact_lock key: one schema migration at a time
 
 
 class Connection(Protocol):
@@ -129,17 +131,6 @@ def _load_queries() -> dict[str, str]:
     return queries
 
 
-def schema_statements() -> list[str]:
-    """The statements of schema.sql, in order."""
-    statements, current = [], []
-    for line in (SQL_DIR / "schema.sql").read_text().splitlines():
-        current.append(line)
-        if line.rstrip().endswith(";"):
-            statements.append("\n".join(current).strip().rstrip(";"))
-            current = []
-    return [s for s in statements if s and not all(x.startswith("--") for x in s.splitlines())]
-
-
 @dataclass(frozen=True)
 class Claim:
     """The row an invocation works on; ``None`` from :meth:`claim` means a duplicate."""
@@ -167,17 +158,6 @@ class MetadataStore:
         rows = self._run(name, **params)
         columns = [c["name"] for c in self._conn.columns or []]
         return [dict(zip(columns, row, strict=True)) for row in rows]
-
-    def apply_schema(self) -> None:
-        """Create the table and indexes if missing; safe to run concurrently."""
-        try:
-            self._conn.run("BEGIN")
-            self._conn.run("SELECT pg_advisory_xact_lock(:key)", key=_SCHEMA_LOCK)
-            for statement in schema_statements():
-                self._conn.run(statement)
-            self._conn.run("COMMIT")
-        except (PgDatabaseError, PgInterfaceError, OSError) as exc:
-            raise DatabaseError(f"cannot apply the schema: {exc}") from exc
 
     def ping(self) -> None:
         self._conn.run("SELECT 1")
@@ -280,7 +260,6 @@ class Database:
         self._settings = settings
         self._connector = connector
         self._conn: Connection | None = None
-        self._schema_ready = False
 
     def store(self) -> MetadataStore:
         """A store on a live connection, or :class:`DatabaseError`."""
@@ -291,15 +270,7 @@ class Database:
                 self.close()
         if self._conn is None:
             self._conn = self._open()
-        store = MetadataStore(self._conn)
-        if not self._schema_ready:
-            try:
-                store.apply_schema()
-            except DatabaseError:
-                self.close()
-                raise
-            self._schema_ready = True
-        return store
+        return MetadataStore(self._conn)
 
     @contextmanager
     def session(self) -> Iterator[MetadataStore]:

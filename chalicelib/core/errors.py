@@ -88,6 +88,13 @@ class DatabaseAuthError(DatabaseError):
     code = "DATABASE_AUTH"
 
 
+class MigrationError(DatabaseError):
+    """A schema migration failed, or the database's history disagrees with the files."""
+
+    code = "MIGRATION_FAILED"
+    retryable = False
+
+
 class UploadInProgress(PipelineError):
     """Another invocation holds a live claim on this upload: try again later.
 

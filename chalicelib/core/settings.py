@@ -31,6 +31,10 @@ API_AUTH_MODES = ("iam", "none")
 #: The failure queue's maxReceiveCount (infra/pipeline.yaml): its last delivery
 #: of a record must end the upload whatever claim is left.
 FAILURE_QUEUE_MAX_RECEIVES = 5
+#: ``PIPELINE_STAGE``: set by every stage's ``environment_variables`` (Chalice
+#: applies them over the shell's when it imports app.py); only this stage may
+#: leave the routes open (``API_AUTH=none``).
+LOCAL_STAGE = "local"
 REQUIRED = ("INPUT_BUCKET", "OUTPUT_BUCKET", "BACKUP_BUCKET", "SNS_TOPIC_ARN", "DB_SECRET_ID")
 
 
@@ -41,6 +45,8 @@ class DeploySettings:
     input_bucket: str
     failure_queue: str
     api_auth: str
+    #: ``PIPELINE_STAGE``; empty when unset (then ``API_AUTH=none`` is refused).
+    stage: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploySettings:
@@ -49,9 +55,17 @@ class DeploySettings:
             input_bucket=env.get("INPUT_BUCKET") or DEFAULT_INPUT_BUCKET,
             failure_queue=env.get("FAILURE_QUEUE_NAME") or DEFAULT_FAILURE_QUEUE,
             api_auth=env.get("API_AUTH") or DEFAULT_API_AUTH,
+            stage=env.get("PIPELINE_STAGE") or "",
         )
         if settings.api_auth not in API_AUTH_MODES:
             raise ConfigError(f"API_AUTH must be 'iam' or 'none', not {settings.api_auth!r}")
+        if settings.api_auth == "none" and settings.stage != LOCAL_STAGE:
+            # A shell that sourced .local/env exports API_AUTH=none: it must
+            # never open a deployed stage's routes.
+            raise ConfigError(
+                f"API_AUTH=none (open routes) is only for the {LOCAL_STAGE!r} stage, and "
+                f"PIPELINE_STAGE is {settings.stage or 'unset'!r}: deployed stages use IAM"
+            )
         return settings
 
 
@@ -108,6 +122,58 @@ class Settings:
             )
         if self.db_tls not in ("auto", "verify-full", "disable"):
             raise ConfigError(f"DB_TLS must be auto, verify-full or disable, not {self.db_tls!r}")
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    """What the migration runner needs (``python -m ops migrate``, the ``migrate`` function).
+
+    It logs in with the master (owner) secret and sets the two function roles'
+    passwords from theirs; host, port, name and TLS are the functions' ``DB_*``.
+    """
+
+    master_secret_id: str
+    writer_secret_id: str
+    reader_secret_id: str
+    #: the ``DB_*`` settings; ``db_secret_id`` is the master's
+    database: Settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MigrationSettings:
+        env = os.environ if environ is None else environ
+        writer = env.get("DB_WRITER_SECRET_ID") or env.get("DB_SECRET_ID") or ""
+        values = {
+            "DB_MASTER_SECRET_ID": env.get("DB_MASTER_SECRET_ID") or "",
+            "DB_WRITER_SECRET_ID (or DB_SECRET_ID)": writer,
+            "DB_READER_SECRET_ID": env.get("DB_READER_SECRET_ID") or "",
+        }
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise ConfigError(f"missing migration setting(s): {', '.join(missing)}")
+        port = env.get("DB_PORT")
+        database = Settings(
+            input_bucket="",
+            output_bucket="",
+            backup_bucket="",
+            sns_topic_arn="",
+            db_secret_id=env["DB_MASTER_SECRET_ID"],
+            db_host=env.get("DB_HOST") or None,
+            db_port=int(port) if port else None,
+            db_name=env.get("DB_NAME") or None,
+            db_tls=env.get("DB_TLS", "auto"),
+            db_ca_bundle=env.get("DB_CA_BUNDLE") or None,
+            db_timeout=float(env.get("DB_TIMEOUT") or DEFAULT_DB_TIMEOUT),
+        )
+        if database.db_tls not in ("auto", "verify-full", "disable"):
+            raise ConfigError(
+                f"DB_TLS must be auto, verify-full or disable, not {database.db_tls!r}"
+            )
+        return cls(
+            master_secret_id=env["DB_MASTER_SECRET_ID"],
+            writer_secret_id=writer,
+            reader_secret_id=env["DB_READER_SECRET_ID"],
+            database=database,
+        )
 
 
 @dataclass(frozen=True)

@@ -302,5 +302,5 @@ def test_deployed_stages_put_every_route_behind_iam_and_the_local_stage_does_not
 
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     for name, stage in config["stages"].items():
-        expected = "none" if name == "local" else None
+        expected = "none" if name == "local" else "iam"  # tests/infra/test_api_auth.py
         assert stage.get("environment_variables", {}).get("API_AUTH") == expected, name

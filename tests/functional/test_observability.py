@@ -179,6 +179,6 @@ def test_the_database_password_is_never_logged(
     assert len(caplog.records) > 20  # the capture did see DEBUG lines (botocore among them)
     assert any(r.name.startswith("botocore") for r in caplog.records)
     assert log_lines(captured.out)
-    assert "refused the credentials of user 'pipeline'" in logged
+    assert "refused the credentials of user 'csv_pipeline_writer'" in logged
     assert password not in logged
     assert wrong not in logged

@@ -258,7 +258,7 @@ def test_a_wrong_password_is_a_clear_error_and_never_shown(stack: Stack, client:
 
     with pytest.raises(DatabaseAuthError) as raised:
         invoke(client, event)
-    assert "refused the credentials of user 'pipeline'" in str(raised.value)
+    assert "refused the credentials of user 'csv_pipeline_writer'" in str(raised.value)
     assert "not-the-password-4711" not in str(raised.value)
     assert stack.notifications(wait=0.2) == []
 

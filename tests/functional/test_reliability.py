@@ -178,12 +178,12 @@ def test_a_rotated_password_is_picked_up_without_a_redeploy(
     # Secrets Manager rotation: the database and the secret change together;
     # the container still caches the old secret.
     new_password = "rotated-" + os.urandom(6).hex()
-    server.create_role(stack.db.user, new_password)
+    server.create_role(stack.writer.user, new_password)  # the functions' role
     stack.set_secret(password=new_password)
     try:
         runtime.handlers.handle_s3_event(stack.put("new-password.csv", GOOD))
     finally:
-        server.create_role(stack.db.user, stack.db.password)
+        server.create_role(stack.writer.user, stack.writer.password)
     assert [r["status"] for r in stack.rows()] == ["succeeded", "succeeded"]
 
 

@@ -35,6 +35,10 @@ What does not run, and why:
   attribute 'startswith'``), and moto does not model the managed master
   secret, interface endpoints or alarms on Lambda metrics anyway. The
   template is checked by cfn-lint, checkov and ``test_template.py``;
+* the migrations (``--skip-migrate``): they run in the ``migrate`` function
+  (the database is reachable only from the VPC), and moto runs a function
+  only inside Docker; ``tests/functional/test_migrations.py`` runs the same
+  code against a real PostgreSQL, ``test_deploy_script.py`` the invocation;
 * the smoke test (``--skip-smoke``): it waits for the function to write the
   result of an upload. moto runs a Lambda function only inside Docker (none
   here), and the function would then have to reach the stage's database
@@ -83,7 +87,7 @@ APP = "csv-pipeline"
 WORKAROUNDS = Path(__file__).resolve().parent / "moto_workarounds"
 #: What the deploy copies: the app and everything deploy.py reads or rewrites.
 PROJECT_FILES = ("app.py", "requirements.txt")
-PROJECT_DIRS = ("chalicelib", "scripts", "infra")
+PROJECT_DIRS = ("chalicelib", "scripts", "infra", "ops")
 DEPLOY_TIMEOUT = 240  # seconds; here the first deploy takes about 12, the second 6
 
 
@@ -141,15 +145,24 @@ def create_stack_resources(moto: MotoProcess) -> dict[str, str]:
         return str(attributes["Attributes"]["QueueArn"])
 
     topic = moto.client("sns").create_topic(Name=f"{APP}-{STAGE}-notifications")["TopicArn"]
-    secret = moto.client("secretsmanager").create_secret(
+    secrets = moto.client("secretsmanager")
+    secret = secrets.create_secret(
         Name=f"rds!db-{APP}-{STAGE}", SecretString='{"username": "u", "password": "p"}'
     )["ARN"]
+    writer, reader = (
+        secrets.create_secret(
+            Name=f"{APP}-{STAGE}-{role}", SecretString=json.dumps({"username": role})
+        )["ARN"]
+        for role in ("csv_pipeline_writer", "csv_pipeline_reader")
+    )
     key = moto.client("kms").create_key(Description=f"{APP}-{STAGE}")["KeyMetadata"]["Arn"]
     outputs.update(
         {
             "TopicArn": topic,
             "KmsKeyArn": key,
             "DbSecretArn": secret,
+            "WriterDbSecretArn": writer,
+            "ReaderDbSecretArn": reader,
             "SubnetIds": ",".join(subnets),
             "LambdaSecurityGroupId": group,
             "FailureQueueArn": arn(queue),
@@ -177,6 +190,10 @@ def deploy_env(moto: MotoProcess, ca_bundle: Path, capture: Path) -> dict[str, s
     env = {k: v for k, v in os.environ.items() if k not in leaked and not k.startswith("DB_")}
     env.update(
         {
+            # ...but deploy from a shell that sourced .local/env (as the README
+            # says to): the stage's own API_AUTH=iam must win over it.
+            "API_AUTH": "none",
+            "PIPELINE_STAGE": "local",
             "AWS_ENDPOINT_URL": moto.url,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
@@ -202,6 +219,7 @@ def run_deploy(project: Path, env: dict[str, str], log: Path) -> subprocess.Comp
             STAGE,
             "--outputs-file",
             str(outputs_file),
+            "--skip-migrate",
             "--skip-smoke",
         ],
         cwd=project,
@@ -249,11 +267,12 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
 def test_the_deploy_ran_every_step_but_the_stack_and_the_smoke_test(deployed: Deployed) -> None:
     first, second = (run.stdout for run in deployed.runs)
     for line in (
-        "==> record outputs into .chalice/config.json and .chalice/policy-dev.json",
+        "==> record outputs into .chalice/config.json and .chalice/policy-dev-*.json",
         "==> RDS CA bundle",
         "==> byte-compile the deployment package",
         "==> chalice deploy --stage dev",
         "==> async invoke config of csv-pipeline-dev-process_upload",
+        "==> database migrations skipped (--skip-migrate)",
         "==> smoke test skipped (--skip-smoke)",
         "deploy: stage dev is live",
     ):
@@ -327,14 +346,13 @@ def test_the_other_functions_have_their_overrides(deployed: Deployed) -> None:
     assert (api["MemorySize"], api["Timeout"]) == (256, 10)
 
 
-@pytest.mark.parametrize(
-    "function", [f"{APP}-{STAGE}-process_upload", f"{APP}-{STAGE}-report_failure", f"{APP}-{STAGE}"]
-)
-def test_each_functions_role_holds_only_the_rendered_policy(
-    deployed: Deployed, record_outputs: Any, policy_template: dict[str, Any], function: str
+@pytest.mark.parametrize("handler", ["process_upload", "report_failure", "api_handler", "migrate"])
+def test_each_functions_role_holds_only_its_rendered_policy(
+    deployed: Deployed, record_outputs: Any, policy_template: dict[str, Any], handler: str
 ) -> None:
-    """Chalice gives each function a role of its own (they have per-function
-    settings), each with the stage's policy file and nothing else."""
+    """Chalice gives each function a role of its own, each with its own policy
+    file (``lambda_functions.<name>.iam_policy_file``) and nothing else."""
+    function = f"{APP}-{STAGE}" if handler == "api_handler" else f"{APP}-{STAGE}-{handler}"
     role_arn = deployed.client("lambda").get_function(FunctionName=function)["Configuration"][
         "Role"
     ]
@@ -346,11 +364,12 @@ def test_each_functions_role_holds_only_the_rendered_policy(
     document = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
     if isinstance(document, str):
         document = json.loads(document)
-    wanted = record_outputs.render_policy(
+    wanted = record_outputs.render_policies(
         policy_template, record_outputs.policy_values(deployed.outputs, STAGE)
-    )
+    )[handler]
     assert document == wanted
-    assert json.loads((deployed.project / ".chalice" / "policy-dev.json").read_text()) == wanted
+    written = deployed.project / ".chalice" / f"policy-dev-{handler}.json"
+    assert json.loads(written.read_text()) == wanted
 
 
 def test_the_config_was_rewritten_from_the_outputs(deployed: Deployed) -> None:
@@ -358,7 +377,9 @@ def test_the_config_was_rewritten_from_the_outputs(deployed: Deployed) -> None:
     dev = config["stages"]["dev"]
     assert dev["subnet_ids"] == deployed.outputs["SubnetIds"].split(",")
     assert dev["security_group_ids"] == [deployed.outputs["LambdaSecurityGroupId"]]
-    assert dev["environment_variables"]["DB_SECRET_ID"] == deployed.outputs["DbSecretArn"]
+    assert dev["environment_variables"]["DB_SECRET_ID"] == deployed.outputs["WriterDbSecretArn"]
+    api = dev["lambda_functions"]["api_handler"]["environment_variables"]
+    assert api["DB_SECRET_ID"] == deployed.outputs["ReaderDbSecretArn"]
     original = json.loads((ROOT / ".chalice" / "config.json").read_text())
     assert config["stages"]["prod"] == original["stages"]["prod"]
 
@@ -479,10 +500,11 @@ def test_chalice_state_is_kept_in_the_state_bucket(deployed: Deployed) -> None:
     local = json.loads((deployed.project / ".chalice" / "deployed" / f"{STAGE}.json").read_text())
     assert state == local
     names = {r["name"] for r in state["resources"]}
-    assert {"process_upload", "report_failure", "api_handler"} <= names
+    assert {"process_upload", "report_failure", "api_handler", "migrate"} <= names
     functions = deployed.client("lambda").list_functions()["Functions"]
     assert sorted(f["FunctionName"] for f in functions) == [
         f"{APP}-{STAGE}",
+        f"{APP}-{STAGE}-migrate",
         f"{APP}-{STAGE}-process_upload",
         f"{APP}-{STAGE}-report_failure",
     ]

@@ -1,18 +1,21 @@
-"""Least privilege, proven: the pipeline runs with nothing but the prod policy.
+"""Least privilege, proven: each function runs with nothing but its own prod policy.
 
 moto's server (a process of its own, ``tests.infra.motoproc``) enforces IAM
 after ``POST /moto-api/reset-auth`` with body ``0``: from the next request on
 every call must be signed by an IAM user's key and be allowed by that user's
 policies. Before that, as an administrator, the module creates the local
 stack (``devstack.aws.provision``: buckets, topic, queues, the database
-secret), a KMS key, a VPC, and an IAM user holding only
-``infra/policy.template.json`` rendered for ``prod`` with the ARNs of those
-local resources (``record_outputs.render_policy``). The real handler
-(``Runtime.from_env()`` with that user's key in ``AWS_ACCESS_KEY_ID`` /
-``AWS_SECRET_ACCESS_KEY`` and ``AWS_ENDPOINT_URL`` at the server) then
-processes uploads into a real PostgreSQL; an administrator (an IAM user with
-``*`` on ``*``: under enforcement moto accepts no other key) uploads and
-reads what it left behind.
+secrets), a KMS key, a VPC, and one IAM user per function holding only that
+function's document of ``infra/policy.template.json`` rendered for ``prod``
+with the ARNs of those local resources (``record_outputs.render_policies``).
+The database is migrated as its owner (``chalicelib.migrate.run``, what the
+``migrate`` function runs), so the processing functions log in as
+``csv_pipeline_writer`` and the status API as ``csv_pipeline_reader``. The
+real handlers (``Runtime.from_env()`` with a function user's key in
+``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` and ``AWS_ENDPOINT_URL`` at
+the server) then process uploads into a real PostgreSQL and serve the status
+routes; an administrator (an IAM user with ``*`` on ``*``: under enforcement
+moto accepts no other key) uploads and reads what they left behind.
 
 What this proves and what it cannot, because moto's enforcement is not AWS's:
 
@@ -52,7 +55,7 @@ from botocore.exceptions import ClientError
 from chalicelib.core.errors import StorageError
 from chalicelib.runtime import Runtime
 from devstack.aws import Names, Resources, pipeline_env, provision
-from tests.conftest import DbInfo, s3_event
+from tests.conftest import DbInfo, reset_database, run_migrations, s3_event
 from tests.infra.motoproc import ACCOUNT, REGION, MotoProcess
 from tests.infra.support import ROOT
 
@@ -78,23 +81,31 @@ class Key:
     secret: str
 
 
+FUNCTIONS = ("process_upload", "report_failure", "api_handler", "migrate")
+
+
 @dataclass
 class Enforced:
-    """The enforcing server, its resources and the two principals."""
+    """The enforcing server, its resources and the principals (one per function)."""
 
     moto: MotoProcess
     resources: Resources
     outputs: dict[str, str]
-    policy: dict[str, Any]
+    policies: dict[str, dict[str, Any]]
     admin: Key
-    pipeline: Key
+    functions: dict[str, Key]
     db: DbInfo
 
     def as_admin(self, service: str) -> Any:
         return self.moto.client(service, self.admin.id, self.admin.secret)
 
+    def as_function(self, function: str, service: str) -> Any:
+        key = self.functions[function]
+        return self.moto.client(service, key.id, key.secret)
+
     def as_pipeline(self, service: str) -> Any:
-        return self.moto.client(service, self.pipeline.id, self.pipeline.secret)
+        """As process_upload, the function that can do most."""
+        return self.as_function("process_upload", service)
 
     # -- what the pipeline left behind, read as the administrator -------------
     def upload(self, key: str, body: bytes) -> dict[str, Any]:
@@ -166,8 +177,10 @@ def local_outputs(moto: MotoProcess, resources: Resources, db: DbInfo) -> dict[s
         "TopicArn": NAMES.topic_arn,
         # a key ARN as the stack outputs it (arn:aws:kms:<region>:<account>:key/<id>)
         "KmsKeyArn": kms.create_key(Description="csv-pipeline-prod")["KeyMetadata"]["Arn"],
-        # the full ARN, random suffix included, as RDS's managed secret has it
-        "DbSecretArn": secrets.describe_secret(SecretId=NAMES.secret_id)["ARN"],
+        # the full ARNs, random suffix included, as RDS's managed secret has it
+        "DbSecretArn": secrets.describe_secret(SecretId=NAMES.master_secret_id)["ARN"],
+        "WriterDbSecretArn": secrets.describe_secret(SecretId=NAMES.secret_id)["ARN"],
+        "ReaderDbSecretArn": secrets.describe_secret(SecretId=NAMES.reader_secret_id)["ARN"],
         "DbHost": db.host,
         "DbPort": str(db.port),
         "DbName": db.dbname,
@@ -210,46 +223,68 @@ def enforced(
         others(moto)
         outputs = local_outputs(moto, resources, postgres)
         record_outputs.check_outputs(outputs, "prod")
-        policy = record_outputs.render_policy(
+        policies = record_outputs.render_policies(
             policy_template, record_outputs.policy_values(outputs, "prod")
         )
         iam = moto.client("iam")
         admin = create_user(iam, "administrator", ADMIN_POLICY)
-        pipeline = create_user(iam, "csv-pipeline-prod", policy)
-        conn = postgres.connect()
-        try:
-            conn.run("DROP TABLE IF EXISTS file_metadata")  # the table as a deploy finds it
-        finally:
-            conn.close()
+        functions = {
+            function: create_user(iam, f"csv-pipeline-prod-{function}", policies[function])
+            for function in FUNCTIONS
+        }
+        reset_database(postgres)  # the database as a first deploy finds it
+        # what the migrate function does (it is granted below, under enforcement,
+        # by test_the_migrate_function_can_migrate); the role secrets get passwords
+        run_migrations(moto.url, NAMES)
         # INITIAL_NO_AUTH_ACTION_COUNT = 0: the very next request is authorised.
         previous = moto.reset_auth(0)
         try:
-            yield Enforced(moto, resources, outputs, policy, admin, pipeline, postgres)
+            yield Enforced(moto, resources, outputs, policies, admin, functions, postgres)
         finally:
             moto.reset_auth(previous)  # moto's default, inf: never enforce
 
 
-@pytest.fixture
-def runtime(enforced: Enforced, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    """A Lambda container whose credentials are the restricted user's."""
+def container(
+    enforced: Enforced, monkeypatch: pytest.MonkeyPatch, function: str, **extra: str
+) -> Runtime:
+    """A Lambda container of ``function``: its user's credentials, its settings."""
     import boto3
 
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "DB_HOST", "DB_PORT", "DB_NAME"):
         monkeypatch.delenv(name, raising=False)
+    key = enforced.functions[function]
     env = {
         **pipeline_env(NAMES),
         "AWS_ENDPOINT_URL": enforced.moto.url,
         "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": enforced.pipeline.id,
-        "AWS_SECRET_ACCESS_KEY": enforced.pipeline.secret,
+        "AWS_ACCESS_KEY_ID": key.id,
+        "AWS_SECRET_ACCESS_KEY": key.secret,
         "DB_TLS": "auto",
+        **extra,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     # boto3's default session caches the first credentials it resolved: start anew.
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    rt = Runtime.from_env()
+    return Runtime.from_env()
+
+
+@pytest.fixture
+def runtime(enforced: Enforced, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A process_upload container: its user's credentials, the writer's login."""
+    rt = container(enforced, monkeypatch, "process_upload")
     enforced.notifications(wait=0)  # an empty inbox for this test
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def reporter(enforced: Enforced, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A report_failure container."""
+    rt = container(enforced, monkeypatch, "report_failure")
+    enforced.notifications(wait=0)
     try:
         yield rt
     finally:
@@ -274,14 +309,16 @@ def unique(name: str) -> str:
 # ---------------------------------------------------------------- the setup itself
 
 
-def test_the_user_holds_the_prod_policy_and_nothing_else(enforced: Enforced) -> None:
-    committed = json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
-    assert [s["Sid"] for s in enforced.policy["Statement"]] == [
-        s["Sid"] for s in committed["Statement"]
-    ]
-    assert "${" not in json.dumps(enforced.policy)
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_user_holds_its_functions_prod_policy_and_nothing_else(
+    enforced: Enforced, function: str
+) -> None:
+    committed = json.loads((ROOT / ".chalice" / f"policy-prod-{function}.json").read_text())
+    policy = enforced.policies[function]
+    assert [s["Sid"] for s in policy["Statement"]] == [s["Sid"] for s in committed["Statement"]]
+    assert "${" not in json.dumps(policy)
     iam = enforced.as_admin("iam")
-    user = "csv-pipeline-prod"
+    user = f"csv-pipeline-prod-{function}"
     attached = iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
     assert [p["PolicyName"] for p in attached] == [f"{user}-policy"]
     assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
@@ -332,8 +369,9 @@ def test_a_rejected_upload_goes_all_the_way(enforced: Enforced, runtime: Runtime
     assert "REJECTED" in mail["Subject"]
 
 
-def test_the_failure_reporter_goes_all_the_way(enforced: Enforced, runtime: Runtime) -> None:
-    """Lambda's side of the failure queue runs with the function's role too."""
+def test_the_failure_reporter_goes_all_the_way(enforced: Enforced, reporter: Runtime) -> None:
+    """Lambda's side of the failure queue runs with the functions' roles too:
+    the destination with process_upload's, the trigger's poll with report_failure's."""
     key = unique("failed.csv")
     event = enforced.upload(key, GOOD)
     record = {
@@ -348,14 +386,15 @@ def test_the_failure_reporter_goes_all_the_way(enforced: Enforced, runtime: Runt
         "requestPayload": event,
         "responsePayload": {"errorType": "DatabaseError", "errorMessage": "the database is down"},
     }
-    sqs, url = enforced.as_pipeline("sqs"), enforced.resources.failure_queue_url
+    url = enforced.resources.failure_queue_url
     # the on-failure destination (sqs:SendMessage), then the event source
     # mapping's poll (GetQueueAttributes, ReceiveMessage, DeleteMessage)
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+    enforced.as_pipeline("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(record))
+    sqs = enforced.as_function("report_failure", "sqs")
     sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
 
-    reported = runtime.handlers.report_failure(message["Body"])
+    reported = reporter.handlers.report_failure(message["Body"])
 
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     assert reported == {"code": "DATABASE_ERROR", "uploads": [{"key": key, "reported": True}]}
@@ -417,6 +456,12 @@ DENIED: dict[str, Callable[[Enforced], Any]] = {
     "read another secret": lambda e: e.as_pipeline("secretsmanager").get_secret_value(
         SecretId=OTHER_SECRET
     ),
+    "read the master user's secret": lambda e: e.as_pipeline("secretsmanager").get_secret_value(
+        SecretId=NAMES.master_secret_id
+    ),
+    "read the status API's secret": lambda e: e.as_pipeline("secretsmanager").get_secret_value(
+        SecretId=NAMES.reader_secret_id
+    ),
     "change the database secret": lambda e: e.as_pipeline("secretsmanager").put_secret_value(
         SecretId=NAMES.secret_id, SecretString="{}"
     ),
@@ -445,3 +490,103 @@ def test_the_restricted_key_is_valid(enforced: Enforced) -> None:
     enforced.upload(key, GOOD)
     assert s3.get_object(Bucket=NAMES.input_bucket, Key=key)["Body"].read() == GOOD
     assert s3.list_objects_v2(Bucket=NAMES.input_bucket, Prefix=key)["KeyCount"] == 1
+
+
+# ---------------------------------------------------------------- the status API
+
+
+def test_the_status_api_works_with_its_own_policy_and_login(
+    enforced: Enforced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = unique("seen-by-the-api.csv")
+    processing = container(enforced, monkeypatch, "process_upload")
+    try:
+        processing.handlers.handle_s3_event(enforced.upload(key, GOOD))
+    finally:
+        processing.close()
+    api = container(
+        enforced, monkeypatch, "api_handler", DB_SECRET_ID=enforced.outputs["ReaderDbSecretArn"]
+    )
+    try:
+        check_the_api(enforced, api, key)
+    finally:
+        api.close()
+
+
+def check_the_api(enforced: Enforced, api: Runtime, key: str) -> None:
+    status = api.api().status()
+    assert status.status_code == 200, status.body
+    assert status.body["database"]["ok"] is True
+    listed = api.api().files({"limit": "100"})
+    assert listed.status_code == 200
+    [row] = [f for f in listed.body["files"] if f["key"] == key]
+    assert api.api().file(str(row["id"])).status_code == 200
+    # it could read no other secret than the reader's (API_DENIED below)
+    assert api.settings.db_secret_id == enforced.outputs["ReaderDbSecretArn"]
+
+
+API_DENIED: dict[str, Callable[[Enforced], Any]] = {
+    "write a result": lambda e: e.as_function("api_handler", "s3").put_object(
+        Bucket=NAMES.output_bucket, Key="results/forged.json", Body=b"{}"
+    ),
+    "copy a backup": lambda e: e.as_function("api_handler", "s3").copy_object(
+        Bucket=NAMES.backup_bucket,
+        Key="backup/forged.csv",
+        CopySource={"Bucket": NAMES.input_bucket, "Key": "any.csv"},
+    ),
+    "read an upload": lambda e: e.as_function("api_handler", "s3").get_object(
+        Bucket=NAMES.input_bucket, Key="any.csv"
+    ),
+    "publish to the topic": lambda e: e.as_function("api_handler", "sns").publish(
+        TopicArn=NAMES.topic_arn, Message="forged"
+    ),
+    "read the writer's secret": lambda e: e.as_function(
+        "api_handler", "secretsmanager"
+    ).get_secret_value(SecretId=NAMES.secret_id),
+    "read the master user's secret": lambda e: e.as_function(
+        "api_handler", "secretsmanager"
+    ).get_secret_value(SecretId=NAMES.master_secret_id),
+    "send to the failure queue": lambda e: e.as_function("api_handler", "sqs").send_message(
+        QueueUrl=e.resources.failure_queue_url, MessageBody="{}"
+    ),
+    "read the failure queue": lambda e: e.as_function("api_handler", "sqs").receive_message(
+        QueueUrl=e.resources.failure_queue_url
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(API_DENIED))
+def test_the_status_api_can_do_nothing_else(enforced: Enforced, what: str) -> None:
+    assert error_code(lambda: API_DENIED[what](enforced)) == "AccessDenied"
+
+
+def test_the_api_key_is_valid(enforced: Enforced) -> None:
+    """The denials above are IAM's answer to a known user, not a bad key."""
+    secret = enforced.as_function("api_handler", "secretsmanager").get_secret_value(
+        SecretId=NAMES.reader_secret_id
+    )
+    assert json.loads(secret["SecretString"])["username"] == "csv_pipeline_reader"
+
+
+# ---------------------------------------------------------------- the migrate function
+
+
+def test_the_migrate_function_can_migrate_and_nothing_else(
+    enforced: Enforced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner, as the migrate function's user: it reads the three secrets."""
+    from chalicelib.core.settings import MigrationSettings
+    from chalicelib.migrate import run
+
+    client = enforced.as_function("migrate", "secretsmanager")
+    report = run(client, MigrationSettings.from_env(pipeline_env(NAMES)))
+    assert report["applied"] == []  # the fixture migrated; this run only sets the logins
+    assert report["logins"] == ["csv_pipeline_writer", "csv_pipeline_reader"]
+    for call in (
+        lambda: client.put_secret_value(SecretId=NAMES.secret_id, SecretString="{}"),
+        lambda: enforced.as_function("migrate", "s3").list_objects_v2(Bucket=NAMES.input_bucket),
+        lambda: enforced.as_function("migrate", "sns").publish(
+            TopicArn=NAMES.topic_arn, Message="x"
+        ),
+    ):
+        assert error_code(call) == "AccessDenied"

@@ -1,10 +1,15 @@
-"""The functions' IAM policy: only the actions the code uses, on the exact ARNs.
+"""The functions' IAM policies: only the actions each one's code uses, on the exact ARNs.
 
-``infra/policy.template.json`` is rendered by ``scripts/record_outputs.py``
-into ``.chalice/policy-<stage>.json``. These tests read the template and the
-rendered policies with a small allow-only evaluator (IAM's wildcard matching;
-there are no Deny or Not* statements to model). The proof under enforcement
-is the moto test that runs the pipeline as a user holding only this policy.
+``infra/policy.template.json`` holds one policy document per function
+(``process_upload``, ``report_failure``, ``api_handler`` (Chalice's name of
+the REST API's) and ``migrate``, which the deploy invokes),
+rendered by ``scripts/record_outputs.py`` into
+``.chalice/policy-<stage>-<function>.json``, each function's
+``iam_policy_file``. These tests read the template and the rendered policies
+with a small allow-only evaluator (IAM's wildcard matching; there are no Deny
+or Not* statements to model). The proof under enforcement is the moto test
+that runs the pipeline as users holding only these policies
+(``test_least_privilege.py``).
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ import pytest
 
 from tests.infra.support import ROOT, STAGES, sample_outputs
 
+FUNCTIONS = ("process_upload", "report_failure", "api_handler", "migrate")
+PROCESSING = ("process_upload", "report_failure")
 #: The one statement AWS forces to use "Resource": "*": EC2's Describe*
 #: actions support no resource-level permissions, and Lambda needs them to
 #: manage the functions' network interfaces in the VPC.
 WILDCARD_SID = "VpcEniDescribeSupportsOnlyWildcardResource"
 WILDCARD_ACTIONS = {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
+S3 = "arn:aws:s3:::"
+KEY = "reports/2025/q3 sales.csv"
 
 
 def as_list(value: Any) -> list[Any]:
@@ -43,21 +52,32 @@ def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
     return False
 
 
-def rendered(record_outputs: Any, policy_template: dict[str, Any], stage: str) -> Any:
+def rendered(record_outputs: Any, policy_template: dict[str, Any], stage: str) -> dict[str, Any]:
     outputs = sample_outputs(stage)
     values = record_outputs.policy_values(outputs, stage)
-    return record_outputs.render_policy(policy_template, values)
+    policies: dict[str, Any] = record_outputs.render_policies(policy_template, values)
+    return policies
+
+
+def statements(policy_template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(f, s) for f in FUNCTIONS for s in policy_template[f]["Statement"]]
 
 
 # ---------------------------------------------------------------- no wildcards
 
 
+def test_the_template_has_one_policy_per_function(policy_template: dict[str, Any]) -> None:
+    assert sorted(policy_template) == sorted(FUNCTIONS)
+    for function in FUNCTIONS:
+        assert policy_template[function]["Version"] == "2012-10-17"
+
+
 def test_no_statement_grants_every_action(policy_template: dict[str, Any]) -> None:
-    for statement in policy_template["Statement"]:
+    for function, statement in statements(policy_template):
         for action in as_list(statement["Action"]):
             service, _, name = action.partition(":")
-            assert action != "*", statement["Sid"]
-            assert "*" not in name, f"{statement['Sid']} grants {action}"
+            assert action != "*", (function, statement["Sid"])
+            assert "*" not in name, f"{function} {statement['Sid']} grants {action}"
             assert service, action
             assert name, action
 
@@ -65,24 +85,25 @@ def test_no_statement_grants_every_action(policy_template: dict[str, Any]) -> No
 def test_only_the_eni_describe_statement_grants_every_resource(
     policy_template: dict[str, Any],
 ) -> None:
-    for statement in policy_template["Statement"]:
+    for function, statement in statements(policy_template):
         resources = as_list(statement["Resource"])
         if statement["Sid"] == WILDCARD_SID:
             assert resources == ["*"]
             assert set(as_list(statement["Action"])) == WILDCARD_ACTIONS
             continue
         for resource in resources:
-            assert resource != "*", statement["Sid"]
+            assert resource != "*", (function, statement["Sid"])
             # an ARN pattern may end in /* or :* (objects, log streams), never be all-account
             assert not resource.endswith(":*:*"), resource
             assert ":::*" not in resource, resource
 
 
 def test_statements_are_plain_allows(policy_template: dict[str, Any]) -> None:
-    sids = [s["Sid"] for s in policy_template["Statement"]]
-    assert len(sids) == len(set(sids))
-    for statement in policy_template["Statement"]:
-        assert set(statement) == {"Sid", "Effect", "Action", "Resource"}, statement["Sid"]
+    for function in FUNCTIONS:
+        sids = [s["Sid"] for s in policy_template[function]["Statement"]]
+        assert len(sids) == len(set(sids)), function
+    for function, statement in statements(policy_template):
+        assert set(statement) == {"Sid", "Effect", "Action", "Resource"}, (function, statement)
         assert statement["Effect"] == "Allow"
 
 
@@ -94,8 +115,22 @@ def test_committed_policies_are_the_rendered_template(
     record_outputs: Any, policy_template: dict[str, Any], stage: str
 ) -> None:
     """`make policies` re-renders them from infra/sample-outputs after a template change."""
-    committed = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
-    assert committed == rendered(record_outputs, policy_template, stage)
+    wanted = rendered(record_outputs, policy_template, stage)
+    for function in FUNCTIONS:
+        path = ROOT / ".chalice" / f"policy-{stage}-{function}.json"
+        assert json.loads(path.read_text()) == wanted[function], path.name
+    assert not (ROOT / ".chalice" / f"policy-{stage}.json").exists()  # no shared policy left
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_function_of_the_committed_config_has_its_own_policy(stage: str) -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
+    assert "iam_policy_file" not in config
+    assert config["autogen_policy"] is False
+    for function in FUNCTIONS:
+        assert config["lambda_functions"][function]["iam_policy_file"] == (
+            f"policy-{stage}-{function}.json"
+        )
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -109,14 +144,14 @@ def test_rendering_fills_every_placeholder(
 def test_a_list_placeholder_becomes_several_resources(
     record_outputs: Any, policy_template: dict[str, Any]
 ) -> None:
-    policy = rendered(record_outputs, policy_template, "dev")
-    (eni,) = [s for s in policy["Statement"] if s["Sid"] == "VpcEniCreateInOwnSubnetsAndGroup"]
-    assert eni["Resource"] == [
-        "arn:aws:ec2:us-east-1:123456789012:network-interface/*",
-        "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0a1b2c3d4e5f60001",
-        "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0a1b2c3d4e5f60002",
-        "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0a1b2c3d4e5f60003",
-    ]
+    for policy in rendered(record_outputs, policy_template, "dev").values():
+        (eni,) = [s for s in policy["Statement"] if s["Sid"] == "VpcEniCreateInOwnSubnetsAndGroup"]
+        assert eni["Resource"] == [
+            "arn:aws:ec2:us-east-1:123456789012:network-interface/*",
+            "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0a1b2c3d4e5f60001",
+            "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0a1b2c3d4e5f60002",
+            "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0a1b2c3d4e5f60003",
+        ]
 
 
 def test_an_unknown_placeholder_is_an_error(record_outputs: Any) -> None:
@@ -124,71 +159,119 @@ def test_an_unknown_placeholder_is_an_error(record_outputs: Any) -> None:
         record_outputs.render_policy({"Resource": "arn:${NoSuchValue}"}, {})
 
 
+def test_a_template_without_a_functions_policy_is_an_error(
+    record_outputs: Any, policy_template: dict[str, Any]
+) -> None:
+    partial = {k: v for k, v in policy_template.items() if k != "api_handler"}
+    with pytest.raises(record_outputs.RecordError, match="one document per"):
+        record_outputs.render_policies(partial, {})
+
+
 # ---------------------------------------------------------------- what the code does
 
 
 @pytest.fixture(params=STAGES)
-def stage_policy(request: Any, record_outputs: Any, policy_template: Any) -> tuple[Any, Any]:
+def stage_policies(
+    request: Any, record_outputs: Any, policy_template: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
     stage = request.param
     return rendered(record_outputs, policy_template, stage), sample_outputs(stage)
 
 
-def test_the_pipelines_calls_are_allowed(stage_policy: tuple[Any, Any]) -> None:
-    """Every call chalicelib makes, on the resources it makes it on."""
-    policy, out = stage_policy
-    s3 = "arn:aws:s3:::"
-    key = "reports/2025/q3 sales.csv"
-    calls = [
+def logs(out: dict[str, str], function: str) -> tuple[str, str]:
+    """The function's log group ARN and a stream's (Chalice's names)."""
+    suffix = "" if function == "api_handler" else f"-{function}"
+    group = (
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/csv-pipeline-"
+        f"{out['Stage']}{suffix}"
+    )
+    return group, f"{group}:log-stream:2025/09/02/[$LATEST]abc"
+
+
+def processing_calls(out: dict[str, str]) -> list[tuple[str, str]]:
+    """Every call the pipeline (processing or reporting an upload) makes."""
+    return [
         # read the upload (a version when the event has one), HeadObject is GetObject
-        ("s3:GetObject", f"{s3}{out['InputBucketName']}/{key}"),
-        ("s3:GetObjectVersion", f"{s3}{out['InputBucketName']}/{key}"),
-        ("s3:ListBucket", f"{s3}{out['InputBucketName']}"),
+        ("s3:GetObject", f"{S3}{out['InputBucketName']}/{KEY}"),
+        ("s3:GetObjectVersion", f"{S3}{out['InputBucketName']}/{KEY}"),
+        ("s3:ListBucket", f"{S3}{out['InputBucketName']}"),
         # the result JSON
-        ("s3:PutObject", f"{s3}{out['OutputBucketName']}/results/reports/2025/q3 sales.json"),
+        ("s3:PutObject", f"{S3}{out['OutputBucketName']}/results/reports/2025/q3 sales.json"),
         # the backup: HeadObject to skip a copy already made, then (multipart) copy
-        ("s3:GetObject", f"{s3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
-        ("s3:ListBucket", f"{s3}{out['BackupBucketName']}"),
-        ("s3:PutObject", f"{s3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
-        ("s3:AbortMultipartUpload", f"{s3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
-        ("s3:GetObjectTagging", f"{s3}{out['InputBucketName']}/{key}"),
-        ("s3:PutObjectTagging", f"{s3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
+        ("s3:GetObject", f"{S3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
+        ("s3:ListBucket", f"{S3}{out['BackupBucketName']}"),
+        ("s3:PutObject", f"{S3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
+        ("s3:AbortMultipartUpload", f"{S3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
+        ("s3:GetObjectTagging", f"{S3}{out['InputBucketName']}/{KEY}"),
+        ("s3:PutObjectTagging", f"{S3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
         ("sns:Publish", out["TopicArn"]),
-        ("secretsmanager:GetSecretValue", out["DbSecretArn"]),
+        ("secretsmanager:GetSecretValue", out["WriterDbSecretArn"]),
         ("kms:Decrypt", out["KmsKeyArn"]),
         ("kms:GenerateDataKey", out["KmsKeyArn"]),
-        # Lambda's on-failure destination and report_failure's SQS trigger
-        ("sqs:SendMessage", out["FailureQueueArn"]),
+    ]
+
+
+CALLS = {
+    "process_upload": lambda out: [
+        *processing_calls(out),
+        ("sqs:SendMessage", out["FailureQueueArn"]),  # Lambda's on-failure destination
+    ],
+    "report_failure": lambda out: [
+        *processing_calls(out),
+        # the SQS trigger polls with the function's role
         ("sqs:ReceiveMessage", out["FailureQueueArn"]),
         ("sqs:DeleteMessage", out["FailureQueueArn"]),
         ("sqs:GetQueueAttributes", out["FailureQueueArn"]),
+    ],
+    "api_handler": lambda out: [
+        ("secretsmanager:GetSecretValue", out["ReaderDbSecretArn"]),
+        ("kms:Decrypt", out["KmsKeyArn"]),
+    ],
+    # logs in as the owner, reads the roles' passwords to set them
+    "migrate": lambda out: [
+        ("secretsmanager:GetSecretValue", out["DbSecretArn"]),
+        ("secretsmanager:GetSecretValue", out["WriterDbSecretArn"]),
+        ("secretsmanager:GetSecretValue", out["ReaderDbSecretArn"]),
+        ("kms:Decrypt", out["KmsKeyArn"]),
+    ],
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_functions_calls_are_allowed(
+    stage_policies: tuple[dict[str, Any], dict[str, str]], function: str
+) -> None:
+    """Every call chalicelib makes in that function, on the resources it makes it on."""
+    policies, out = stage_policies
+    group, stream = logs(out, function)
+    calls = [
+        *CALLS[function](out),
+        ("logs:CreateLogGroup", group),
+        ("logs:CreateLogStream", stream),
+        ("logs:PutLogEvents", stream),
+        ("ec2:CreateNetworkInterface", "arn:aws:ec2:us-east-1:123456789012:network-interface/x"),
     ]
-    stage = out["Stage"]
-    logs = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/csv-pipeline-" + stage
-    for suffix in ("", "-process_upload", "-report_failure"):
-        calls.append(("logs:CreateLogGroup", f"{logs}{suffix}"))
-        calls.append(("logs:PutLogEvents", f"{logs}{suffix}:log-stream:2025/09/02/[$LATEST]abc"))
-    missing = [(a, r) for a, r in calls if not allowed(policy, a, r)]
+    missing = [(a, r) for a, r in calls if not allowed(policies[function], a, r)]
     assert missing == []
 
 
-def test_nothing_else_is_allowed(stage_policy: tuple[Any, Any]) -> None:
-    policy, out = stage_policy
-    s3 = "arn:aws:s3:::"
-    denied = [
-        ("s3:PutObject", f"{s3}{out['InputBucketName']}/x.csv"),  # would trigger itself
-        ("s3:DeleteObject", f"{s3}{out['InputBucketName']}/x.csv"),
-        ("s3:DeleteObject", f"{s3}{out['BackupBucketName']}/backup/x.csv"),
-        ("s3:PutObject", f"{s3}{out['OutputBucketName']}/elsewhere/x.json"),
-        ("s3:PutObject", f"{s3}{out['BackupBucketName']}/x.csv"),
-        ("s3:GetObject", f"{s3}{out['OutputBucketName']}/results/x.json"),
-        ("s3:GetObject", f"{s3}some-other-bucket/secret.csv"),
-        ("s3:ListBucket", f"{s3}some-other-bucket"),
+def denied_to_all(out: dict[str, str]) -> list[tuple[str, str]]:
+    return [
+        ("s3:PutObject", f"{S3}{out['InputBucketName']}/x.csv"),  # would trigger itself
+        ("s3:DeleteObject", f"{S3}{out['InputBucketName']}/x.csv"),
+        ("s3:DeleteObject", f"{S3}{out['BackupBucketName']}/backup/x.csv"),
+        ("s3:PutObject", f"{S3}{out['OutputBucketName']}/elsewhere/x.json"),
+        ("s3:PutObject", f"{S3}{out['BackupBucketName']}/x.csv"),
+        ("s3:GetObject", f"{S3}{out['OutputBucketName']}/results/x.json"),
+        ("s3:GetObject", f"{S3}some-other-bucket/secret.csv"),
+        ("s3:ListBucket", f"{S3}some-other-bucket"),
         ("s3:ListAllMyBuckets", "*"),
-        ("s3:PutBucketPolicy", f"{s3}{out['InputBucketName']}"),
+        ("s3:PutBucketPolicy", f"{S3}{out['InputBucketName']}"),
         ("sns:Publish", "arn:aws:sns:us-east-1:123456789012:another-topic"),
         ("sns:Subscribe", out["TopicArn"]),
         ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"),
-        ("secretsmanager:PutSecretValue", out["DbSecretArn"]),
+        ("secretsmanager:PutSecretValue", out["WriterDbSecretArn"]),
+        ("secretsmanager:PutSecretValue", out["ReaderDbSecretArn"]),
         ("kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/another"),
         ("kms:ScheduleKeyDeletion", out["KmsKeyArn"]),
         ("sqs:PurgeQueue", out["FailureQueueArn"]),
@@ -198,7 +281,51 @@ def test_nothing_else_is_allowed(stage_policy: tuple[Any, Any]) -> None:
         ("ec2:RunInstances", "*"),
         ("iam:PassRole", "*"),
     ]
-    leaked = [(a, r) for a, r in denied if allowed(policy, a, r)]
+
+
+#: What each function must not do, beyond :func:`denied_to_all`: the status
+#: API reads the database and nothing else; neither processing function reads
+#: the API's secret or the other's queue side.
+DENIED = {
+    "process_upload": lambda out: [
+        # the master user's secret: only the migrate function reads it
+        ("secretsmanager:GetSecretValue", out["DbSecretArn"]),
+        ("secretsmanager:GetSecretValue", out["ReaderDbSecretArn"]),
+        ("sqs:ReceiveMessage", out["FailureQueueArn"]),
+        ("sqs:DeleteMessage", out["FailureQueueArn"]),
+    ],
+    "report_failure": lambda out: [
+        ("secretsmanager:GetSecretValue", out["DbSecretArn"]),
+        ("secretsmanager:GetSecretValue", out["ReaderDbSecretArn"]),
+        ("sqs:SendMessage", out["FailureQueueArn"]),
+    ],
+    "api_handler": lambda out: [
+        *processing_calls(out)[:-3],  # none of the S3 calls, no sns:Publish
+        ("secretsmanager:GetSecretValue", out["WriterDbSecretArn"]),
+        ("secretsmanager:GetSecretValue", out["DbSecretArn"]),
+        ("kms:GenerateDataKey", out["KmsKeyArn"]),
+        ("sqs:SendMessage", out["FailureQueueArn"]),
+        ("sqs:ReceiveMessage", out["FailureQueueArn"]),
+    ],
+    "migrate": lambda out: [
+        *processing_calls(out)[:-3],
+        ("kms:GenerateDataKey", out["KmsKeyArn"]),
+        ("sqs:SendMessage", out["FailureQueueArn"]),
+        ("sqs:ReceiveMessage", out["FailureQueueArn"]),
+    ],
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_nothing_else_is_allowed(
+    stage_policies: tuple[dict[str, Any], dict[str, str]], function: str
+) -> None:
+    policies, out = stage_policies
+    denied = [*denied_to_all(out), *DENIED[function](out)]
+    for other in FUNCTIONS:
+        if other != function:
+            denied.append(("logs:PutLogEvents", logs(out, other)[1]))
+    leaked = [(a, r) for a, r in denied if allowed(policies[function], a, r)]
     assert leaked == []
 
 
@@ -212,6 +339,7 @@ def test_record_writes_the_stage_and_keeps_the_rest(record_outputs: Any, tmp_pat
         "stages": {
             "dev": {
                 "lambda_memory_size": 1024,
+                "iam_policy_file": "policy-dev.json",  # the old shared one: removed
                 "environment_variables": {"DB_HOST": "old", "EXTRA": "kept"},
                 "lambda_functions": {"process_upload": {"reserved_concurrency": 20}},
             },
@@ -222,9 +350,7 @@ def test_record_writes_the_stage_and_keeps_the_rest(record_outputs: Any, tmp_pat
     config_path.write_text(json.dumps(config))
     before = copy.deepcopy(config)
     out = sample_outputs("dev")
-    policy_path = record_outputs.record(
-        "dev", out, config_path=config_path, policy_path=tmp_path / "policy-dev.json"
-    )
+    policy_paths = record_outputs.record("dev", out, config_path=config_path, policy_dir=tmp_path)
     written = json.loads(config_path.read_text())
     dev = written["stages"]["dev"]
     assert dev["environment_variables"] == {
@@ -232,20 +358,48 @@ def test_record_writes_the_stage_and_keeps_the_rest(record_outputs: Any, tmp_pat
         "OUTPUT_BUCKET": "candidate-test-output",
         "BACKUP_BUCKET": "candidate-test-backup",
         "SNS_TOPIC_ARN": out["TopicArn"],
-        "DB_SECRET_ID": out["DbSecretArn"],
+        "DB_SECRET_ID": out["WriterDbSecretArn"],
         "DB_HOST": out["DbHost"],
         "DB_PORT": "5432",
         "DB_NAME": "csvpipeline",
         "DB_TLS": "verify-full",
         "FAILURE_QUEUE_NAME": "csv-pipeline-dev-failures",
+        "API_AUTH": "iam",
+        "PIPELINE_STAGE": "dev",
         "EXTRA": "kept",
     }
     assert dev["subnet_ids"] == ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"]
     assert dev["security_group_ids"] == ["sg-0a1b2c3d4e5f60003"]
     assert dev["lambda_memory_size"] == 1024
-    assert dev["lambda_functions"] == before["stages"]["dev"]["lambda_functions"]
+    assert dev["lambda_functions"] == {
+        "process_upload": {
+            "reserved_concurrency": 20,
+            "iam_policy_file": "policy-dev-process_upload.json",
+        },
+        "report_failure": {"iam_policy_file": "policy-dev-report_failure.json"},
+        "api_handler": {
+            "iam_policy_file": "policy-dev-api_handler.json",
+            # the status API logs in as the read-only role
+            "environment_variables": {"DB_SECRET_ID": out["ReaderDbSecretArn"]},
+        },
+        "migrate": {
+            "iam_policy_file": "policy-dev-migrate.json",
+            "environment_variables": {
+                "DB_MASTER_SECRET_ID": out["DbSecretArn"],
+                "DB_READER_SECRET_ID": out["ReaderDbSecretArn"],
+            },
+        },
+    }
+    assert "iam_policy_file" not in dev
     assert written["stages"]["local"] == before["stages"]["local"]
-    assert json.loads(policy_path.read_text())["Statement"]
+    assert [p.name for p in policy_paths] == [
+        "policy-dev-process_upload.json",
+        "policy-dev-report_failure.json",
+        "policy-dev-api_handler.json",
+        "policy-dev-migrate.json",
+    ]
+    for path in policy_paths:
+        assert json.loads(path.read_text())["Statement"]
 
 
 def test_record_refuses_another_stages_outputs(record_outputs: Any, tmp_path: Path) -> None:

@@ -304,3 +304,31 @@ def test_parameter_files_name_template_parameters(template: dict[str, Any], stag
     for name in template["Parameters"]:
         if "Default" not in template["Parameters"][name]:
             assert name in params, f"{stage} must set {name}"
+
+
+# ---------------------------------------------------------------- database roles
+
+
+@pytest.mark.parametrize(
+    ("resource", "role", "output"),
+    [
+        ("WriterDbSecret", "csv_pipeline_writer", "WriterDbSecretArn"),
+        ("ReaderDbSecret", "csv_pipeline_reader", "ReaderDbSecretArn"),
+    ],
+)
+def test_each_function_role_has_a_generated_secret(
+    template: dict[str, Any], resource: str, role: str, output: str
+) -> None:
+    """Migration 0002 creates the role; the migrate function sets its password from this."""
+    secret = template["Resources"][resource]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    props = secret["Properties"]
+    assert props["KmsKeyId"] == {"Ref": "PipelineKey"}
+    generated = props["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {"username": role}
+    assert generated["GenerateStringKey"] == "password"
+    assert generated["PasswordLength"] >= 32
+    assert generated["ExcludePunctuation"] is True  # ASCII letters and digits: SCRAM-safe
+    assert template["Outputs"][output]["Value"] == {"Ref": resource}
+    migration = (ROOT / "chalicelib/adapters/sql/migrations/0002_function_roles.sql").read_text()
+    assert f"CREATE ROLE {role} NOLOGIN" in migration

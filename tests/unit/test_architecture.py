@@ -5,7 +5,7 @@ Layers of ``chalicelib`` (``docs/architecture.md``), lowest first:
 0. ``chalicelib.core``: pure (no boto3, botocore, pg8000, no adapter);
 1. ``chalicelib.adapters``: one outside system each, handed its client;
 2. ``pipeline``, ``observability``, ``statuspage``: the use case and its views;
-3. ``handlers``, ``api``, ``csvprofile`` (the CLI): what the entry points call;
+3. ``handlers``, ``api``, ``csvprofile`` (the CLI), ``migrate``: what the entry points call;
 4. ``runtime``: the wiring.
 
 A module may import its own layer or lower ones; ``app.py`` sits above them
@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "chalicelib.handlers": 3,
     "chalicelib.api": 3,
     "chalicelib.csvprofile": 3,
+    "chalicelib.migrate": 3,
     "chalicelib.runtime": 4,
     "app": 5,
 }

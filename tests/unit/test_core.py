@@ -14,7 +14,7 @@ from chalicelib.core.errors import ConfigError, SecretError, failure_reason
 from chalicelib.core.events import Upload, is_test_event, uploads_from_event
 from chalicelib.core.profile import Profile
 from chalicelib.core.results import Outcome, build_notification, build_result
-from chalicelib.core.settings import Settings, parse_secret
+from chalicelib.core.settings import DeploySettings, Settings, parse_secret
 
 WHEN = datetime(2025, 9, 2, 14, 30, 0, tzinfo=UTC)
 SETTINGS = Settings("in-bucket", "out-bucket", "backup-bucket", "arn:aws:sns:x:1:t", "secret")
@@ -184,6 +184,21 @@ def test_settings_refuse_a_recursive_trigger(other: str) -> None:
     env[other] = "in"
     with pytest.raises(ConfigError, match="must differ"):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("stage", [None, "", "dev", "prod", "Local"])
+def test_open_routes_are_refused_off_the_local_stage(stage: str | None) -> None:
+    env = {"API_AUTH": "none"} | ({} if stage is None else {"PIPELINE_STAGE": stage})
+    with pytest.raises(ConfigError, match="only for the 'local' stage"):
+        DeploySettings.from_env(env)
+
+
+def test_open_routes_are_the_local_stages_and_iam_everyone_elses() -> None:
+    assert DeploySettings.from_env({"API_AUTH": "none", "PIPELINE_STAGE": "local"}).api_auth == (
+        "none"
+    )
+    for env in ({}, {"PIPELINE_STAGE": "prod"}, {"API_AUTH": "iam", "PIPELINE_STAGE": "local"}):
+        assert DeploySettings.from_env(env).api_auth == "iam"
 
 
 def test_the_secret_falls_back_to_settings_for_host_port_and_name() -> None:

@@ -47,3 +47,37 @@ def test_profile_runs_the_profiler(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["profile", str(path)]) == 0
     line = json.loads(capsys.readouterr().out)
     assert (line["status"], line["row_count"], line["column_count"]) == ("succeeded", 2, 2)
+
+
+class _Payload:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def read(self) -> bytes:
+        return self._body
+
+
+class _Lambda:
+    """Lambda's Invoke answer, as botocore parses it (a function error is HTTP 200)."""
+
+    def __init__(self, body: bytes, error: str | None = None) -> None:
+        self.answer: dict[str, object] = {"StatusCode": 200, "Payload": _Payload(body)}
+        if error:
+            self.answer["FunctionError"] = error
+        self.calls: list[dict[str, object]] = []
+
+    def invoke(self, **kwargs: object) -> dict[str, object]:
+        self.calls.append(kwargs)
+        return self.answer
+
+
+def test_migrate_invokes_the_stages_function_and_reports_its_errors(tmp_path: Path) -> None:
+    from ops import migrate
+
+    assert migrate.function_name("prod", tmp_path) == "csv-pipeline-prod-migrate"
+    ok = _Lambda(b'{"applied": ["0001_file_metadata"], "logins": []}')
+    assert migrate.invoke(ok, "f")["applied"] == ["0001_file_metadata"]
+    assert ok.calls == [{"FunctionName": "f", "InvocationType": "RequestResponse"}]
+    failed = _Lambda(b'{"errorType": "MigrationError", "errorMessage": "boom"}', "Unhandled")
+    with pytest.raises(migrate.MigrateFailed, match="MigrationError: boom"):
+        migrate.invoke(failed, "f")

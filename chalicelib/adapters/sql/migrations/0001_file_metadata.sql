@@ -1,5 +1,8 @@
--- csv-pipeline schema. Applied on every cold start and by the tests, so every
--- statement is idempotent. Statements are separated by a line ending in ';'.
+-- 0001: the metadata table. Applied once by the migration runner
+-- (chalicelib/adapters/migrations.py; `python -m ops migrate`), as the
+-- database's owner. IF NOT EXISTS: databases the functions set up themselves
+-- (before migrations existed) already have this table and adopt it as is.
+-- Statements are separated by a line ending in ';'.
 
 CREATE TABLE IF NOT EXISTS file_metadata (
     id            SERIAL PRIMARY KEY,
