@@ -37,6 +37,11 @@ PAGE_ROWS = 25
 LATEST_LIMIT = 10
 _MAX_ID = 2**31 - 1  # file_metadata.id is a SERIAL (int4)
 _CURSOR_PREFIX = "id:"
+#: No number this API takes has more digits (ids are int4, limits at most 100):
+#: longer ones are refused before ``int()``, which raises ``ValueError`` past
+#: 4,300 digits (Python's integer-string conversion limit), a 500.
+_MAX_DIGITS = 20
+_ECHO_CHARS = 40
 
 
 def api_authorizer(mode: str) -> IAMAuthorizer | None:
@@ -55,21 +60,40 @@ class BadRequest(Exception):
         self.message = message
 
 
+def whole_number(text: str) -> int | None:
+    """``text`` as an integer when it is ASCII digits, at most ``_MAX_DIGITS`` of them."""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
+        return None
+    return int(text)
+
+
+def echo(raw: str) -> str:
+    """A rejected value as a message quotes it: ``repr``, cut to a few dozen characters."""
+    return (
+        repr(raw)
+        if len(raw) <= _ECHO_CHARS
+        else f"{raw[:_ECHO_CHARS]!r}... ({len(raw):,} characters)"
+    )
+
+
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = whole_number(raw)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(
-            "BAD_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {raw!r}"
+            "BAD_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {echo(raw)}"
         )
-    return int(raw)
+    return limit
 
 
 def parse_status(raw: str | None) -> str | None:
     if raw is None or raw == "":
         return None
     if raw not in STATUSES:
-        raise BadRequest("BAD_STATUS", f"status must be one of {', '.join(STATUSES)}, not {raw!r}")
+        raise BadRequest(
+            "BAD_STATUS", f"status must be one of {', '.join(STATUSES)}, not {echo(raw)}"
+        )
     return raw
 
 
@@ -85,22 +109,26 @@ def decode_cursor(raw: str | None) -> int:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
-    number = text.removeprefix(_CURSOR_PREFIX)
-    if not text.startswith(_CURSOR_PREFIX) or not number.isdigit() or int(number) > _MAX_ID:
+    number = whole_number(text.removeprefix(_CURSOR_PREFIX))
+    if not text.startswith(_CURSOR_PREFIX) or number is None or number > _MAX_ID:
         raise BadRequest(
             "BAD_CURSOR",
             "cursor is not one this API returned: pass next_cursor from a previous "
             "response, or leave it out to start at the newest upload",
         )
-    return int(number)
+    return number
 
 
 def parse_id(raw: str) -> int:
     text = raw.strip()
-    digits = text[1:] if text.startswith("-") else text
-    if not digits.isdigit() or not digits.isascii():
-        raise BadRequest("BAD_ID", f"the upload id must be an integer, not {raw!r}")
-    return int(text)
+    negative = text.startswith("-")
+    number = whole_number(text[1:] if negative else text)
+    if number is None:
+        raise BadRequest(
+            "BAD_ID",
+            f"the upload id must be an integer of at most {_MAX_DIGITS} digits, not {echo(raw)}",
+        )
+    return -number if negative else number
 
 
 def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) -> dict[str, Any]:
