@@ -330,8 +330,8 @@ Connector = Callable[[DatabaseSecret, ssl.SSLContext | None, float], Connection]
 class Database:
     """The container's one connection: opened lazily, checked, reopened.
 
-    On a password error the secret is read again once, so a rotation does
-    not need a redeploy.
+    On a password error the secret is read again once (when it came from the
+    cache), so a rotation does not need a redeploy.
     """
 
     def __init__(
@@ -373,10 +373,13 @@ class Database:
             raise
 
     def _open(self) -> Connection:
+        cached = self._secrets.cached
         secret = self._secrets.get()
         try:
             return self._connect(secret)
         except DatabaseAuthError:
+            if not cached:  # just read: reading it again would only spend the time budget
+                raise
             secret = self._secrets.refresh()  # the password may have been rotated
             return self._connect(secret)
 
