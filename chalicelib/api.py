@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from chalice.app import IAMAuthorizer, Response
 
@@ -162,6 +162,38 @@ def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) 
     return detail
 
 
+#: On every answer: no MIME sniffing, no framing, no referrer to other sites.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+#: JSON is data, never a document: nothing may load or frame it.
+JSON_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+_P = ParamSpec("_P")
+
+
+def with_security_headers(response: Response) -> Response:
+    """``response`` with :data:`SECURITY_HEADERS` and, unless it has one, :data:`JSON_POLICY`."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Content-Security-Policy", JSON_POLICY)
+    return response
+
+
+def _hardened(
+    method: Callable[Concatenate[StatusApi, _P], Response],
+) -> Callable[Concatenate[StatusApi, _P], Response]:
+    """Every answer of a route goes out with the security headers."""
+
+    def wrapper(self: StatusApi, /, *args: _P.args, **kwargs: _P.kwargs) -> Response:
+        return with_security_headers(method(self, *args, **kwargs))
+
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
 def error_response(status_code: int, code: str, message: str) -> Response:
     return Response(body={"error": {"code": code, "message": message}}, status_code=status_code)
 
@@ -192,6 +224,7 @@ class StatusApi:
     def _summary(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return file_summary(row, self.settings.output_bucket, self.settings.backup_bucket)
 
+    @_hardened
     def files(self, params: Mapping[str, str] | None) -> Response:
         params = dict(params or {})
         unknown = sorted(set(params) - set(_QUERY_PARAMS))
@@ -222,6 +255,7 @@ class StatusApi:
         }
         return Response(body=body, status_code=200)
 
+    @_hardened
     def file(self, raw_id: str) -> Response:
         try:
             row_id = parse_id(raw_id)
@@ -239,6 +273,7 @@ class StatusApi:
         detail = file_detail(row, self.settings.output_bucket, self.settings.backup_bucket)
         return Response(body=detail, status_code=200)
 
+    @_hardened
     def status(self) -> Response:
         """Health, counts by status and the latest uploads, for ``GET /status``."""
         started = time.monotonic()
@@ -268,6 +303,7 @@ class StatusApi:
             rows = store.files_page(None, _MAX_ID + 1, limit)
         return counts, [self._summary(row) for row in rows]
 
+    @_hardened
     def home(self, headers: Mapping[str, str]) -> Response:
         """The page for a browser, the ``/status`` JSON for anything else."""
         if not wants_html(headers.get("accept", "")):
@@ -295,6 +331,7 @@ class StatusApi:
                 "Content-Type": "text/html; charset=utf-8",
                 "Cache-Control": "no-store",
                 "Vary": "Accept",
+                "Content-Security-Policy": statuspage.CONTENT_SECURITY_POLICY,
             },
         )
 
