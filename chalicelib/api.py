@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from chalice.app import IAMAuthorizer, Response
 
@@ -37,6 +37,11 @@ PAGE_ROWS = 25
 LATEST_LIMIT = 10
 _MAX_ID = 2**31 - 1  # file_metadata.id is a SERIAL (int4)
 _CURSOR_PREFIX = "id:"
+#: No number this API takes has more digits (ids are int4, limits at most 100):
+#: longer ones are refused before ``int()``, which raises ``ValueError`` past
+#: 4,300 digits (Python's integer-string conversion limit), a 500.
+_MAX_DIGITS = 20
+_ECHO_CHARS = 40
 
 
 def api_authorizer(mode: str) -> IAMAuthorizer | None:
@@ -55,21 +60,40 @@ class BadRequest(Exception):
         self.message = message
 
 
+def whole_number(text: str) -> int | None:
+    """``text`` as an integer when it is ASCII digits, at most ``_MAX_DIGITS`` of them."""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
+        return None
+    return int(text)
+
+
+def echo(raw: str) -> str:
+    """A rejected value as a message quotes it: ``repr``, cut to a few dozen characters."""
+    return (
+        repr(raw)
+        if len(raw) <= _ECHO_CHARS
+        else f"{raw[:_ECHO_CHARS]!r}... ({len(raw):,} characters)"
+    )
+
+
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = whole_number(raw)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(
-            "BAD_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {raw!r}"
+            "BAD_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {echo(raw)}"
         )
-    return int(raw)
+    return limit
 
 
 def parse_status(raw: str | None) -> str | None:
     if raw is None or raw == "":
         return None
     if raw not in STATUSES:
-        raise BadRequest("BAD_STATUS", f"status must be one of {', '.join(STATUSES)}, not {raw!r}")
+        raise BadRequest(
+            "BAD_STATUS", f"status must be one of {', '.join(STATUSES)}, not {echo(raw)}"
+        )
     return raw
 
 
@@ -85,22 +109,26 @@ def decode_cursor(raw: str | None) -> int:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
-    number = text.removeprefix(_CURSOR_PREFIX)
-    if not text.startswith(_CURSOR_PREFIX) or not number.isdigit() or int(number) > _MAX_ID:
+    number = whole_number(text.removeprefix(_CURSOR_PREFIX))
+    if not text.startswith(_CURSOR_PREFIX) or number is None or number > _MAX_ID:
         raise BadRequest(
             "BAD_CURSOR",
             "cursor is not one this API returned: pass next_cursor from a previous "
             "response, or leave it out to start at the newest upload",
         )
-    return int(number)
+    return number
 
 
 def parse_id(raw: str) -> int:
     text = raw.strip()
-    digits = text[1:] if text.startswith("-") else text
-    if not digits.isdigit() or not digits.isascii():
-        raise BadRequest("BAD_ID", f"the upload id must be an integer, not {raw!r}")
-    return int(text)
+    negative = text.startswith("-")
+    number = whole_number(text[1:] if negative else text)
+    if number is None:
+        raise BadRequest(
+            "BAD_ID",
+            f"the upload id must be an integer of at most {_MAX_DIGITS} digits, not {echo(raw)}",
+        )
+    return -number if negative else number
 
 
 def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) -> dict[str, Any]:
@@ -134,6 +162,38 @@ def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) 
     return detail
 
 
+#: On every answer: no MIME sniffing, no framing, no referrer to other sites.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+#: JSON is data, never a document: nothing may load or frame it.
+JSON_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+_P = ParamSpec("_P")
+
+
+def with_security_headers(response: Response) -> Response:
+    """``response`` with :data:`SECURITY_HEADERS` and, unless it has one, :data:`JSON_POLICY`."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Content-Security-Policy", JSON_POLICY)
+    return response
+
+
+def _hardened(
+    method: Callable[Concatenate[StatusApi, _P], Response],
+) -> Callable[Concatenate[StatusApi, _P], Response]:
+    """Every answer of a route goes out with the security headers."""
+
+    def wrapper(self: StatusApi, /, *args: _P.args, **kwargs: _P.kwargs) -> Response:
+        return with_security_headers(method(self, *args, **kwargs))
+
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
 def error_response(status_code: int, code: str, message: str) -> Response:
     return Response(body={"error": {"code": code, "message": message}}, status_code=status_code)
 
@@ -164,6 +224,7 @@ class StatusApi:
     def _summary(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return file_summary(row, self.settings.output_bucket, self.settings.backup_bucket)
 
+    @_hardened
     def files(self, params: Mapping[str, str] | None) -> Response:
         params = dict(params or {})
         unknown = sorted(set(params) - set(_QUERY_PARAMS))
@@ -194,6 +255,7 @@ class StatusApi:
         }
         return Response(body=body, status_code=200)
 
+    @_hardened
     def file(self, raw_id: str) -> Response:
         try:
             row_id = parse_id(raw_id)
@@ -211,6 +273,7 @@ class StatusApi:
         detail = file_detail(row, self.settings.output_bucket, self.settings.backup_bucket)
         return Response(body=detail, status_code=200)
 
+    @_hardened
     def status(self) -> Response:
         """Health, counts by status and the latest uploads, for ``GET /status``."""
         started = time.monotonic()
@@ -240,6 +303,7 @@ class StatusApi:
             rows = store.files_page(None, _MAX_ID + 1, limit)
         return counts, [self._summary(row) for row in rows]
 
+    @_hardened
     def home(self, headers: Mapping[str, str]) -> Response:
         """The page for a browser, the ``/status`` JSON for anything else."""
         if not wants_html(headers.get("accept", "")):
@@ -267,6 +331,7 @@ class StatusApi:
                 "Content-Type": "text/html; charset=utf-8",
                 "Cache-Control": "no-store",
                 "Vary": "Accept",
+                "Content-Security-Policy": statuspage.CONTENT_SECURITY_POLICY,
             },
         )
 

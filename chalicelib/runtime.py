@@ -19,7 +19,12 @@ from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.secrets import SecretProvider
 from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.api import StatusApi
-from chalicelib.core.settings import Settings
+from chalicelib.core.settings import (
+    SECRETS_CONNECT_TIMEOUT,
+    SECRETS_MAX_ATTEMPTS,
+    SECRETS_READ_TIMEOUT,
+    Settings,
+)
 from chalicelib.handlers import Handlers
 from chalicelib.observability import protect_secrets
 from chalicelib.pipeline import Pipeline
@@ -58,7 +63,13 @@ class Runtime:
     @cached_property
     def secretsmanager(self) -> SecretsManagerClient:
         protect_secrets()  # no GetSecretValue body in DEBUG logs
-        client: SecretsManagerClient = aws.new_client(self.session, "secretsmanager")
+        client: SecretsManagerClient = aws.new_client(
+            self.session,
+            "secretsmanager",
+            connect_timeout=SECRETS_CONNECT_TIMEOUT,
+            read_timeout=SECRETS_READ_TIMEOUT,
+            max_attempts=SECRETS_MAX_ATTEMPTS,
+        )
         return client
 
     @cached_property

@@ -46,14 +46,22 @@ def new_session() -> Session:
     return botocore.session.Session()
 
 
-def new_client(session: Session, service: str) -> Any:
-    """A client with bounded timeouts and standard retries (4 attempts in all)."""
+def new_client(
+    session: Session,
+    service: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Any:
+    """A client with bounded timeouts and standard retries (4 attempts in all unless
+    told otherwise: Secrets Manager's are shorter, ``docs/configuration.md``)."""
     from botocore.config import Config
 
     config = Config(
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
     )
     return session.create_client(service, config=config)
 

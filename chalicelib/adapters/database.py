@@ -11,6 +11,8 @@ as roles that cannot change it.
 from __future__ import annotations
 
 import ipaddress
+import logging
+import socket
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -34,6 +36,14 @@ SQL_DIR = Path(__file__).with_name("sql")
 RDS_CA_BUNDLE = Path(__file__).with_name("certs") / "rds-global-bundle.pem"
 APPLICATION_NAME = "csv-pipeline"
 _AUTH_SQLSTATES = {"28P01", "28000"}
+#: Errors name what failed and where to look; the database's host, port, name
+#: and user go to this log only (not to emails, results or API answers).
+_SEE_LOG = "the address and cause are in the function's log"
+
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH_CODES = frozenset({62, 64})
+
+log = logging.getLogger("csv_pipeline")
 
 
 class Connection(Protocol):
@@ -62,8 +72,11 @@ def tls_context(settings: Settings, host: str) -> ssl.SSLContext | None:
         return None
     bundle = Path(settings.db_ca_bundle) if settings.db_ca_bundle else RDS_CA_BUNDLE
     if not bundle.is_file():
+        log.error(
+            "TLS to the database at %s needs the CA bundle %s, which is missing", host, bundle
+        )
         raise ConfigError(
-            f"TLS to {host} needs a CA bundle, and {bundle} does not exist: run "
+            f"TLS to the database needs a CA bundle, and {bundle} does not exist: run "
             "scripts/fetch-rds-ca before deploying, or set DB_CA_BUNDLE"
         )
     context = ssl.create_default_context(cafile=str(bundle))
@@ -85,7 +98,11 @@ def connect(
     ssl_context: ssl.SSLContext | None,
     timeout: float = DEFAULT_DB_TIMEOUT,
 ) -> Connection:
-    """Open a connection, translating pg8000's errors into the project's."""
+    """Open a connection, translating pg8000's errors into the project's.
+
+    The error says what failed; the host, port, database and user are logged
+    here, where it is raised, and nowhere else.
+    """
     where = f"{secret.host}:{secret.port}/{secret.dbname}"
     try:
         conn = pg8000.native.Connection(
@@ -101,17 +118,57 @@ def connect(
     except PgDatabaseError as exc:
         state = sqlstate(exc)
         if state in _AUTH_SQLSTATES:
+            log.error(
+                "PostgreSQL at %s refused the credentials of user %r (SQLSTATE %s)",
+                where,
+                secret.username,
+                state,
+            )
             raise DatabaseAuthError(
-                f"PostgreSQL at {where} refused the credentials of user "
-                f"{secret.username!r} (SQLSTATE {state})"
+                f"the database refused the credentials (SQLSTATE {state}); "
+                "the user and address are in the function's log"
             ) from exc
+        log.error(
+            "PostgreSQL at %s refused the connection of user %r (SQLSTATE %s)",
+            where,
+            secret.username,
+            state,
+        )
         raise DatabaseError(
-            f"PostgreSQL at {where} refused the connection (SQLSTATE {state})"
+            f"the database refused the connection (SQLSTATE {state}); {_SEE_LOG}"
         ) from exc
     except (PgInterfaceError, OSError) as exc:
         cause = exc.__cause__ or exc
-        raise DatabaseError(f"cannot connect to PostgreSQL at {where}: {cause}") from exc
+        log.error(
+            "cannot connect to PostgreSQL at %s as user %r (timeout %s s): %s",
+            where,
+            secret.username,
+            timeout,
+            cause,
+        )
+        raise DatabaseError(
+            f"cannot connect to the database ({connect_failure(cause)}); {_SEE_LOG}"
+        ) from exc
     return cast(Connection, conn)
+
+
+def connect_failure(cause: BaseException) -> str:
+    """What went wrong while connecting, in words that name no host, port or user."""
+    if isinstance(cause, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        if cause.verify_code in _NAME_MISMATCH_CODES:  # its message names the host
+            return "TLS certificate verify failed: host name mismatch"
+        return f"TLS certificate verify failed: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(cause, socket.gaierror):
+        return "its host name did not resolve"
+    if isinstance(cause, OSError):
+        return "network error"
+    return "the connection failed"
 
 
 @cache
@@ -249,8 +306,8 @@ Connector = Callable[[DatabaseSecret, ssl.SSLContext | None, float], Connection]
 class Database:
     """The container's one connection: opened lazily, checked, reopened.
 
-    On a password error the secret is read again once, so a rotation does
-    not need a redeploy.
+    On a password error the secret is read again once (when it came from the
+    cache), so a rotation does not need a redeploy.
     """
 
     def __init__(
@@ -283,10 +340,13 @@ class Database:
             raise
 
     def _open(self) -> Connection:
+        cached = self._secrets.cached
         secret = self._secrets.get()
         try:
             return self._connect(secret)
         except DatabaseAuthError:
+            if not cached:  # just read: reading it again would only spend the time budget
+                raise
             secret = self._secrets.refresh()  # the password may have been rotated
             return self._connect(secret)
 

@@ -20,6 +20,11 @@ class SecretProvider:
         self._settings = settings
         self._cached: DatabaseSecret | None = None
 
+    @property
+    def cached(self) -> bool:
+        """True when :meth:`get` answers from the cache (no call to Secrets Manager)."""
+        return self._cached is not None
+
     def get(self) -> DatabaseSecret:
         if self._cached is None:
             self._cached = self._fetch()

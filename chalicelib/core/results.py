@@ -139,6 +139,35 @@ def ascii_text(text: str) -> str:
     return "".join(out)
 
 
+_NAMED_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: Controls (C0, DEL, C1), format characters (bidi overrides, zero-width ones),
+#: line and paragraph separators, surrogates: never shown as themselves.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_ESCAPE_DIGITS = {"x": 2, "u": 4, "U": 8}
+
+
+def shown(text: str) -> str:
+    """``text`` as an email shows text from outside (keys, bucket names, error messages).
+
+    Every character that could end a line (``\\n``, ``\\r``, ``\\x0b``, ``\\x0c``,
+    ``\\x1c``-``\\x1e``, ``\\x85``, ``\\u2028``, ``\\u2029``), every other control and
+    every format character (a right-to-left override among them) is written as its
+    escape, visibly; a backslash is doubled so that an escape cannot be faked.
+    So an uploader's text can never start a line of its own or reorder one.
+    """
+    out = []
+    for char in text:
+        if char in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[char])
+        elif unicodedata.category(char) in _HIDDEN_CATEGORIES:
+            code = ord(char)
+            width = "x" if code < 0x100 else "u" if code < 0x10000 else "U"
+            out.append(f"\\{width}{code:0{_ESCAPE_DIGITS[width]}x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def subject_for(outcome: Outcome) -> str:
     name = outcome.upload.key.rsplit("/", 1)[-1]
     if outcome.status == "succeeded" and outcome.profile:
@@ -152,11 +181,12 @@ def subject_for(outcome: Outcome) -> str:
 
 
 def body_for(outcome: Outcome) -> str:
+    """The email body; every text from outside goes through :func:`shown`."""
     upload, profile = outcome.upload, outcome.profile
     lines = [
         _headline(outcome),
         "",
-        f"File:        {upload.uri}",
+        f"File:        {shown(upload.uri)}",
         f"Status:      {outcome.status.upper()}",
     ]
     if outcome.status == "succeeded" and profile:
@@ -166,14 +196,16 @@ def body_for(outcome: Outcome) -> str:
         )
         lines.append(f"Format:      delimiter {profile.delimiter!r}, {profile.encoding}")
     if outcome.error_code:
-        lines.append(f"Error:       {outcome.error_code}: {outcome.error_message}")
+        lines.append(
+            f"Error:       {shown(outcome.error_code)}: {shown(outcome.error_message or '')}"
+        )
     size = outcome.size if outcome.size is not None else upload.size
     if size is not None:
         lines.append(f"Size:        {size:,} bytes")
     lines.append(f"Uploaded:    {iso_utc(upload.event_time)}")
-    lines.append(f"Result:      s3://{outcome.result_bucket}/{outcome.result_key}")
+    lines.append(f"Result:      {shown(f's3://{outcome.result_bucket}/{outcome.result_key}')}")
     if outcome.backup_key:
-        lines.append(f"Backup:      s3://{outcome.backup_bucket}/{outcome.backup_key}")
+        lines.append(f"Backup:      {shown(f's3://{outcome.backup_bucket}/{outcome.backup_key}')}")
     else:
         lines.append("Backup:      none (the object could not be read)")
     if outcome.metadata_id is not None:

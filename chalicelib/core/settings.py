@@ -19,8 +19,19 @@ from chalicelib.core.errors import ConfigError, SecretError
 
 DEFAULT_DB_PORT = 5432
 DEFAULT_DB_NAME = "postgres"
-#: Seconds to wait for PostgreSQL to connect or answer (``DB_TIMEOUT``).
+#: Seconds to wait for PostgreSQL to connect or answer (``DB_TIMEOUT``). The
+#: API function sets a shorter one in ``.chalice/config.json``.
 DEFAULT_DB_TIMEOUT = 10.0
+#: Secrets Manager is read once per container: short waits and one attempt, so
+#: a hanging endpoint costs at most 3 s (the caller retries: Lambda, the queue,
+#: the API's client). botocore's retries would add attempts and up to 6 s of
+#: backoff per retry (``x-amz-retry-after``), more than the API has.
+SECRETS_CONNECT_TIMEOUT = 1.0
+SECRETS_READ_TIMEOUT = 2.0
+SECRETS_MAX_ATTEMPTS = 1
+#: Database waits that can run to the timeout in one invocation before it gives
+#: up: a dead connection's ping, then the connect (or a connect, then a query).
+DB_WAITS = 2
 
 #: Read when Chalice builds the event sources and routes (deploy time): the
 #: seed's bucket name, the failure queue, and IAM on every route.
@@ -36,6 +47,17 @@ FAILURE_QUEUE_MAX_RECEIVES = 5
 #: leave the routes open (``API_AUTH=none``).
 LOCAL_STAGE = "local"
 REQUIRED = ("INPUT_BUCKET", "OUTPUT_BUCKET", "BACKUP_BUCKET", "SNS_TOPIC_ARN", "DB_SECRET_ID")
+
+
+def worst_wait_seconds(db_timeout: float) -> float:
+    """The longest an invocation can wait on the database and its secret before it
+    fails with the project's own error (``docs/configuration.md``, "Time budget").
+
+    The secret is read at most once per invocation: again after a password error
+    only when it came from the container's cache.
+    """
+    secrets = SECRETS_MAX_ATTEMPTS * (SECRETS_CONNECT_TIMEOUT + SECRETS_READ_TIMEOUT)
+    return DB_WAITS * db_timeout + secrets
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""Hostile cases: what a reviewer tried in order to lose an upload or get in.
+"""Hostile cases: what an uploader, a caller or a broken dependency does on purpose or by
+accident to make the system lie, leak, hang or let someone in.
 
-Each test here reproduces an attack or a failure that once worked, through the
-real parts (PostgreSQL, moto over HTTP, Chalice's test client) where they are
-involved. The next review adds its cases here.
+One test per attack or failure, named for what must not happen, each proven to fail on the
+code before its fix. Add the next review's cases here: forged lines in emails, oversized
+numbers, waits that outlast the function, internals in messages, missing hardening of the
+responses and the template.
 """

@@ -231,8 +231,9 @@ def test_files_say_503_when_the_database_is_down(
 
     assert response.status_code == 503
     assert response.json_body["error"]["code"] == "DATABASE_ERROR"
-    [line] = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
-    assert line["level"] == "WARNING"
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
+    [line] = [x for x in lines if x["level"] == "WARNING"]
+    assert any("cannot connect to PostgreSQL at" in x["message"] for x in lines)  # the details
     assert "the database is unavailable: DATABASE_ERROR" in line["message"]
     assert line["function_request_id"]
 
