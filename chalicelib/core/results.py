@@ -212,7 +212,7 @@ def body_for(outcome: Outcome) -> str:
         lines.append(f"Record:      file_metadata id {outcome.metadata_id}")
     else:
         lines.append("Record:      not written (the database was unavailable)")
-    lines += [f"Not done:    {item}" for item in outcome.not_done]
+    lines += [f"Not done:    {shown(item)}" for item in outcome.not_done]
     lines += ["", _advice(outcome)]
     return "\n".join(lines) + "\n"
 
@@ -254,8 +254,8 @@ def build_event_alert(
         [
             "An event reached the pipeline that it cannot read, so no file was processed.",
             "",
-            f"Error:       {code}: {message}",
-            f"Bucket:      {bucket or 'unknown'}",
+            f"Error:       {shown(code)}: {shown(message)}",
+            f"Bucket:      {shown(bucket or 'unknown')}",
             f"Logs:        the event's structure is logged ({where})",
             "",
             "If an upload is missing from the status page, re-drive it with "
