@@ -119,17 +119,27 @@ class _Container:
             return
         if not self._decided:
             self._start += data
-            if len(self._start) < len(ZSTD_MAGIC) and (
-                GZIP_MAGIC.startswith(self._start[:2]) or ZSTD_MAGIC.startswith(self._start)
+            if (
+                len(self._start) < len(ZSTD_MAGIC)
+                and (GZIP_MAGIC.startswith(self._start[:2]) or ZSTD_MAGIC.startswith(self._start))
+                and not self._start.startswith(GZIP_MAGIC)
             ):
                 return
-            data, self._start, self._decided = self._start, b"", True
-            if data.startswith(GZIP_MAGIC):
-                self.compression = "gzip"
-            elif data.startswith(ZSTD_MAGIC):
-                self.compression = "zstd"
+            data = self._decide()
+        yield from self._output(data)
+
+    def _decide(self) -> bytes:
+        data, self._start, self._decided = self._start, b"", True
+        if data.startswith(GZIP_MAGIC):
+            self.compression = "gzip"
+        elif data.startswith(ZSTD_MAGIC):
+            self.compression = "zstd"
+        return data
+
+    def _output(self, data: bytes) -> Iterator[bytes]:
         if self.compression is None:
-            yield data
+            if data:
+                yield data
             return
         try:
             yield from self._inflate(data)
@@ -138,11 +148,7 @@ class _Container:
 
     def finish(self) -> Iterator[bytes]:
         if not self._decided:
-            self._decided = True
-            data, self._start = self._start, b""
-            if data:
-                yield data
-            return
+            yield from self._output(self._decide())
         if self.compression is None or self.corrupt:
             return
         if self._gzip is not None or self._zstd is not None or self._skip:
@@ -251,6 +257,8 @@ class _Machine:
         self._event = re.compile(b"[" + re.escape(delimiter) + b'\n"]')
         keep = {_LF, self._dbyte}
         self._noise = bytes(b for b in range(256) if b not in keep)
+        # NUL (a quoted piece) stays, field and record ends become 1, the rest 2.
+        self._classes = bytes(0 if b == 0 else 1 if b in keep else 2 for b in range(256))
         self._pattern = b""
         self._slow = 0
 
@@ -443,13 +451,15 @@ class _Machine:
         evens = pieces[0::2]
         if not len(pieces) & 1:
             evens.append(b"")
-        bad = self._first_stray(evens)
+        joined = b"\0".join(evens)
+        bad = self._first_stray(joined)
         if bad >= 0:  # keep what precedes the stray quote; one by one from there
             pieces, evens = pieces[: 2 * bad + 1], evens[: bad + 1]
+            joined = b"\0".join(evens)
             self._slow = _SLOW
         size = sum(map(len, pieces)) + len(pieces) - 1
         odds = pieces[1::2]
-        self._plain(b"\0".join(evens))
+        self._plain(joined)
         # LFs inside quotes after the last record end belong to the current record.
         last = len(evens) - 1
         while last >= 0 and b"\n" not in evens[last]:
@@ -461,14 +471,11 @@ class _Machine:
             self.state = _START_FIELD  # it ends on a closing quote
         return size
 
-    def _first_stray(self, evens: list[bytes]) -> int:
-        """Index of the first piece outside quotes that makes the quote after it text."""
-        ends = (self._dbyte, _LF)
-        for index in range(1, len(evens) - 1):
-            piece = evens[index]
-            if piece and piece[-1] not in ends:
-                return index
-        return -1
+    def _first_stray(self, joined: bytes) -> int:
+        """Index of the first piece outside quotes (joined by NUL) that makes the quote
+        after it text: one whose last byte is neither the delimiter nor LF."""
+        at = joined.translate(self._classes).find(b"\2\0")
+        return -1 if at < 0 else joined.count(b"\0", 0, at + 1)
 
 
 class _Sample:
