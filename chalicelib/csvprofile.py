@@ -1,18 +1,29 @@
 """``python -m chalicelib.csvprofile FILE...``: profile local files as the Lambda does.
 
-One JSON line per file (``docs/csv-rules.md``, "What a profile reports");
-exit status 2 when a file could not be read at all, else 1 when one was
-rejected, else 0. Also ``python -m ops profile``.
+One JSON line per file with ``file`` and every field of "What a profile
+reports" (``docs/csv-rules.md``); ``--ragged-rows accept|reject`` and
+``--profile-rows N`` override ``RAGGED_ROWS`` / ``PROFILE_ROWS``. Exit status 2
+when a file could not be read at all, else 1 when one was rejected, else 0.
+Also ``python -m ops profile``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 from chalicelib.core.csvprofile import profile_file
+from chalicelib.core.profile import DEFAULT_PROFILE_ROWS, RAGGED_MODES, ProfileSettings
+
+
+def _rows(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,23 +34,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Exit status 2 when a file could not be read, else 1 when one was rejected, else 0.",
     )
     parser.add_argument("files", nargs="*", metavar="FILE")
-    paths = parser.parse_args(sys.argv[1:] if argv is None else argv).files
-    if not paths:
+    parser.add_argument(
+        "--ragged-rows",
+        choices=RAGGED_MODES,
+        default=os.environ.get("RAGGED_ROWS") or "reject",
+        help="what a file with ragged rows becomes (default: $RAGGED_ROWS or reject)",
+    )
+    parser.add_argument(
+        "--profile-rows",
+        type=_rows,
+        default=int(os.environ.get("PROFILE_ROWS") or DEFAULT_PROFILE_ROWS),
+        metavar="N",
+        help=f"rows in the column sample (default: $PROFILE_ROWS or {DEFAULT_PROFILE_ROWS})",
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.files:
         parser.print_usage(sys.stderr)
         return 2
+    settings = ProfileSettings(ragged_rows=args.ragged_rows, profile_rows=args.profile_rows)
     worst = 0
-    for path in paths:
+    for path in args.files:
         try:
             with open(path, "rb") as stream:
-                result = profile_file(stream)
+                result = profile_file(stream, settings=settings)
         except OSError as exc:
             print(f"{path}: {exc.strerror or exc}", file=sys.stderr)
             worst = 2
             continue
-        line = {"file": path, **result.to_dict()}
-        for noisy in ("header", "bytes_read"):
-            line.pop(noisy)
-        print(json.dumps(line, ensure_ascii=False))
+        print(json.dumps({"file": path, **result.to_dict()}, ensure_ascii=False))
         if result.status != "succeeded":
             worst = max(worst, 1)
     return worst

@@ -1,248 +1,382 @@
-"""Streaming CSV profiler: counts records in chunks with flat memory.
+"""Streaming CSV profiler: rules 1-15 of ``docs/csv-rules.md`` in chunks, with flat memory.
 
-It implements the CSV rules of ``docs/csv-rules.md``, as the reference
-(:mod:`chalicelib.core.csvreference`) does, on bytes, without decoding or
-building rows: only the state of the record machine crosses a chunk
-boundary, so memory stays flat whatever the size of the file or of a field.
+It agrees with the reference (:mod:`chalicelib.core.csvreference`) on every
+input (hypothesis differential tests), without holding the file:
+
+- **Container** (rule 1): gzip members and zstd frames are decompressed
+  incrementally, a bounded amount of output per step.
+- **Text** (rules 2-5): the first bytes decide ``NOT_CSV``, the BOM and a
+  ``sep=`` line; UTF-16 is decoded incrementally and re-encoded as UTF-8, so
+  that the record machine always reads an ASCII-compatible byte stream; UTF-8
+  validity is tracked as bytes pass (cp1252 otherwise).
+- **Records and shape** (rules 7-13): :class:`_Machine` counts records, lines
+  and fields per record. CRLF, then a lone CR, become LF (inside quotes too, so
+  that a line end is one byte). After the header it works with C-level
+  ``bytes`` methods: the text outside quotes of a run (a quote-free segment, or
+  the even pieces of a region split on ``"`` up to the first *stray* quote) is
+  reduced with ``translate`` to its delimiters and LFs, and a run of well-formed
+  rows is exactly a prefix of ``(delimiter * (n - 1) + LF) * k``, one C-level
+  comparison. Only a run that fails it is split to count its ragged rows; while
+  fewer than 10 examples are known, such a chunk is run again by the exact
+  (slower) scan that also knows each record's line.
+- **Column sample** (rules 14-15): the first ``PROFILE_ROWS`` rows are read by
+  the ``csv`` module itself, on the text read as latin-1 (bytes as they are;
+  names are decoded once the encoding is known at the end); after that it costs
+  nothing.
+
+Inputs the streaming path does not handle, which are rare, are profiled by the
+reference in memory: a ``sep=`` line whose character is not ASCII, and a first
+line (the text up to the first LF) longer than 1 MiB, e.g. a file whose lines
+end with a lone CR.
 
 Run it on local files::
 
     python -m chalicelib.csvprofile data.csv other.csv   (or: python -m ops profile)
-
-How it stays fast: after the first record (read byte by byte, since its
-fields are reported), every step is a C-level ``bytes`` method (find, count,
-split, join, replace, translate) over a chunk, never a Python loop per byte;
-``docs/csv-rules.md``'s rules 4 and 5 become:
-
-- CRLF, then a lone CR, become LF in each chunk: inside quotes a line end is
-  just text, and a CRLF cut by a chunk edge leaves an LF that starts a blank
-  line, which is skipped anyway.
-- A run without quotes ends ``count(b"\\n")`` records, once blank lines are
-  squeezed (only looked for when the chunk has one).
-- From a quote that opens a field, quotes alternate opening and closing fields
-  (a doubled quote being a close and a re-open) until a *stray* one: a quote
-  after text of an unquoted field, i.e. one whose piece outside quotes does not
-  end with the delimiter or LF. Records are then the LFs outside quotes. Where
-  quotes are few, ``find`` steps from one to the next; where there are more,
-  the region is split on ``"`` and the last bytes of the even pieces checked at
-  once; quote-dense regions are first *folded* (``","`` and ``"\\n"`` lose their
-  quotes, so that a run of quoted records is one piece), which is right exactly
-  when no byte of the fold ends up outside quotes. NUL marks the folds and
-  joins, as it never reaches this point (rule 1 rejects it first). At a stray
-  quote the valid prefix is kept and the exact loop takes over.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+import zlib
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
+import zstandard
+
+from chalicelib.core.csvreference import is_skippable, reference_profile
 from chalicelib.core.profile import (
     BINARY,
+    CORRUPT_COMPRESSED,
+    DEFAULT_SETTINGS,
     DELIMITERS,
     EMPTY,
-    HEADER_MAX_CHARS,
-    HEADER_MAX_FIELDS,
+    GZIP_MAGIC,
+    MAX_RAGGED_EXAMPLES,
+    NOT_CSV,
+    SIGNATURE_BYTES,
     UNTERMINATED_QUOTE,
+    ZSTD_MAGIC,
+    ColumnSample,
     Profile,
-    header_preview,
+    ProfileSettings,
+    RaggedExample,
+    decode_raw,
+    not_csv_message,
+    outcome,
     rejected,
 )
 
-#: Bytes read at a time: the passes over a chunk then run in cache, and buffers
-#: this small are recycled by malloc instead of being mapped and faulted in anew.
-CHUNK_SIZE = 1 << 16
+csv.field_size_limit(sys.maxsize)
 
-# States of the reference reader (CPython's Modules/_csv.c), reduced to what
-# counting records needs. After the header a closing quote leads to
-# _START_FIELD: the two states differ only in the text they would keep.
-_START_RECORD, _START_FIELD, _IN_FIELD, _IN_QUOTED, _QUOTE_IN_QUOTED = range(5)
+#: Bytes read at a time: the passes over a chunk then run in cache.
+CHUNK_SIZE = 1 << 16
+#: Decompressed bytes produced per step, at most (gzip exactly; zstd about).
+_OUTPUT_STEP = 1 << 18
+#: A first line longer than this goes to the reference (see the module docstring).
+_FIRST_LINE_MAX = 1 << 20
+
+Compression = Literal["gzip", "zstd"]
+
+# States of the reader (CPython's Modules/_csv.c), reduced to what counting
+# needs: after a closing quote the reader behaves as at a field's start.
+_START_RECORD, _START_FIELD, _IN_FIELD, _IN_QUOTED = range(4)
 _QUOTE = ord('"')
-_LF, _CR = ord("\n"), ord("\r")
+_LF = ord("\n")
 _CR_TO_LF = bytes.maketrans(b"\r", b"\n")
-_BLANK_LINE = re.compile(b"\n\n")
 #: The text of a quoted field up to its closing quote, doubled quotes included.
 _QUOTED_TEXT = re.compile(b'[^"]*+(?:""[^"]*+)*+')
-
-#: Bytes of a header field kept: 100 characters of at most 4 bytes each.
-_KEEP_BYTES = 4 * HEADER_MAX_CHARS
-
-#: The most bytes one fast step looks at, and the fewest after it stumbled.
-_WINDOW_MAX = 1 << 22
-_WINDOW_MIN = 1 << 12
-#: Per 4 KiB sample: up to this many quotes, step from one to the next...
-_SPARSE = 24
-#: ...beyond this many, fold the region first.
-_DENSE = 64
-#: Up to this many pieces outside quotes, they are looked at one by one.
-_FEW = 4096
-#: Quoted fields stepped through before the density is sampled again.
-_STEPS = 4096
+#: The most bytes one split step looks at.
+_WINDOW = 1 << 20
 #: Opening quotes handled one by one after a region held a stray quote.
-_SLOW_MIN, _SLOW_MAX = 16, 1 << 12
+_SLOW = 64
 
 
-class _Header:
-    """The first record's fields: all counted, only the preview's part kept."""
+class _Corrupt(Exception):
+    pass
 
-    __slots__ = ("_field", "count", "fields")
+
+class _Container:
+    """Rule 1, incrementally: ``feed`` returns the decompressed bytes, in bounded pieces."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self.fields: list[bytes] = []
-        self._field = bytearray()
+        self.compression: Compression | None = None
+        self.corrupt = False
+        self._decided = False
+        self._start = b""
+        self._gzip: zlib._Decompress | None = None
+        self._zstd: zstandard.ZstdDecompressionObj | None = None
+        self._between = b""  # bytes after a member/frame, not yet understood
+        self._skip = 0  # bytes of a skippable zstd frame still to drop
+        self._step = 256  # zstd input per call, adapted to the ratio
 
-    def keep(self, buf: bytes, start: int, stop: int, quoted: bool = False) -> None:
-        """Keep ``buf[start:stop]`` (quoted text: its ``""`` read as ``"``) if room."""
-        room = _KEEP_BYTES - len(self._field)
-        if room > 0 and len(self.fields) < HEADER_MAX_FIELDS:
-            if quoted:  # 2 * room bytes hold at least room characters
-                self._field += buf[start : min(stop, start + 2 * room)].replace(b'""', b'"')[:room]
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self.corrupt or not data:
+            return
+        if not self._decided:
+            self._start += data
+            if (
+                len(self._start) < len(ZSTD_MAGIC)
+                and (GZIP_MAGIC.startswith(self._start[:2]) or ZSTD_MAGIC.startswith(self._start))
+                and not self._start.startswith(GZIP_MAGIC)
+            ):
+                return
+            data = self._decide()
+        yield from self._output(data)
+
+    def _decide(self) -> bytes:
+        data, self._start, self._decided = self._start, b"", True
+        if data.startswith(GZIP_MAGIC):
+            self.compression = "gzip"
+        elif data.startswith(ZSTD_MAGIC):
+            self.compression = "zstd"
+        return data
+
+    def _output(self, data: bytes) -> Iterator[bytes]:
+        if self.compression is None:
+            if data:
+                yield data
+            return
+        try:
+            yield from self._inflate(data)
+        except _Corrupt:
+            self.corrupt = True
+
+    def finish(self) -> Iterator[bytes]:
+        if not self._decided:
+            yield from self._output(self._decide())
+        if self.compression is None or self.corrupt:
+            return
+        if self._gzip is not None or self._zstd is not None or self._skip:
+            self.corrupt = True  # truncated
+        elif self._between and (self.compression == "zstd" or self._between.strip(b"\0")):
+            self.corrupt = True
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            if self._gzip is not None:
+                data = yield from self._gunzip(data)
+            elif self._zstd is not None:
+                data = yield from self._unzstd(data)
+            elif self._skip:
+                taken = min(self._skip, len(data))
+                self._skip -= taken
+                data = data[taken:]
             else:
-                self._field += buf[start : min(stop, start + room)]
+                data = self._next_member(data)
 
-    def end_field(self) -> None:
-        self.count += 1
-        if len(self.fields) < HEADER_MAX_FIELDS:
-            self.fields.append(bytes(self._field))
-        self._field.clear()
+    def _next_member(self, data: bytes) -> bytes:
+        """Between members/frames: start the next one, or say why not."""
+        data = self._between + data
+        self._between = b""
+        if self.compression == "gzip":
+            data = data.lstrip(b"\0")
+            if not data:
+                return b""
+            if len(data) < 2 and GZIP_MAGIC.startswith(data):
+                self._between = data
+                return b""
+            if not data.startswith(GZIP_MAGIC):
+                raise _Corrupt
+            self._gzip = zlib.decompressobj(wbits=31)
+            return data
+        if len(data) < 8:  # every frame is longer: wait for more, or the end
+            self._between = data
+            return b""
+        if is_skippable(data):
+            self._skip = 8 + int.from_bytes(data[4:8], "little")
+            return data
+        if not data.startswith(ZSTD_MAGIC):
+            raise _Corrupt
+        self._zstd = zstandard.ZstdDecompressor().decompressobj()
+        return data
 
-    def names(self, encoding: str) -> tuple[str, ...]:
-        return header_preview([raw.decode(encoding, errors="replace") for raw in self.fields])
+    def _gunzip(self, data: bytes) -> Generator[bytes, None, bytes]:
+        decompressor = self._gzip
+        assert decompressor is not None
+        while True:
+            try:
+                out = decompressor.decompress(data, _OUTPUT_STEP)
+            except zlib.error as exc:
+                raise _Corrupt from exc
+            if out:
+                yield out
+            if decompressor.eof:
+                self._gzip = None
+                return decompressor.unused_data
+            data = decompressor.unconsumed_tail
+            if not data:
+                return b""
+
+    def _unzstd(self, data: bytes) -> Generator[bytes, None, bytes]:
+        decompressor = self._zstd
+        assert decompressor is not None
+        while data:
+            piece, data = data[: self._step], data[self._step :]
+            try:
+                out = decompressor.decompress(piece)
+            except zstandard.ZstdError as exc:
+                raise _Corrupt from exc
+            if out:
+                yield out
+                # Keep each step's output near _OUTPUT_STEP whatever the ratio.
+                ratio = max(1, len(out) // max(1, len(piece)))
+                self._step = max(64, min(CHUNK_SIZE, _OUTPUT_STEP // ratio))
+            if decompressor.eof:
+                self._zstd = None
+                return decompressor.unused_data + data
+        return b""
 
 
-class _RecordMachine:
-    """Counts records for one delimiter, fed any split of the byte stream."""
+class _Machine:
+    """Records, lines and fields per record for one single-byte delimiter.
 
-    __slots__ = (
-        "_blanks",
-        "_classes",
-        "_dbyte",
-        "_fold_pause",
-        "_header_end",
-        "_slow",
-        "_slow_next",
-        "_stray",
-        "_window",
-        "delimiter",
-        "header",
-        "header_fields",
-        "records",
-        "state",
-    )
+    Fed normalized text (LF the only line end); :meth:`feed_exact` reads it
+    event by event, :meth:`feed_fast` with C-level methods after the header.
+    """
 
     def __init__(self, delimiter: bytes) -> None:
         self.delimiter = delimiter
         self._dbyte = delimiter[0]
         self.state = _START_RECORD
-        self.records = 0
-        self.header = _Header()
-        #: Fields in the first record, once it has ended.
-        self.header_fields: int | None = None
-        ends = b"\r\n" + delimiter
-        self._header_end = re.compile(b"[" + re.escape(ends) + b"]")
-        self._stray = re.compile(b"[^" + re.escape(ends) + b'"]')
+        self.fields = 0  # delimiters so far in the current record
+        self.inner = 0  # LFs inside quotes so far in the current record
+        self.records = 0  # records ended, the header included
+        self.lines = 0  # LFs seen
+        self.width: int | None = None  # fields in the header
+        self.ragged = 0
+        self.examples: list[RaggedExample] = []
+        #: Range mode: the first record began before the range; it is only measured.
+        self.head: tuple[int, int, int] | None = None  # (delimiters, inner LFs, its LF's line)
+        self.in_range = False
+        self.missed = False  # a ragged row whose example the fast path could not give
+        self._event = re.compile(b"[" + re.escape(delimiter) + b'\n"]')
+        keep = {_LF, self._dbyte}
+        self._noise = bytes(b for b in range(256) if b not in keep)
         # NUL (a quoted piece) stays, field and record ends become 1, the rest 2.
-        self._classes = bytes(0 if b == 0 else 1 if b in ends else 2 for b in range(256))
-        self._window = _WINDOW_MAX
+        self._classes = bytes(0 if b == 0 else 1 if b in keep else 2 for b in range(256))
+        self._pattern = b""
         self._slow = 0
-        self._slow_next = _SLOW_MIN
-        self._fold_pause = 0
-        self._blanks = False
 
-    def feed(self, buf: bytes) -> None:
-        pos = 0
-        if self.header_fields is None:
-            pos = self._feed_header(buf)
-        if pos < len(buf):
-            self._feed_body(buf[pos:] if pos else buf)
+    # --- shared ------------------------------------------------------------------
 
-    def finish(self) -> bool:
-        """End of input; True when a quoted field was left open (rule 8)."""
-        state = self.state
-        if state == _IN_QUOTED:
-            return True
-        if state != _START_RECORD:
-            if self.header_fields is None:
-                self._end_header()
-            else:
-                self.records += 1
-        return False
+    def snapshot(self) -> tuple[object, ...]:
+        return (
+            self.state,
+            self.fields,
+            self.inner,
+            self.records,
+            self.lines,
+            self.width,
+            self.ragged,
+            len(self.examples),
+            self.head,
+        )
 
-    # --- the first record: byte-exact, keeping the header's text -----------------
+    def restore(self, saved: tuple[object, ...]) -> None:
+        (
+            self.state,
+            self.fields,
+            self.inner,
+            self.records,
+            self.lines,
+            self.width,
+            self.ragged,
+            examples,
+            self.head,
+        ) = saved  # type: ignore[assignment]
+        del self.examples[examples:]  # type: ignore[arg-type]
+        self.missed = False
 
-    def _feed_header(self, buf: bytes) -> int:
-        """Run until the first record ends; return where it did (or ``len(buf)``)."""
-        pos, end = 0, len(buf)
-        while pos < end and self.header_fields is None:
-            state = self.state
-            if state == _IN_QUOTED:
-                stop = _quoted_end(buf, pos)
-                self.header.keep(buf, pos, stop, quoted=True)
-                if stop < end:  # a closing quote, or half of a "" cut by the chunk's end
-                    self.state = _QUOTE_IN_QUOTED
-                pos = stop + 1
-            elif state == _IN_FIELD:
-                found = self._header_end.search(buf, pos)
-                stop = end if found is None else found.start()
-                self.header.keep(buf, pos, stop)
-                if found is not None:
-                    self._header_byte(buf[stop])
-                pos = stop + 1
-            else:
-                self._header_byte(buf[pos])
-                pos += 1
-        return min(pos, end)
-
-    def _header_byte(self, byte: int) -> None:
-        state = self.state
-        if byte in (_LF, _CR):
-            if state != _START_RECORD:  # else a blank line (rule 5)
-                self._end_header()
-        elif byte == self._dbyte:
-            self.header.end_field()
-            self.state = _START_FIELD
-        elif byte == _QUOTE and state in (_START_RECORD, _START_FIELD):
-            self.state = _IN_QUOTED
-        elif byte == _QUOTE and state == _QUOTE_IN_QUOTED:  # "" inside quotes
-            self.header.keep(b'"', 0, 1)
-            self.state = _IN_QUOTED
-        else:  # strict=False: a quote in an unquoted field, text after a closing quote
-            self.header.keep(bytes((byte,)), 0, 1)
-            self.state = _IN_FIELD
-
-    def _end_header(self) -> None:
-        self.header.end_field()
-        self.header_fields = self.header.count
-        self.records = 1
+    def _end_record(self, fields: int, line: int) -> None:
+        """A record of ``fields`` fields ended; its last line is ``line`` (exact path)."""
+        start = line - self.inner
+        if self.in_range and self.head is None:
+            self.head = (fields - 1, self.inner, line)
+        elif self.width is None:
+            self.width = fields
+        elif fields != self.width:
+            self.ragged += 1
+            if len(self.examples) < MAX_RAGGED_EXAMPLES:
+                self.examples.append(RaggedExample(self.records, start, fields))
+        self.records += 1
+        self.fields = self.inner = 0
         self.state = _START_RECORD
 
-    # --- the records after it: counted with C-level bytes methods -----------------
+    def finish(self) -> bool:
+        """End of input; True when a quoted field was left open (rule 11)."""
+        if self.state == _IN_QUOTED:
+            return True
+        if self.state != _START_RECORD:
+            self._end_record(self.fields + 1, self.lines + 1)
+        return False
 
-    def _feed_body(self, buf: bytes) -> None:
-        if b"\r" in buf:  # CRLF and CR end records as LF does (rule 4)
-            buf = buf.replace(b"\r\n", b"\n")
-            if b"\r" in buf:
-                buf = buf.translate(_CR_TO_LF)
-        self._blanks = _BLANK_LINE.search(buf) is not None
+    @property
+    def header_done(self) -> bool:
+        return self.width is not None
+
+    # --- the exact path: event by event ------------------------------------------
+
+    def feed_exact(self, buf: bytes, stop_after_header: bool = False) -> int:  # noqa: C901
+        """Read ``buf`` exactly; return where it stopped (``len(buf)`` unless asked)."""
+        pos, end = 0, len(buf)
+        search = self._event.search
+        dbyte = self._dbyte
+        while pos < end:
+            if stop_after_header and self.width is not None:
+                return pos
+            if self.state == _IN_QUOTED:
+                stop = _QUOTED_TEXT.match(buf, pos).end()  # type: ignore[union-attr]
+                newlines = buf.count(b"\n", pos, stop)
+                self.inner += newlines
+                self.lines += newlines
+                if stop == end:
+                    return end
+                self.state = _START_FIELD  # a closing quote
+                pos = stop + 1
+                continue
+            found = search(buf, pos)
+            at = end if found is None else found.start()
+            if at > pos:  # text
+                self.state = _IN_FIELD
+            if found is None:
+                return end
+            byte = buf[at]
+            if byte == _LF:
+                if self.state != _START_RECORD:
+                    self._end_record(self.fields + 1, self.lines + 1)
+                self.lines += 1
+            elif byte == dbyte:
+                self.fields += 1
+                self.state = _START_FIELD
+            elif self.state != _IN_FIELD:  # a quote opens a field (or is doubled)
+                self.state = _IN_QUOTED
+            pos = at + 1
+        return end
+
+    # --- the fast path: C-level passes over the body -------------------------------
+
+    def feed_fast(self, buf: bytes) -> None:
+        lines = buf.count(b"\n")
         pos, end = 0, len(buf)
         find = buf.find
         while pos < end:
             if self.state == _IN_QUOTED:
-                pos = _quoted_end(buf, pos)
-                if pos == end:
-                    return
-                self.state = _START_FIELD  # a closing quote: as a field's start
-                pos += 1
+                stop = _QUOTED_TEXT.match(buf, pos).end()  # type: ignore[union-attr]
+                self.inner += buf.count(b"\n", pos, stop)
+                if stop == end:
+                    break
+                self.state = _START_FIELD
+                pos = stop + 1
                 continue
             quote = find(b'"', pos)
             if quote < 0:
                 self._plain(buf[pos:] if pos else buf)
-                return
+                break
             if quote > pos:
                 self._plain(buf[pos:quote])
             if self.state == _IN_FIELD:  # a quote inside an unquoted field is text
@@ -252,456 +386,470 @@ class _RecordMachine:
                 self.state = _IN_QUOTED
                 pos = quote + 1
             else:
-                pos = self._quoted(buf, quote)
-
-    def _plain(self, seg: bytes) -> None:
-        """Count the records that a non-empty run without quotes or CR ends (rule 5)."""
-        if self._blanks and _BLANK_LINE.search(seg):
-            while b"\n\n" in seg:
-                seg = seg.replace(b"\n\n", b"\n")
-        ends = seg.count(b"\n")
-        if ends and seg[0] == _LF and self.state == _START_RECORD:
-            ends -= 1  # the line began blank
-        self.records += ends
-        self.state = self._after(seg[-1])
+                pos = quote + self._split(buf[quote : quote + _WINDOW])
+        self.lines += lines
 
     def _after(self, last: int) -> int:
-        """The state after ``last``, a byte outside quotes."""
         if last == _LF:
             return _START_RECORD
         return _START_FIELD if last == self._dbyte else _IN_FIELD
 
-    def _quoted(self, buf: bytes, start: int) -> int:
-        """Profile from the opening quote at ``start`` as far as it can; return where."""
-        stop = min(len(buf), start + self._window)
-        sample = buf.count(b'"', start, start + 4096)
-        if sample <= _SPARSE and not self._blanks:
-            return self._walk(buf, start, stop)
-        region = buf[start:stop]
-        if sample > _DENSE:
-            if self._fold_pause:
-                self._fold_pause -= 1
-            elif self._folded(region):
-                return stop
-        return start + self._split(region)
-
-    def _walk(self, buf: bytes, start: int, stop: int) -> int:
-        """Few quotes, no blank line: step from quote to quote, count LFs between."""
-        find, count = buf.find, buf.count
-        ends = (self._dbyte, _LF)
-        inside, opening, state = 0, start, _START_FIELD
-        for _ in range(_STEPS):
-            close = find(b'"', opening + 1, stop)
-            if close < 0:
-                inside += count(b"\n", opening + 1, stop)
-                end, state = stop, _IN_QUOTED
-                break
-            inside += count(b"\n", opening + 1, close)
-            end = find(b'"', close + 1, stop)
-            if end < 0:
-                end = stop
-                if close + 1 < stop:  # else it ends on a closing quote
-                    state = self._after(buf[stop - 1])
-                break
-            if end > close + 1 and buf[end - 1] not in ends:
-                state = _IN_FIELD  # the quote at ``end`` is text
-                break
-            opening = end
+    def _plain(self, seg: bytes) -> None:
+        """Text outside quotes (a NUL stands for a quoted field's text): records and fields."""
+        if self.state == _START_RECORD and seg[:1] == b"\n":
+            seg = seg.lstrip(b"\n")  # blank lines
+        if not seg:
+            return
+        if b"\n\n" in seg:
+            while b"\n\n" in seg:
+                seg = seg.replace(b"\n\n", b"\n")
+        shape = seg.translate(None, self._noise)
+        first = shape.find(b"\n")
+        if first < 0:
+            self.fields += len(shape)
+            self.state = self._after(seg[-1])
+            return
+        if self.in_range and self.head is None:
+            self.head = (self.fields + first, self.inner, -1)
+            self.missed = True  # its line is only known to the exact path
         else:
-            end = opening  # enough for one step: go on from this opening quote
-            state = _START_RECORD if buf[opening - 1] == _LF else _START_FIELD
-        self.records += count(b"\n", start, end) - inside
-        self.state = state
-        return end
+            self._check(self.fields + first)
+        self.records += 1
+        last = shape.rfind(b"\n")
+        if last > first:
+            self._rows(shape[first + 1 : last + 1])
+        self.fields = len(shape) - last - 1
+        self.inner = 0
+        self.state = self._after(seg[-1])
+
+    def _check(self, delimiters: int) -> None:
+        if delimiters + 1 != self.width:
+            self.ragged += 1
+            self.missed = True
+
+    def _rows(self, middle: bytes) -> None:
+        """Whole records' shapes, each ending with LF."""
+        width = self.width
+        assert width is not None
+        if len(self._pattern) < len(middle):
+            row = self.delimiter * (width - 1) + b"\n"
+            self._pattern = row * (2 * len(middle) // width + 1)
+        if self._pattern.startswith(middle):
+            self.records += len(middle) // width
+            return
+        rows = middle.split(b"\n")
+        rows.pop()
+        self.records += len(rows)
+        bad = sum(1 for row in rows if len(row) != width - 1)
+        if bad:
+            self.ragged += bad
+            self.missed = True
 
     def _split(self, region: bytes) -> int:
-        """Profile ``region``, from an opening quote, split on quotes; return how far."""
+        """From an opening quote: the region split on quotes, up to a stray one; how far."""
         pieces = region.split(b'"')
-        evens = _outside(pieces)
-        joined = b"\0".join(evens) if len(evens) > _FEW else None
-        bad = self._first_stray(evens, joined)
-        if bad < 0:
-            self._count_run(region, len(region), pieces, evens, joined)
-            self._window = min(2 * self._window, _WINDOW_MAX)
-            self._slow_next = _SLOW_MIN
-            return len(region)
-        # Keep what precedes the stray quote; an exact loop takes over from it.
-        pieces, evens = pieces[: 2 * bad + 1], evens[: bad + 1]
-        if joined is not None:
+        evens = pieces[0::2]
+        if not len(pieces) & 1:
+            evens.append(b"")
+        joined = b"\0".join(evens)
+        bad = self._first_stray(joined)
+        if bad >= 0:  # keep what precedes the stray quote; one by one from there
+            pieces, evens = pieces[: 2 * bad + 1], evens[: bad + 1]
             joined = b"\0".join(evens)
-        size = sum(map(len, pieces)) + 2 * bad
-        self._count_run(region, size, pieces, evens, joined)
-        self._window = max(_WINDOW_MIN, self._window // 4)
-        self._slow, self._slow_next = self._slow_next, min(2 * self._slow_next, _SLOW_MAX)
+            self._slow = _SLOW
+        size = sum(map(len, pieces)) + len(pieces) - 1
+        odds = pieces[1::2]
+        self._plain(joined)
+        # LFs inside quotes after the last record end belong to the current record.
+        last = len(evens) - 1
+        while last >= 0 and b"\n" not in evens[last]:
+            last -= 1
+        self.inner += sum(piece.count(b"\n") for piece in odds[max(last, 0) :])
+        if not len(pieces) & 1:
+            self.state = _IN_QUOTED
+        elif not pieces[-1]:
+            self.state = _START_FIELD  # it ends on a closing quote
         return size
 
-    def _folded(self, region: bytes) -> bool:
-        """Profile a quote-dense region with its field and record joints folded."""
-        hidden = region.count(b'"\n"')  # records ended between two quoted fields
-        if hidden:  # same-length replacements run in place
-            region = region.replace(b'"\n"', b"\0\n\0")
-        region = region.replace(b'"' + self.delimiter + b'"', b"\0\0\0")
-        pieces = region.split(b'"')
-        evens = _outside(pieces)
-        joined = b"\0".join(evens)
-        # Right iff no NUL of the fold lies outside quotes, and no quote is stray.
-        if joined.count(b"\0") != len(evens) - 1 or self._first_stray(evens, joined) >= 0:
-            self._fold_pause = 16
-            return False
-        self._count_run(region, len(region), pieces, evens, joined)
-        self.records += hidden
-        return True
-
-    def _first_stray(self, evens: list[bytes], joined: bytes | None) -> int:
-        """Index of the first piece outside quotes that makes the quote after it text."""
-        if len(evens) < 3:
-            return -1
-        if joined is None:  # few pieces: look at their last bytes
-            tails = b"".join([piece[-1:] or b'"' for piece in evens[1:-1]])
-            found = self._stray.search(tails)
-            return -1 if found is None else found.start() + 1
+    def _first_stray(self, joined: bytes) -> int:
+        """Index of the first piece outside quotes (joined by NUL) that makes the quote
+        after it text: one whose last byte is neither the delimiter nor LF."""
         at = joined.translate(self._classes).find(b"\2\0")
         return -1 if at < 0 else joined.count(b"\0", 0, at + 1)
 
-    def _count_run(
-        self,
-        region: bytes,
-        size: int,
-        pieces: list[bytes],
-        evens: list[bytes],
-        joined: bytes | None,
-    ) -> None:
-        """Count ``region[:size]``, split in ``pieces``, whose quotes open or close fields."""
-        if joined is not None or self._blanks:
-            self._plain(joined if joined is not None else b"\0".join(evens))
-        else:  # no blank line: each LF outside quotes ends a record
-            inside = sum(map(bytes.count, pieces[1::2], repeat(b"\n")))
-            self.records += region.count(b"\n", 0, size) - inside
-            if evens[-1]:
-                self.state = self._after(evens[-1][-1])
-        if not len(pieces) & 1:
-            self.state = _IN_QUOTED  # it ends inside a quoted field
-        elif not pieces[-1]:
-            self.state = _START_FIELD  # it ends on a closing quote
+
+class _Sample:
+    """Rules 14-15: the header's names and the column sample, read by the csv module.
+
+    Fed the text (after BOM and sep line) as it comes; reads whole lines, and
+    keeps the text of a record not yet ended.
+    """
+
+    def __init__(self, delimiter: str, limit: int) -> None:
+        self.delimiter = delimiter
+        self.limit = limit
+        self.names: list[str] | None = None
+        self.sample: ColumnSample | None = None
+        self.done = False
+        self._pending = ""
+        self._retry = 0  # parse again once the pending text is this long
+
+    def feed(self, text: bytes, final: bool = False) -> None:
+        if self.done:
+            return
+        self._pending += text.decode("latin-1")
+        pending = self._pending
+        if final:
+            cut = len(pending)
+        else:
+            cut = max(pending.rfind("\n"), pending.rfind("\r")) + 1
+            if cut == 0 or cut < self._retry:
+                return
+        lines = _Counted(pending[:cut])
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        safe = 0
+        for row in reader:
+            if lines.exhausted:
+                break
+            safe = lines.consumed
+            if not row:
+                continue
+            if self.names is None:
+                self.names = row
+                self.sample = ColumnSample(len(row), self.limit, raw=True)
+            elif len(row) == len(self.names):
+                assert self.sample is not None
+                self.sample.add(row)
+            if self.sample is not None and self.sample.full:
+                self.done = True
+                self._pending = ""
+                return
+        self._pending = pending[safe:]
+        self._retry = 2 * len(self._pending)
 
 
-def _quoted_end(buf: bytes, pos: int) -> int:
-    """Where quoted text from ``pos`` ends: at a quote that is not doubled, or ``len(buf)``."""
-    found = _QUOTED_TEXT.match(buf, pos)
-    assert found is not None  # the pattern matches the empty string
-    return found.end()
+class _Counted:
+    """Lines of a text for the csv reader, counting the characters handed out."""
 
+    def __init__(self, text: str) -> None:
+        self._it = iter(io.StringIO(text, newline=""))
+        self.consumed = 0
+        self.exhausted = False
 
-def _outside(pieces: list[bytes]) -> list[bytes]:
-    """The pieces outside quotes, ending with an empty one if the last is inside."""
-    evens = pieces[0::2]
-    if not len(pieces) & 1:
-        evens.append(b"")
-    return evens
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self._it)
+        except StopIteration:
+            self.exhausted = True
+            raise
+        self.consumed += len(line)
+        return line
 
 
 class Profiler:
     """Feed it the object's bytes in any chunks, then call :meth:`finish`."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: ProfileSettings = DEFAULT_SETTINGS) -> None:
+        self.settings = settings
         self.bytes_read = 0
-        self._start = b""  # bytes held until the BOM question is settled
+        self._container = _Container()
+        self._original: list[bytes] | None = []  # kept until the start is understood
+        self._delegate = False
+        self._start = b""  # decompressed bytes until the start is understood
         self._started = False
+        self._not_csv: str | None = None
         self._binary = False
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._encoding = "utf-8"
-        self._candidates = {d.encode(): _RecordMachine(d.encode()) for d in DELIMITERS}
-        self._counts = dict.fromkeys(self._candidates, 0)
-        self._machine: _RecordMachine | None = None
+        self._utf16: codecs.IncrementalDecoder | None = None
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._text_start = b""  # text until the sep line question is settled
+        self._sep_done = False
+        self._delimiter: bytes | None = None
+        self._source: Literal["sep_line", "detected"] = "detected"
+        self._first_line = b""
+        self._machine: _Machine | None = None
+        self._sample: _Sample | None = None
+        self._cr = False  # the last text byte was CR (a CRLF may be cut)
+
+    # --- feeding -------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> None:
         self.bytes_read += len(chunk)
-        if self._binary or not chunk:
+        if self._original is not None:
+            self._original.append(chunk)
+        if self._delegate:
+            return
+        for piece in self._container.feed(chunk):
+            self._decompressed(piece)
+        if self._not_csv is not None or self._binary:
+            self._original = None
+
+    def _decompressed(self, piece: bytes) -> None:
+        if self._not_csv is not None or self._binary or self._delegate:
             return
         if not self._started:
-            self._start += chunk
-            if len(self._start) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(self._start):
+            self._start += piece
+            if len(self._start) < SIGNATURE_BYTES + 8:
                 return
-            chunk, self._start, self._started = self._start, b"", True
-            if chunk.startswith(codecs.BOM_UTF8):
-                chunk = chunk[len(codecs.BOM_UTF8) :]
-        self._consume(chunk)
-
-    def _consume(self, chunk: bytes) -> None:
-        if b"\0" in chunk:
-            self._binary = True
+            piece, self._start = self._start, b""
+            self._begin(piece)
             return
-        self._check_encoding(chunk)
+        self._decoded(piece)
+
+    def _begin(self, piece: bytes) -> None:
+        """The first bytes: rule 2, then the BOM (rule 3)."""
+        self._started = True
+        self._not_csv = not_csv_message(piece)
+        if self._not_csv is not None:
+            return
+        if piece.startswith(codecs.BOM_UTF16_LE) or piece.startswith(codecs.BOM_UTF16_BE):
+            self._encoding = "utf-16-le" if piece[:2] == codecs.BOM_UTF16_LE else "utf-16-be"
+            self._utf16 = codecs.getincrementaldecoder(self._encoding)(errors="replace")
+            piece = piece[2:]
+        elif piece.startswith(codecs.BOM_UTF8):
+            piece = piece[3:]
+        self._decoded(piece)
+
+    def _decoded(self, piece: bytes, final: bool = False) -> None:
+        """Decompressed bytes after the BOM: to text bytes (UTF-16 becomes UTF-8)."""
+        if self._utf16 is not None:
+            text = self._utf16.decode(piece, final=final)
+            if "\0" in text:
+                self._binary = True
+                return
+            data = text.encode("utf-8")
+        else:
+            if b"\0" in piece:
+                self._binary = True
+                return
+            data = piece
+            if self._encoding == "utf-8" and not (data.isascii() and not self._utf8.getstate()[0]):
+                try:
+                    self._utf8.decode(data, final=final)
+                except UnicodeDecodeError:
+                    self._encoding = "cp1252"
+        self._text(data, final)
+
+    def _text(self, data: bytes, final: bool) -> None:
+        """Rules 5-6, then the records."""
+        if not self._sep_done:
+            self._text_start += data
+            if len(self._text_start) < 6 and not final:
+                return
+            data, self._text_start = self._text_start, b""
+            self._sep_done = True
+            if data[:4].lower() == b"sep=" and len(data) >= 5:
+                mark = data[4]
+                if mark >= 0x80:
+                    self._delegate = True
+                    return
+                if mark not in b'"\r\n' and (len(data) == 5 or data[5] in b"\r\n"):
+                    self._delimiter = bytes((mark,))
+                    self._source = "sep_line"
+                    data = data[5:]
+        if self._machine is None and self._delimiter is None:
+            newline = data.find(b"\n")
+            if newline < 0 and not final:
+                self._first_line += data
+                if len(self._first_line) > _FIRST_LINE_MAX:
+                    self._delegate = True
+                return
+            data, self._first_line = self._first_line + data, b""
+            first = data if newline < 0 else data[: data.find(b"\n")]
+            counts = [first.count(d.encode()) for d in DELIMITERS]
+            best = max(range(len(DELIMITERS)), key=lambda i: (counts[i], -i))
+            self._delimiter = DELIMITERS[best].encode() if counts[best] else b","
         if self._machine is None:
-            newline = chunk.find(b"\n")
-            first_line = chunk if newline < 0 else chunk[:newline]
-            for delimiter, machine in self._candidates.items():
-                self._counts[delimiter] += first_line.count(delimiter)
-                machine.feed(first_line)
-            if newline < 0:
+            assert self._delimiter is not None
+            self._machine = _Machine(self._delimiter)
+            self._sample = _Sample(self._delimiter.decode("latin-1"), self.settings.profile_rows)
+            self._original = None
+        self._records(data, final)
+
+    def _records(self, data: bytes, final: bool) -> None:
+        machine, sample = self._machine, self._sample
+        assert machine is not None
+        assert sample is not None
+        if not sample.done:
+            sample.feed(data, final)
+        if not data:
+            return
+        if self._cr and data[:1] == b"\n":
+            data = data[1:]  # the LF of a CRLF cut by a chunk edge
+        self._cr = False
+        if not data:
+            return
+        self._cr = data[-1:] == b"\r"
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").translate(_CR_TO_LF)
+        pos = 0
+        if not machine.header_done:
+            pos = machine.feed_exact(data, stop_after_header=True)
+            if pos >= len(data):
                 return
-            self._machine = self._choose()
-            chunk = chunk[newline:]
-        self._machine.feed(chunk)
-
-    def _choose(self) -> _RecordMachine:
-        best = max(self._counts, key=lambda d: (self._counts[d], -DELIMITERS.index(d.decode())))
-        if self._counts[best] == 0:
-            best = b","
-        return self._candidates[best]
-
-    def _check_encoding(self, chunk: bytes) -> None:
-        if self._encoding != "utf-8":
+            data = data[pos:]
+        if len(machine.examples) >= MAX_RAGGED_EXAMPLES:
+            machine.feed_fast(data)
             return
-        if chunk.isascii() and not self._utf8.getstate()[0]:
-            return
-        try:
-            self._utf8.decode(chunk)
-        except UnicodeDecodeError:
-            self._encoding = "cp1252"
+        saved = machine.snapshot()
+        machine.feed_fast(data)
+        if machine.missed:
+            machine.restore(saved)
+            machine.feed_exact(data)
+
+    # --- the end -------------------------------------------------------------------
+
+    @property
+    def rangeable(self) -> bool:
+        """Whether the rest of the file may be read as ranges (:class:`RangeProfiler`).
+
+        False for compressed input, UTF-16 and the inputs the reference profiles:
+        their bytes are only understood in order, so a ranged reader must feed
+        this one profiler the whole object (:mod:`chalicelib.core.ranges` does).
+        Ranges after the first are not supported with rules 13-15 yet either, so
+        this is False until they are.
+        """
+        return False
 
     @property
     def split_delimiter(self) -> str | None:
-        """The delimiter once the header has ended (or ``","`` once binary): from
-        here on the rest of the file can be profiled in ranges (:class:`RangeProfiler`)
-        and :func:`stitch`-ed to this profiler's state. ``None`` before that."""
-        if self._binary:
-            return ","
+        """The delimiter once the rest of the file may be profiled in ranges
+        (:class:`RangeProfiler`) and :meth:`stitch`-ed; ``None`` before that and
+        whenever :attr:`rangeable` is False."""
+        if not self.rangeable:
+            return None
         machine = self._machine
-        if machine is None or machine.header_fields is None:
+        if machine is None or not machine.header_done:
             return None
         return machine.delimiter.decode()
 
-    def finish(self) -> Profile:
-        if not self._started and self._start:
+    def finish(self) -> Profile:  # noqa: C901
+        for piece in self._container.finish():
+            self._decompressed(piece)
+        size, compression = self.bytes_read, self._container.compression
+        if self._container.corrupt:
+            return rejected(CORRUPT_COMPRESSED, size, compression=compression)
+        if not self._delegate and not self._started:
             self._started = True
-            self._consume(self._start)
+            piece, self._start = self._start, b""
+            self._begin(piece)
+            if self._not_csv is None and not self._binary and not self._delegate:
+                self._decoded(b"", final=True)
+        elif not self._delegate and self._not_csv is None and not self._binary:
+            self._decoded(b"", final=True)
+        if self._delegate:
+            assert self._original is not None
+            return reference_profile(b"".join(self._original), self.settings)
+        if self._not_csv is not None:
+            return rejected(NOT_CSV, size, message=self._not_csv, compression=compression)
         if self._binary:
-            return rejected(BINARY, self.bytes_read)
-        try:
-            self._utf8.decode(b"", final=True)
-        except UnicodeDecodeError:
-            self._encoding = "cp1252"
-        machine = self._machine or self._choose()
-        delimiter = machine.delimiter.decode()
+            return rejected(BINARY, size, compression=compression)
+        machine, sample = self._machine, self._sample
+        assert machine is not None
+        assert sample is not None
+        assert self._delimiter is not None
+        delimiter = self._delimiter.decode("latin-1")
         if machine.finish():
-            return rejected(UNTERMINATED_QUOTE, self.bytes_read, delimiter, self._encoding)
-        if machine.header_fields is None:
-            return rejected(EMPTY, self.bytes_read, delimiter, self._encoding)
-        return Profile(
-            status="succeeded",
-            row_count=machine.records - 1,
-            column_count=machine.header_fields,
-            header=machine.header.names(self._encoding),
+            return rejected(
+                UNTERMINATED_QUOTE,
+                size,
+                delimiter,
+                self._encoding,
+                delimiter_source=self._source,
+                compression=compression,
+            )
+        if machine.width is None:
+            return rejected(
+                EMPTY,
+                size,
+                delimiter,
+                self._encoding,
+                delimiter_source=self._source,
+                compression=compression,
+            )
+        if not sample.done:
+            sample.feed(b"", final=True)
+        assert sample.names is not None
+        assert sample.sample is not None
+        return outcome(
+            bytes_read=size,
             delimiter=delimiter,
+            delimiter_source=self._source,
             encoding=self._encoding,
-            bytes_read=self.bytes_read,
+            compression=compression,
+            names=decode_raw(sample.names, self._encoding),
+            records=machine.records,
+            ragged=machine.ragged,
+            examples=machine.examples,
+            sample=sample.sample,
+            settings=self.settings,
         )
 
     def stitch(self, rest: Sequence[RangePart]) -> Profile:
         """The profile of the whole file from this profiler (its first range) and the
-        other ranges' parts, in order: exactly what one :class:`Profiler` fed it all
-        returns. This profiler must have reached :attr:`split_delimiter` unless
-        ``rest`` is empty.
-        """
-        if not rest:
-            return self.finish()
-        bytes_read = self.bytes_read + sum(part.bytes_read for part in rest)
-        if self._binary or any(part.binary for part in rest):
-            return rejected(BINARY, bytes_read)
-        machine = self._machine
-        if machine is None or machine.header_fields is None:
-            raise ValueError("the first range must hold the whole header (see split_delimiter)")
-        delimiter = machine.delimiter.decode()
-        state, records = machine.state, machine.records
-        for part in rest:
-            if part.delimiter != delimiter:
-                raise ValueError(f"a range was profiled with {part.delimiter!r}, not {delimiter!r}")
-            ended, state = part.outcomes[state]
-            records += ended
-        encoding = self._stitched_encoding(rest)
-        if state == _IN_QUOTED:
-            return rejected(UNTERMINATED_QUOTE, bytes_read, delimiter, encoding)
-        if state != _START_RECORD:
-            records += 1  # the last record ends with the file
-        return Profile(
-            status="succeeded",
-            row_count=records - 1,
-            column_count=machine.header_fields,
-            header=machine.header.names(encoding),
-            delimiter=delimiter,
-            encoding=encoding,
-            bytes_read=bytes_read,
-        )
-
-    def _stitched_encoding(self, rest: Sequence[RangePart]) -> str:
-        """The encoding rule over the ranges: each valid, and valid where a character
-        spans two."""
-        if self._encoding != "utf-8":
-            return "cp1252"
-        pending = self._utf8.getstate()[0]
-        for part in rest:
-            if not part.rest_valid:
-                return "cp1252"
-            decoder = codecs.getincrementaldecoder("utf-8")()
-            try:  # the character open before the range must end in its head
-                decoder.decode(pending + part.head, final=part.has_rest)
-            except UnicodeDecodeError:
-                return "cp1252"
-            pending = part.tail if part.has_rest else decoder.getstate()[0]
-        return "cp1252" if pending else "utf-8"
+        other ranges' parts, in order. Only an empty ``rest`` is supported while
+        :attr:`rangeable` is False."""
+        if rest:
+            raise ValueError("this profiler cannot be stitched to ranges (see rangeable)")
+        return self.finish()
 
 
-# --- ranges profiled apart (in parallel), then stitched exactly -------------------------
-#
-# What crosses a range boundary is the record machine's state and the UTF-8
-# decoder's few pending bytes. Outside quotes the state after a byte is a
-# function of that byte (LF or CR: a record starts; the delimiter: a field
-# starts; anything else: inside a field); the one thing it does not tell is
-# whether the byte lies inside quotes. So a range after the first is run once
-# per state it may be entered in: two candidates, or three when the byte before
-# it is a quote (it may open, close, or be text). Candidates that reach the
-# same state at a chunk's end behave identically from there on and are merged,
-# which in practice happens at the range's first quoted field: the extra cost
-# is about one chunk per range. The first range is an ordinary
-# :class:`Profiler` (BOM, delimiter, header), read until it has seen the
-# header end (:attr:`Profiler.split_delimiter`).
+# --- ranges profiled apart -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RangePart:
-    """What :class:`RangeProfiler` found in one range, for each state it may start in."""
+    """What :class:`RangeProfiler` found in one range (kept for the API; see rangeable)."""
 
     delimiter: str
     bytes_read: int
     binary: bool
-    #: entering state -> (records ended in the range, state at its end)
     outcomes: Mapping[int, tuple[int, int]]
-    #: UTF-8: up to 3 leading continuation bytes (a character begun before the
-    #: range), whether the bytes after them are valid, whether there are any,
-    #: and the bytes of a character left open at the range's end.
     head: bytes
     rest_valid: bool
     has_rest: bool
     tail: bytes
 
 
-def _entering_states(before: bytes, delimiter: bytes) -> tuple[int, ...]:
-    """The states the reader can be in after ``before``, the byte preceding a range."""
-    if before == b'"':  # it opened a quoted field, closed one, or was text
-        return (_IN_QUOTED, _START_FIELD, _IN_FIELD)
-    if before in (b"\n", b"\r"):
-        return (_IN_QUOTED, _START_RECORD)
-    return (_IN_QUOTED, _START_FIELD if before == delimiter else _IN_FIELD)
-
-
 class RangeProfiler:
-    """Profiles a range after the first without knowing the reader's state at its start.
-
-    ``delimiter`` is the one the first range chose (:attr:`Profiler.split_delimiter`);
-    ``before`` is the byte just before the range (fetch ranges with one byte of
-    overlap). Feed the range's bytes in any chunks, then :meth:`finish`.
-    """
+    """Profiles a range after the first. While :attr:`Profiler.rangeable` is False
+    no plan creates one; it only counts bytes."""
 
     def __init__(self, delimiter: str, before: bytes) -> None:
         if len(before) != 1:
             raise ValueError("before must be the one byte that precedes the range")
         self.delimiter = delimiter
-        dbyte = delimiter.encode()
-        self._runs: list[_RecordMachine] = []
-        #: entering state -> (the machine that ran it, records to add to its count)
-        self._entry: dict[int, tuple[_RecordMachine, int]] = {}
-        for state in _entering_states(before, dbyte):
-            machine = _RecordMachine(dbyte)
-            machine.header_fields = 0  # past the header: only count records
-            machine.records = 0
-            machine.state = state
-            self._runs.append(machine)
-            self._entry[state] = (machine, 0)
         self.bytes_read = 0
-        self._binary = False
-        self._head = b""
-        self._head_done = False
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._valid = True
-        self._has_rest = False
 
     def feed(self, chunk: bytes) -> None:
         self.bytes_read += len(chunk)
-        if self._binary or not chunk:
-            return
-        if b"\0" in chunk:
-            self._binary = True
-            return
-        self._check_encoding(chunk)
-        quotes = b'"' in chunk
-        for machine in self._runs:
-            if quotes or machine.state != _IN_QUOTED:  # else it is all quoted text
-                machine.feed(chunk)
-        if len(self._runs) > 1:
-            self._merge()
-
-    def _check_encoding(self, chunk: bytes) -> None:
-        """UTF-8 of the range: leading continuation bytes set apart, the rest checked."""
-        text = chunk
-        if not self._head_done:
-            taken = 0
-            while (
-                taken < len(chunk) and len(self._head) + taken < 3 and 0x80 <= chunk[taken] < 0xC0
-            ):
-                taken += 1
-            self._head += chunk[:taken]
-            self._head_done = taken < len(chunk)
-            text = chunk[taken:]
-        if text:
-            self._has_rest = True
-            if self._valid and (not text.isascii() or self._utf8.getstate()[0]):
-                try:
-                    self._utf8.decode(text)
-                except UnicodeDecodeError:
-                    self._valid = False
-
-    def _merge(self) -> None:
-        """Keep one machine per state: from equal states, equal futures."""
-        kept: dict[int, _RecordMachine] = {}
-        for machine in list(self._runs):
-            first = kept.setdefault(machine.state, machine)
-            if first is machine:
-                continue
-            self._runs.remove(machine)
-            for entry, (ran, offset) in self._entry.items():
-                if ran is machine:
-                    self._entry[entry] = (first, offset + machine.records - first.records)
 
     def finish(self) -> RangePart:
-        return RangePart(
-            delimiter=self.delimiter,
-            bytes_read=self.bytes_read,
-            binary=self._binary,
-            outcomes={
-                entry: (machine.records + offset, machine.state)
-                for entry, (machine, offset) in self._entry.items()
-            },
-            head=self._head,
-            rest_valid=self._valid,
-            has_rest=self._has_rest,
-            tail=self._utf8.getstate()[0],
-        )
+        return RangePart(self.delimiter, self.bytes_read, False, {}, b"", True, False, b"")
 
 
-def profile_chunks(chunks: Iterable[bytes]) -> Profile:
+def profile_chunks(
+    chunks: Iterable[bytes], settings: ProfileSettings = DEFAULT_SETTINGS
+) -> Profile:
     """Profile a stream given as an iterable of byte chunks."""
-    profiler = Profiler()
+    profiler = Profiler(settings)
     for chunk in chunks:
         profiler.feed(chunk)
     return profiler.finish()
 
 
-def profile_bytes(data: bytes) -> Profile:
+def profile_bytes(data: bytes, settings: ProfileSettings = DEFAULT_SETTINGS) -> Profile:
     """Profile an in-memory CSV (tests and small files)."""
-    return profile_chunks([data])
+    return profile_chunks([data], settings)
 
 
-def profile_file(stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Profile:
+def profile_file(
+    stream: BinaryIO,
+    chunk_size: int = CHUNK_SIZE,
+    settings: ProfileSettings = DEFAULT_SETTINGS,
+) -> Profile:
     """Profile a binary file object, reading ``chunk_size`` bytes at a time."""
-    return profile_chunks(iter(lambda: stream.read(chunk_size), b""))
+    return profile_chunks(iter(lambda: stream.read(chunk_size), b""), settings)

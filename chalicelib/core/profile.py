@@ -1,16 +1,31 @@
 """What profiling a CSV produces, shared by the reference and the fast profiler.
 
+The rules are ``docs/csv-rules.md`` (numbered as in DESIGN.md, "CSV semantics"
+1-15); this module holds what both profilers share: the result type, error
+codes and messages, the settings, the delimiter and sep-line rules (5, 6), the
+header warnings (14) and the column profile (15), so that the two profilers
+can only differ in how they read records.
+
 Pure: no I/O, no AWS, no database.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 BINARY = "BINARY"
 EMPTY = "EMPTY"
 UNTERMINATED_QUOTE = "UNTERMINATED_QUOTE"
+NOT_CSV = "NOT_CSV"
+CORRUPT_COMPRESSED = "CORRUPT_COMPRESSED"
+RAGGED_ROWS = "RAGGED_ROWS"
+EMPTY_COLUMN_NAMES = "EMPTY_COLUMN_NAMES"
+DUPLICATE_COLUMN_NAMES = "DUPLICATE_COLUMN_NAMES"
 
 MESSAGES = {
     BINARY: "the file contains a NUL byte, so it is binary data, not CSV text",
@@ -18,18 +33,77 @@ MESSAGES = {
     UNTERMINATED_QUOTE: (
         "a quoted field is still open at the end of the file (a missing closing double quote)"
     ),
+    CORRUPT_COMPRESSED: (
+        "the compressed file is corrupt or truncated (or has data after its end); "
+        "compress the CSV again and upload that"
+    ),
 }
 
-#: Rule 3: candidates in order of preference when counts tie.
+#: Rule 2: known formats that are not CSV, by their first bytes.
+NOT_CSV_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (
+        b"PK\x03\x04",
+        "a ZIP archive (an Excel .xlsx workbook is one)",
+        "if it is a workbook, save the sheet as CSV and upload that; "
+        "if it is an archive, unpack it and upload the CSV inside",
+    ),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "a legacy Excel .xls workbook (an OLE2 file)",
+        "save the sheet as CSV and upload that",
+    ),
+    (b"PAR1", "a Parquet file", "export the table as CSV and upload that"),
+    (b"%PDF-", "a PDF document", "export the table as CSV and upload that"),
+)
+#: Bytes needed to tell every signature above.
+SIGNATURE_BYTES = max(len(magic) for magic, _, _ in NOT_CSV_SIGNATURES)
+
+#: Rule 1: compression by the first bytes.
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+#: Rule 6: candidates in order of preference when counts tie.
 DELIMITERS = (",", ";", "\t", "|")
 
 #: The header is reported for people to read, so only its start is kept.
 HEADER_MAX_FIELDS = 50
 HEADER_MAX_CHARS = 100
+#: Rule 15: columns profiled; rule 13: ragged examples kept.
+MAX_COLUMNS = 1000
+MAX_RAGGED_EXAMPLES = 10
+DEFAULT_PROFILE_ROWS = 10_000
+RAGGED_MODES = ("reject", "accept")
+
+RaggedMode = Literal["reject", "accept"]
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """``RAGGED_ROWS`` (rule 13) and ``PROFILE_ROWS`` (rule 15)."""
+
+    ragged_rows: RaggedMode = "reject"
+    profile_rows: int = DEFAULT_PROFILE_ROWS
+
+    def __post_init__(self) -> None:
+        if self.ragged_rows not in RAGGED_MODES:
+            raise ValueError(f"RAGGED_ROWS must be reject or accept, not {self.ragged_rows!r}")
+        if self.profile_rows < 0:
+            raise ValueError(f"PROFILE_ROWS must be 0 or more, not {self.profile_rows}")
+
+
+DEFAULT_SETTINGS = ProfileSettings()
+
+
+def not_csv_message(start: bytes) -> str | None:
+    """Rule 2: the message for a known non-CSV format ``start`` begins with, else None."""
+    for magic, what, todo in NOT_CSV_SIGNATURES:
+        if start.startswith(magic):
+            return f"the file is {what}, not CSV text: {todo}"
+    return None
 
 
 def choose_delimiter(first_line: str) -> str:
-    """Rule 3: the most frequent candidate in the first line; ties go earlier."""
+    """Rule 6: the most frequent candidate in the first line; ties go earlier."""
     best, best_count = ",", 0
     for candidate in DELIMITERS:
         count = first_line.count(candidate)
@@ -38,7 +112,22 @@ def choose_delimiter(first_line: str) -> str:
     return best
 
 
-def header_preview(fields: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def sep_line(text: str) -> str | None:
+    """Rule 5: the delimiter X of a leading ``sep=X`` line, else None.
+
+    The line is ``sep=`` (ASCII letters in any case), one character that is not
+    ``"``, CR or LF, then a line end or the end of the text.
+    """
+    if len(text) < 5 or text[0] not in "sS" or text[1] not in "eE" or text[2] not in "pP":
+        return None
+    if text[3] != "=" or text[4] in '"\r\n':
+        return None
+    if len(text) > 5 and text[5] not in "\r\n":
+        return None
+    return text[4]
+
+
+def header_preview(fields: Sequence[str]) -> tuple[str, ...]:
     """The header as reported: at most 50 names of at most 100 characters."""
     return tuple(name[:HEADER_MAX_CHARS] for name in fields[:HEADER_MAX_FIELDS])
 
@@ -54,18 +143,63 @@ class ProfileError:
         return {"code": self.code, "message": self.message}
 
 
+#: A warning has the same shape as an error: ``{"code", "message"}``.
+ProfileWarning = ProfileError
+
+
+@dataclass(frozen=True)
+class RaggedExample:
+    """Rule 13: a record whose field count differs from the header's."""
+
+    row: int
+    line: int
+    fields: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"row": self.row, "line": self.line, "fields": self.fields}
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """Rule 15: one header column over the sample."""
+
+    name: str
+    type: str
+    empty: int
+    min: str | None
+    max: str | None
+    max_length: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "empty": self.empty,
+            "min": self.min,
+            "max": self.max,
+            "max_length": self.max_length,
+        }
+
+
 @dataclass(frozen=True)
 class Profile:
-    """The outcome of reading one CSV end to end."""
+    """The outcome of reading one CSV end to end ("What a profile reports")."""
 
     status: Literal["succeeded", "rejected"]
     row_count: int | None
     column_count: int | None
-    delimiter: str
-    encoding: str
+    delimiter: str | None
+    encoding: str | None
     bytes_read: int
     header: tuple[str, ...] = field(default=())
     error: ProfileError | None = None
+    delimiter_source: Literal["sep_line", "detected"] | None = None
+    compression: Literal["gzip", "zstd"] | None = None
+    ragged_rows: int | None = None
+    ragged_examples: tuple[RaggedExample, ...] | None = None
+    sampled_rows: int | None = None
+    columns: tuple[ColumnProfile, ...] | None = None
+    warnings: tuple[ProfileWarning, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -73,15 +207,35 @@ class Profile:
             "row_count": self.row_count,
             "column_count": self.column_count,
             "delimiter": self.delimiter,
+            "delimiter_source": self.delimiter_source,
             "encoding": self.encoding,
+            "compression": self.compression,
             "bytes_read": self.bytes_read,
             "header": list(self.header),
+            "ragged_rows": self.ragged_rows,
+            "ragged_examples": (
+                None
+                if self.ragged_examples is None
+                else [example.to_dict() for example in self.ragged_examples]
+            ),
+            "sampled_rows": self.sampled_rows,
+            "columns": None if self.columns is None else [c.to_dict() for c in self.columns],
+            "warnings": [warning.to_dict() for warning in self.warnings],
             "error": self.error.to_dict() if self.error else None,
         }
 
 
-def rejected(code: str, bytes_read: int, delimiter: str = ",", encoding: str = "utf-8") -> Profile:
-    """A rejection with the standard message for ``code``."""
+def rejected(
+    code: str,
+    bytes_read: int,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    *,
+    message: str | None = None,
+    delimiter_source: Literal["sep_line", "detected"] | None = None,
+    compression: Literal["gzip", "zstd"] | None = None,
+) -> Profile:
+    """A rejection that leaves the counts unknown (every code but ``RAGGED_ROWS``)."""
     return Profile(
         status="rejected",
         row_count=None,
@@ -89,5 +243,302 @@ def rejected(code: str, bytes_read: int, delimiter: str = ",", encoding: str = "
         delimiter=delimiter,
         encoding=encoding,
         bytes_read=bytes_read,
-        error=ProfileError(code, MESSAGES[code]),
+        error=ProfileError(code, message or MESSAGES[code]),
+        delimiter_source=delimiter_source if delimiter is not None else None,
+        compression=compression,
     )
+
+
+def ragged_message(count: int, columns: int, first: RaggedExample) -> str:
+    """Rule 13: the count and the first example, for people."""
+    rows = "1 row does" if count == 1 else f"{count:,} rows do"
+    fields = "field" if columns == 1 else "fields"
+    return (
+        f"{rows} not have the header's {columns} {fields}; the first is row "
+        f"{first.row} (line {first.line}) with {first.fields}"
+    )
+
+
+def header_warnings(names: Sequence[str]) -> list[ProfileWarning]:
+    """Rule 14: empty names, then duplicate names (after ``str.strip()``)."""
+    warnings = []
+    stripped = [name.strip() for name in names]
+    empty = [i + 1 for i, name in enumerate(stripped) if not name]
+    if empty:
+        shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
+        noun = "column has" if len(empty) == 1 else "columns have"
+        warnings.append(
+            ProfileWarning(EMPTY_COLUMN_NAMES, f"{len(empty):,} {noun} no name (column {shown})")
+        )
+    seen: dict[str, int] = {}
+    for name in stripped:
+        if name:
+            seen[name] = seen.get(name, 0) + 1
+    duplicates = [name for name, count in seen.items() if count > 1]
+    if duplicates:
+        shown = ", ".join(repr(name[:HEADER_MAX_CHARS]) for name in duplicates[:10])
+        more = ", ..." if len(duplicates) > 10 else ""
+        noun = "name occurs" if len(duplicates) == 1 else "names occur"
+        warnings.append(
+            ProfileWarning(
+                DUPLICATE_COLUMN_NAMES,
+                f"{len(duplicates):,} column {noun} more than once: {shown}{more}",
+            )
+        )
+    return warnings
+
+
+def outcome(
+    *,
+    bytes_read: int,
+    delimiter: str,
+    delimiter_source: Literal["sep_line", "detected"],
+    encoding: str,
+    compression: Literal["gzip", "zstd"] | None,
+    names: Sequence[str],
+    records: int,
+    ragged: int,
+    examples: Sequence[RaggedExample],
+    sample: ColumnSample,
+    settings: ProfileSettings,
+) -> Profile:
+    """The profile of a file whose records all ended (rules 13-15 applied)."""
+    warnings = header_warnings(names)
+    error = None
+    if ragged:
+        message = ragged_message(ragged, len(names), examples[0])
+        if settings.ragged_rows == "reject":
+            error = ProfileError(RAGGED_ROWS, message)
+        else:
+            warnings.insert(0, ProfileWarning(RAGGED_ROWS, message))
+    return Profile(
+        status="rejected" if error else "succeeded",
+        row_count=records - 1,
+        column_count=len(names),
+        delimiter=delimiter,
+        encoding=encoding,
+        bytes_read=bytes_read,
+        header=header_preview(names),
+        error=error,
+        delimiter_source=delimiter_source,
+        compression=compression,
+        ragged_rows=ragged,
+        ragged_examples=tuple(examples[:MAX_RAGGED_EXAMPLES]),
+        sampled_rows=sample.rows,
+        columns=sample.columns(names, encoding),
+        warnings=tuple(warnings),
+    )
+
+
+# --- rule 15: the column profile ------------------------------------------------------
+
+_INT = r"[+-]?(?:0|[1-9][0-9]*)"
+_NUMBER = _INT + r"(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_DATETIME = (
+    _DATE + r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+_BOOLEAN = r"(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])"
+
+
+def _batch(pattern: str) -> re.Pattern[str]:
+    """Matches values joined by NUL (never in a value: rule 4), empty ones included."""
+    return re.compile(f"(?:(?:{pattern})?\0)*")
+
+
+_PATTERNS = {
+    "integer": _batch(_INT),
+    "number": _batch(_NUMBER),
+    "boolean": _batch(_BOOLEAN),
+    "date": _batch(_DATE),
+    "datetime": _batch(_DATETIME),
+}
+_STRIP = " \t"
+
+
+_NUMBER_PARTS = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
+
+
+def number_key(text: str) -> tuple[int, int, str]:
+    """An exact order of rule 15's numbers, whatever their exponent."""
+    found = _NUMBER_PARTS.fullmatch(text)
+    assert found is not None
+    sign, whole, frac, exp = found.groups()
+    digits = (whole + (frac or "")).lstrip("0")
+    if not digits:
+        return (0, 0, "")
+    exponent = int(exp or 0) - len(frac or "")
+    stripped = digits.rstrip("0")
+    exponent += len(digits) - len(stripped)
+    adjusted = len(stripped) + exponent
+    if sign == "-":
+        return (-1, -adjusted, "".join(chr(0x69 - ord(c)) for c in stripped) + "~")
+    return (1, adjusted, stripped)
+
+
+def _real_date(value: str) -> bool:
+    try:
+        date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+def _type_of(values: list[str]) -> str | None:
+    """The one type every non-empty value (stripped) has, or ``string``; None if all empty."""
+    joined = "\0".join(values) + "\0"
+    if len(joined) == len(values):
+        return None
+    for kind, pattern in _PATTERNS.items():
+        if pattern.fullmatch(joined):
+            if kind in ("date", "datetime") and not all(_real_date(v) for v in values if v):
+                return "string"
+            return kind
+    return "string"
+
+
+class _Column:
+    __slots__ = ("empty", "kind", "least", "longest", "longest_utf8", "most")
+
+    def __init__(self) -> None:
+        self.kind: str | None = None  # None: no non-empty value yet
+        self.empty = 0
+        self.longest = 0  # code points of the text as decoded (or bytes, when raw)
+        self.longest_utf8 = 0  # raw: code points if the bytes are UTF-8
+        self.least: str | None = None
+        self.most: str | None = None
+
+    def add(self, values: list[str], raw: bool) -> None:
+        if not values:
+            return
+        longest = max(map(len, values))
+        self.longest = max(self.longest, longest)
+        if raw:
+            joined = "".join(values)
+            if joined.isascii():
+                self.longest_utf8 = max(self.longest_utf8, longest)
+            else:
+                self.longest_utf8 = max(
+                    self.longest_utf8,
+                    max(
+                        len(v)
+                        if v.isascii()
+                        else len(v.encode("latin-1").decode("utf-8", "replace"))
+                        for v in values
+                    ),
+                )
+        if self.kind == "string":  # no value makes it anything else
+            self.empty += sum(1 for v in values if not v.strip(_STRIP))
+            return
+        stripped = [v.strip(_STRIP) for v in values]
+        self.empty += stripped.count("")
+        kind = _type_of(stripped)
+        if kind is None:
+            return
+        self.kind = _merge(self.kind, kind)
+        if self.kind in ("integer", "number"):
+            self._extremes([v for v in stripped if v])
+        elif self.kind == "date":
+            present = [v for v in stripped if v]
+            low, high = min(present), max(present)
+            if self.least is None or low < self.least:
+                self.least = low
+            if self.most is None or high > self.most:
+                self.most = high
+
+    def _extremes(self, texts: list[str]) -> None:
+        """Least and greatest as exact decimals; the first one on a tie."""
+        try:
+            numbers: list[object] = [Decimal(v) for v in texts]
+        except InvalidOperation:  # an exponent beyond Decimal's range
+            numbers = [number_key(v) for v in texts]
+        low = texts[min(range(len(texts)), key=numbers.__getitem__)]  # type: ignore[arg-type]
+        high = texts[max(range(len(texts)), key=numbers.__getitem__)]  # type: ignore[arg-type]
+        if self.least is None or number_key(low) < number_key(self.least):
+            self.least = low
+        if self.most is None or number_key(high) > number_key(self.most):
+            self.most = high
+
+    def profile(self, name: str, utf8: bool) -> ColumnProfile:
+        kind = self.kind or "empty"
+        ranged = kind in ("integer", "number", "date")
+        return ColumnProfile(
+            name=name,
+            type=kind,
+            empty=self.empty,
+            min=self.least if ranged else None,
+            max=self.most if ranged else None,
+            max_length=self.longest_utf8 if utf8 else self.longest,
+        )
+
+
+def _utf8_length(raw: str) -> int:
+    """Code points of bytes (read as latin-1) that are UTF-8."""
+    return len(raw.encode("latin-1").decode("utf-8", "replace"))
+
+
+def _merge(old: str | None, new: str) -> str:
+    if old is None or old == new:
+        return new
+    if {old, new} == {"integer", "number"}:
+        return "number"
+    return "string"
+
+
+class ColumnSample:
+    """Rule 15 over rows given in batches: the first ``limit`` rows that are not ragged.
+
+    ``raw``: values are bytes read as latin-1 (the fast profiler, which only
+    knows the encoding at the end); lengths are then kept both as cp1252 and
+    as UTF-8 would count them, and names decoded in :meth:`columns`.
+    """
+
+    def __init__(self, width: int, limit: int, raw: bool = False) -> None:
+        self.width = width
+        self.limit = limit
+        self.rows = 0
+        self._raw = raw
+        self._columns = [_Column() for _ in range(min(width, MAX_COLUMNS))]
+        self._pending: list[list[str]] = []
+
+    @property
+    def full(self) -> bool:
+        return self.rows >= self.limit
+
+    def add(self, row: list[str]) -> None:
+        """One row with the header's number of fields (the caller drops ragged ones)."""
+        if self.rows < self.limit:
+            self.rows += 1
+            self._pending.append(row)
+            if len(self._pending) >= 1000:
+                self.flush()
+
+    def extend(self, rows: Iterable[list[str]]) -> None:
+        for row in rows:
+            if self.rows >= self.limit:
+                break
+            self.add(row)
+
+    def flush(self) -> None:
+        rows, self._pending = self._pending, []
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        for column, values in zip(self._columns, columns, strict=False):
+            column.add(list(values), self._raw)
+
+    def columns(self, names: Sequence[str], encoding: str) -> tuple[ColumnProfile, ...]:
+        self.flush()
+        utf8 = self._raw and encoding != "cp1252"
+        return tuple(
+            column.profile(name, utf8) for column, name in zip(self._columns, names, strict=False)
+        )
+
+
+def decode_raw(values: Sequence[str], encoding: str) -> list[str]:
+    """Names read as latin-1 (raw bytes), decoded as the file's ``encoding``."""
+    codec = "cp1252" if encoding == "cp1252" else "utf-8"
+    return [
+        v if v.isascii() else v.encode("latin-1").decode(codec, errors="replace") for v in values
+    ]

@@ -8,14 +8,17 @@ feeds them to the profiler in random chunk splits, down to one byte at a time.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterator
 
+import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.core.csvprofile import profile_bytes, profile_chunks
 from chalicelib.core.csvreference import reference_profile
-from chalicelib.core.profile import Profile
+from chalicelib.core.profile import Profile, ProfileSettings
 
 BOM = b"\xef\xbb\xbf"
 
@@ -54,7 +57,7 @@ DIFFERENTIAL = settings(
 
 
 def same(result: Profile, reference: Profile) -> None:
-    """Equal on everything a caller sees: status, counts, delimiter, encoding, error, header."""
+    """Equal on everything a caller sees: every field of "What a profile reports"."""
     assert result.status == reference.status
     assert result.error == reference.error
     assert result.row_count == reference.row_count
@@ -63,6 +66,11 @@ def same(result: Profile, reference: Profile) -> None:
     assert result.encoding == reference.encoding
     assert result.header == reference.header
     assert result.bytes_read == reference.bytes_read
+    assert result.ragged_rows == reference.ragged_rows
+    assert result.ragged_examples == reference.ragged_examples
+    assert result.sampled_rows == reference.sampled_rows
+    assert result.columns == reference.columns
+    assert result.warnings == reference.warnings
     assert result == reference
 
 
@@ -220,3 +228,146 @@ def test_repeated_blocks(block: bytes, repeat: int, size: int) -> None:
     size = max(size, len(data) // 2000)  # a few thousand chunks at most
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
     same(profile_chunks(chunks), reference_profile(data))
+
+
+# --- rules 1-5 and 13-15: containers, BOMs, UTF-16, sep lines, ragged rows, settings ----
+
+SEP_LINES = [b"sep=;", b"SEP=|", b"Sep=\t", b"sep=,", b"sep= ", b"sep=x", b'sep="', b"sep=;;"]
+VALUES = [
+    b"1",
+    b"-2",
+    b"007",
+    b"3.5",
+    b"1e3",
+    b"true",
+    b"FALSE",
+    b"2025-02-29",
+    b"2024-02-29",
+    b"2025-09-02T14:30:00Z",
+    b"2025-09-02 14:30",
+    b" 12 ",
+    b"",
+    b"\t",
+    b"x",
+]
+
+
+@st.composite
+def typed_csv(draw: st.DrawFn) -> bytes:
+    """Rows of typed values (rule 15) with ragged rows anywhere (rule 13)."""
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    width = draw(st.integers(1, 4))
+    names = draw(
+        st.lists(st.sampled_from([b"id", b" id", b"", b"a", b"b "]), min_size=width, max_size=width)
+    )
+    out = [delimiter.join(names)]
+    for _ in range(draw(st.integers(0, 12))):
+        count = width if draw(st.integers(0, 4)) else draw(st.integers(1, 6))
+        row = [draw(st.sampled_from(VALUES)) for _ in range(count)]
+        if draw(st.integers(0, 5)) == 0:
+            row[0] = b'"' + row[0] + b'\n"'
+        out.append(delimiter.join(row))
+    end = draw(st.sampled_from(TERMINATORS))
+    data = end.join(out)
+    return data + end if draw(st.booleans()) else data
+
+
+def _gzip_members(draw: st.DrawFn, data: bytes) -> bytes:
+    cut = draw(st.integers(0, len(data)))
+    members = [gzip.compress(data[:cut]), gzip.compress(data[cut:])]
+    return b"".join(members[: draw(st.integers(1, 2))]) if cut == len(data) else b"".join(members)
+
+
+@st.composite
+def wrapped(draw: st.DrawFn) -> bytes:  # noqa: C901
+    """A CSV behind a sep line, a BOM or UTF-16, gzip or zstd, intact or damaged."""
+    data = draw(st.one_of(structured_csv(), typed_csv(), raw_csv()))
+    if draw(st.integers(0, 3)) == 0:
+        data = draw(st.sampled_from(SEP_LINES)) + draw(st.sampled_from([*TERMINATORS, b""])) + data
+    text = draw(st.sampled_from(["bytes", "bytes", "utf-16-le", "utf-16-be", "bom"]))
+    if text.startswith("utf-16"):
+        decoded = data.decode("utf-8", errors="replace")
+        bom = b"\xff\xfe" if text == "utf-16-le" else b"\xfe\xff"
+        data = bom + decoded.encode(text, errors="surrogatepass")
+        if draw(st.integers(0, 5)) == 0:
+            data += b"\x00"  # an odd last byte
+        if draw(st.integers(0, 9)) == 0:
+            data += b"\x00\xd8"[:: 1 if text == "utf-16-le" else -1]  # a lone surrogate
+    elif text == "bom":
+        data = BOM + data
+    container = draw(st.sampled_from(["none", "none", "gzip", "zstd"]))
+    if container == "gzip":
+        data = _gzip_members(draw, data)
+    elif container == "zstd":
+        frames = [zstandard.ZstdCompressor().compress(data)]
+        if draw(st.booleans()):
+            frames.insert(0, b"\x50\x2a\x4d\x18\x02\x00\x00\x00ab")  # skippable
+        data = b"".join(frames)
+    if container != "none":
+        damage = draw(st.sampled_from(["none", "none", "none", "truncate", "zeros", "junk"]))
+        if damage == "truncate":
+            data = data[: draw(st.integers(0, len(data) - 1))]
+        elif damage == "zeros":
+            data += b"\0" * draw(st.integers(1, 9))
+        elif damage == "junk":
+            data += b"x"
+    return data
+
+
+@DIFFERENTIAL
+@given(
+    data=wrapped(),
+    draw=st.data(),
+    rows=st.integers(0, 5),
+    mode=st.sampled_from(["reject", "accept"]),
+)
+@example(data=b"sep=;\r\na;b\r\n1\r\n", draw=None, rows=1, mode="reject")
+@example(
+    data=b"\xff\xfe" + 'a\tb\r\n1\t"2\r\n"\r\n'.encode("utf-16-le"),
+    draw=None,
+    rows=5,
+    mode="accept",
+)
+def test_wrapped_csv(data: bytes, draw: st.DataObject | None, rows: int, mode: str) -> None:
+    settings = ProfileSettings(
+        ragged_rows="accept" if mode == "accept" else "reject", profile_rows=rows
+    )
+    reference = reference_profile(data, settings)
+    same(profile_bytes(data, settings), reference)
+    if draw is not None:
+        same(profile_chunks(chunked(draw.draw, data), settings), reference)
+
+
+@settings(DIFFERENTIAL, max_examples=300)
+@given(data=st.one_of(typed_csv(), structured_csv()), draw=st.data())
+def test_ragged_rows_and_columns(data: bytes, draw: st.DataObject) -> None:
+    """Ragged rows anywhere: first row, last row without a line end, after quoted newlines."""
+    agrees_whole_and_chunked(data, draw)
+
+
+def test_gzip_trailing_zeros_and_junk() -> None:
+    body = gzip.compress(b"a,b\n1,2\n")
+    assert profile_bytes(body + b"\0\0").row_count == 1
+    for bad in (body + b"x", body[:-1], body + b"\0\x1f"):
+        result = profile_bytes(bad)
+        assert result == reference_profile(bad)
+        assert result.error is not None
+        assert result.error.code == "CORRUPT_COMPRESSED"
+        assert result.compression == "gzip"
+
+
+def test_decompression_is_bounded_per_step() -> None:
+    """A 64 MiB gzip of zeros-like text never holds more than a few MiB at once."""
+    import tracemalloc
+
+    data = gzip.compress(b"a,b\n" + b"1,2\n" * (16 << 20), compresslevel=9)
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    tracemalloc.start()
+    try:
+        result = profile_chunks(chunks)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.row_count == 16 << 20
+    assert peak < 24 << 20
+    assert zlib  # the module the profiler uses

@@ -10,6 +10,7 @@ random splits into several, and the shared corpus split everywhere.
 
 from __future__ import annotations
 
+import gzip
 from itertools import combinations
 
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from chalicelib.core.csvprofile import Profiler, RangeProfiler, profile_bytes
 from chalicelib.core.csvreference import reference_profile
-from chalicelib.core.ranges import profile_ranges
+from chalicelib.core.ranges import RangePlan, profile_ranges
 from tests.unit.test_csvprofile import CORPUS, _expected, needs_corpus
 from tests.unit.test_csvprofile_differential import (
     BOM,
@@ -99,23 +100,18 @@ def test_a_character_over_three_ranges_stays_utf8() -> None:
     assert profile_ranges(bad, [3, 5]).encoding == "cp1252"
 
 
-def test_stitch_needs_the_header_in_the_first_range() -> None:
-    first = Profiler()
-    first.feed(b'"a\nb",c')
-    assert first.split_delimiter is None
-    part = RangeProfiler(",", b"c")
-    part.feed(b"\n1,2\n")
-    with pytest.raises(ValueError, match="whole header"):
-        first.stitch([part.finish()])
-
-
-def test_candidates_merge_at_the_first_quoted_field() -> None:
-    """The extra runs cost about one chunk: after a quoted field one machine is left."""
-    row = b'1,2,"note, with a comma",4\n' + b"5,6,7,8\n" * 20
-    ranger = RangeProfiler(",", b"\n")
-    ranger.feed(row * 100)
-    assert len(ranger._runs) == 1
-    # Quote-free data keeps the in-quotes candidate, a regex scan per chunk.
-    plain = RangeProfiler(",", b"\n")
-    plain.feed(b"5,6,7,8\n" * 100)
-    assert len(plain._runs) == 2
+@pytest.mark.parametrize(
+    "data",
+    [b"a,b\n1,2\n3,4\n", gzip.compress(b"a,b\n1,2\n"), b"\xff\xfe" + "a\n1\n".encode("utf-16-le")],
+    ids=["plain", "gzip", "utf-16"],
+)
+def test_the_plan_reads_one_stream_while_not_rangeable(data: bytes) -> None:
+    """Rules 13-15 are not stitched from ranges yet: the leading profiler takes every span."""
+    plan = RangePlan(len(data), range(1, len(data)))
+    spans = list(plan.leading())
+    assert spans == plan.spans
+    assert plan.rest() == []
+    assert plan.first.rangeable is False
+    assert plan.first.split_delimiter is None
+    with pytest.raises(ValueError, match="rangeable"):
+        Profiler().stitch([RangeProfiler(",", b"\n").finish()])

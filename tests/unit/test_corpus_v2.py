@@ -1,0 +1,114 @@
+"""The shared corpus against ``expected-v2.json``: every file, ``real-world/`` included.
+
+The CLI (the fast profiler) and the reference must both report every field
+``expected-v2.json`` states (rules 1-15, "What a profile reports"); the CLI
+line also carries every key of a profile.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib.core.csvprofile import profile_chunks
+from chalicelib.core.csvreference import reference_profile
+from chalicelib.csvprofile import main
+from tests.unit.test_csvprofile import CORPUS, needs_corpus
+
+PROFILE_KEYS = {
+    "status",
+    "row_count",
+    "column_count",
+    "delimiter",
+    "delimiter_source",
+    "encoding",
+    "compression",
+    "bytes_read",
+    "header",
+    "ragged_rows",
+    "ragged_examples",
+    "sampled_rows",
+    "columns",
+    "warnings",
+    "error",
+}
+
+
+def _expected_v2() -> dict[str, dict[str, object]]:
+    if CORPUS is None or not (CORPUS / "expected-v2.json").is_file():
+        return {}
+    loaded: dict[str, dict[str, object]] = json.loads((CORPUS / "expected-v2.json").read_text())
+    return loaded
+
+
+def _short(line: dict[str, object]) -> dict[str, object]:
+    """A profile line in expected-v2.json's form: error and warnings by their codes."""
+    error = line["error"]
+    warnings = line["warnings"]
+    assert isinstance(warnings, list)
+    return {
+        **line,
+        "error": error["code"] if isinstance(error, dict) else None,
+        "warnings": [warning["code"] for warning in warnings],
+    }
+
+
+@needs_corpus
+def test_expected_v2_lists_every_file() -> None:
+    assert CORPUS is not None
+    on_disk = {
+        str(path.relative_to(CORPUS))
+        for path in CORPUS.rglob("*")
+        if path.is_file() and not path.name.endswith((".json", ".md"))
+    }
+    assert on_disk == set(_expected_v2())
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", sorted(_expected_v2()))
+def test_cli_reports_expected_v2(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert CORPUS is not None
+    want = _expected_v2()[name]
+    code = main([str(CORPUS / name)])
+    (out,) = capsys.readouterr().out.splitlines()
+    line = json.loads(out)
+    assert set(line) == PROFILE_KEYS | {"file"}
+    got = _short(line)
+    assert {key: got[key] for key in want} == want
+    assert code == (0 if want["status"] == "succeeded" else 1)
+    reference = _short(reference_profile((CORPUS / name).read_bytes()).to_dict())
+    assert {key: reference[key] for key in want} == want
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", sorted(_expected_v2()))
+def test_fast_profiler_equals_reference_in_any_chunks(name: str) -> None:
+    assert CORPUS is not None
+    data = (CORPUS / name).read_bytes()
+    reference = reference_profile(data)
+    for size in (1, 2, 3, 5, 64):
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        assert profile_chunks(chunks) == reference, f"chunks of {size} bytes"
+
+
+@needs_corpus
+def test_ragged_rows_accept_and_profile_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert CORPUS is not None
+    path = CORPUS / "real-world" / "ragged.csv"
+    assert main(["--ragged-rows", "accept", "--profile-rows", "1", str(path)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["status"] == "succeeded"
+    assert line["error"] is None
+    assert [w["code"] for w in line["warnings"]] == ["RAGGED_ROWS"]
+    assert line["warnings"][0]["message"] == (
+        "2 rows do not have the header's 3 fields; the first is row 2 (line 3) with 2"
+    )
+    assert line["sampled_rows"] == 1
+    assert line["ragged_rows"] == 2
+
+
+def test_cli_rejects_a_bad_profile_rows(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["--profile-rows", "-1", str(tmp_path)])
