@@ -91,7 +91,7 @@ def list_files() -> Response:
 
 @app.route("/files/{file_id}", methods=["GET"], authorizer=AUTHORIZER)
 def get_file(file_id: str) -> Response:
-    return get_api().file(file_id)
+    return get_api().file(file_id, get_request().headers)
 
 
 # The database's migrations, in the VPC (no trigger: `make deploy` invokes it).

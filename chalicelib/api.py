@@ -141,6 +141,10 @@ def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str)
         "status": row["status"],
         "row_count": row.get("row_count"),
         "column_count": row.get("column_count"),
+        "encoding": row.get("encoding"),
+        "compression": row.get("compression"),
+        "ragged_rows": row.get("ragged_rows"),
+        "warnings": row.get("warnings") or [],
         "error": (
             {"code": row["error_code"], "message": row.get("error_message") or ""}
             if row.get("error_code")
@@ -155,8 +159,10 @@ def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str)
 
 def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) -> dict[str, Any]:
     detail = file_summary(row, output_bucket, backup_bucket)
-    for name in ("upload_id", "size_bytes", "etag", "delimiter", "encoding", "attempts"):
+    for name in ("upload_id", "size_bytes", "etag", "delimiter", "delimiter_source", "attempts"):
         detail[name] = row.get(name)
+    # the header, the ragged examples and the column profile of the sampled rows
+    detail["profile"] = row.get("profile")
     detail["event_time"] = jsonable(row.get("event_time"))
     detail["notified_at"] = jsonable(row.get("notified_at"))
     return detail
@@ -256,7 +262,7 @@ class StatusApi:
         return Response(body=body, status_code=200)
 
     @_hardened
-    def file(self, raw_id: str) -> Response:
+    def file(self, raw_id: str, headers: Mapping[str, str] | None = None) -> Response:
         try:
             row_id = parse_id(raw_id)
         except BadRequest as exc:
@@ -271,7 +277,18 @@ class StatusApi:
         if row is None:
             return error_response(404, "NOT_FOUND", f"no upload has id {row_id}")
         detail = file_detail(row, self.settings.output_bucket, self.settings.backup_bucket)
-        return Response(body=detail, status_code=200)
+        if wants_html((headers or {}).get("accept", "")):
+            return Response(
+                body=statuspage.render_file(detail),
+                status_code=200,
+                headers={
+                    "Content-Type": "text/html; charset=utf-8",
+                    "Cache-Control": "no-store",
+                    "Vary": "Accept",
+                    "Content-Security-Policy": statuspage.CONTENT_SECURITY_POLICY,
+                },
+            )
+        return Response(body=detail, status_code=200, headers={"Vary": "Accept"})
 
     @_hardened
     def status(self) -> Response:

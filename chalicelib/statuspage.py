@@ -53,6 +53,11 @@ td.err code { font-weight: 600; }
 .empty { color: var(--muted); text-align: center; padding: 28px; }
 footer { color: var(--muted); font-size: 13px; margin-top: 16px; }
 a { color: #2680c2; }
+.warn { color: #8d5a00; font-size: 13px; }
+header a { color: #fff; }
+h2 { font-size: 17px; margin: 24px 0 8px; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
+dt { color: var(--muted); } dd { margin: 0; }
 """
 
 
@@ -99,10 +104,30 @@ def _row(item: Mapping[str, Any]) -> str:
         f'<td><span class="badge {status}">{status}</span></td>'
         f'<td class="num">{_number(item.get("row_count"))}</td>'
         f'<td class="num">{_number(item.get("column_count"))}</td>'
-        f'<td class="err">{error_html}</td>'
+        f"<td>{escape(_format(item))}</td>"
+        f'<td class="err">{error_html}{_warnings(item)}</td>'
         f"<td>{escape(_utc(item.get('uploaded_at')))}</td>"
         "</tr>"
     )
+
+
+def _format(item: Mapping[str, Any]) -> str:
+    """``utf-16-le, gzip``: how the file was read (empty when it could not be)."""
+    parts = [str(item[name]) for name in ("encoding", "compression") if item.get(name)]
+    return ", ".join(parts)
+
+
+def _warnings(item: Mapping[str, Any]) -> str:
+    error = item.get("error") or {}
+    notes = [
+        f'<div class="warn"><code>{escape(str(w.get("code")))}</code></div>'
+        for w in item.get("warnings") or []
+        if w.get("code") != error.get("code")
+    ]
+    ragged = item.get("ragged_rows")
+    if ragged:
+        notes.append(f'<div class="warn">{int(ragged):,} ragged row(s)</div>')
+    return "".join(notes)
 
 
 def render(
@@ -121,7 +146,7 @@ def render(
     )
     alert = f'<div class="alert">Database unavailable: {escape(error)}</div>' if error else ""
     rows = "".join(_row(item) for item in files) or (
-        '<tr><td class="empty" colspan="7">No uploads yet.</td></tr>'
+        '<tr><td class="empty" colspan="8">No uploads yet.</td></tr>'
     )
     input_bucket, output_bucket = (escape(b) for b in buckets)
     return f"""<!doctype html>
@@ -143,7 +168,7 @@ def render(
 {alert}<section class="counts">{cards}</section>
 <table>
 <thead><tr><th>id</th><th>file</th><th>status</th><th>rows</th><th>columns</th>
-<th>error</th><th>uploaded (UTC)</th></tr></thead>
+<th>format</th><th>error / warnings</th><th>uploaded (UTC)</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
@@ -151,6 +176,67 @@ def render(
 <footer>The {len(files)} most recent uploads. JSON: <a href="status">status</a>,
 <a href="files">files</a> (<code>?status=&amp;limit=&amp;cursor=</code>),
 <code>files/{{id}}</code>.</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def render_file(detail: Mapping[str, Any]) -> str:
+    """One upload (``GET /files/{id}`` for browsers): its facts and its column profile."""
+    error = detail.get("error")
+    facts = [
+        ("file", detail.get("key")),
+        ("status", detail.get("status")),
+        ("rows", _number(detail.get("row_count"))),
+        ("columns", _number(detail.get("column_count"))),
+        ("format", _format(detail)),
+        ("delimiter", repr(detail.get("delimiter")) if detail.get("delimiter") else ""),
+        ("ragged rows", _number(detail.get("ragged_rows"))),
+        ("error", f"{error['code']}: {error.get('message') or ''}" if error else ""),
+        ("uploaded (UTC)", _utc(detail.get("uploaded_at"))),
+    ]
+    warnings = [f"{w.get('code')}: {w.get('message')}" for w in detail.get("warnings") or []]
+    facts += [("warning", text) for text in warnings]
+    listing = "".join(
+        f"<dt>{escape(name)}</dt><dd>{escape(str(value))}</dd>" for name, value in facts if value
+    )
+    profile = detail.get("profile") or {}
+    rows = (
+        "".join(
+            "<tr>"
+            f'<td class="key">{escape(str(c.get("name")))}</td><td>{escape(str(c.get("type")))}</td>'
+            f'<td class="num">{_number(c.get("empty"))}</td>'
+            f"<td>{escape(str(c.get('min') if c.get('min') is not None else ''))}</td>"
+            f"<td>{escape(str(c.get('max') if c.get('max') is not None else ''))}</td>"
+            f'<td class="num">{_number(c.get("max_length"))}</td>'
+            "</tr>"
+            for c in profile.get("columns") or []
+        )
+        or '<tr><td class="empty" colspan="6">No column profile.</td></tr>'
+    )
+    sampled = profile.get("sampled_rows")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>csv-pipeline: upload {int(detail["id"])}</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<header><h1>Upload {int(detail["id"])}</h1><p><a href="../">all uploads</a></p>
+</header>
+<main>
+<dl>{listing}</dl>
+<h2>Column profile{f" (a sample of {int(sampled):,} rows)" if sampled else ""}</h2>
+<table>
+<thead><tr><th>column</th><th>type</th><th>empty</th><th>min</th><th>max</th>
+<th>longest</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>
 </main>
 </body>
 </html>

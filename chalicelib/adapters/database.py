@@ -11,6 +11,7 @@ as roles that cannot change it.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socket
 import ssl
@@ -28,6 +29,7 @@ from pg8000.exceptions import InterfaceError as PgInterfaceError
 from chalicelib.adapters.secrets import SecretProvider
 from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError
 from chalicelib.core.events import Upload
+from chalicelib.core.profile import Profile
 from chalicelib.core.results import Outcome
 from chalicelib.core.settings import DEFAULT_DB_TIMEOUT, DatabaseSecret, Settings
 
@@ -240,17 +242,22 @@ class MetadataStore:
 
     def finish(self, claim: Claim, outcome: Outcome) -> None:
         profile = outcome.profile
-        ok = profile is not None and profile.status == "succeeded"
+        facts = row_facts(profile)
         self._run(
             "finish",
             id=claim.id,
             status=outcome.status,
             size_bytes=outcome.size,
             etag=outcome.etag,
-            row_count=profile.row_count if ok and profile else None,
-            column_count=profile.column_count if ok and profile else None,
+            row_count=profile.row_count if profile else None,
+            column_count=profile.column_count if profile else None,
             delimiter=profile.delimiter if profile else None,
             encoding=profile.encoding if profile else None,
+            compression=profile.compression if profile else None,
+            delimiter_source=profile.delimiter_source if profile else None,
+            ragged_rows=profile.ragged_rows if profile else None,
+            warnings=facts["warnings"],
+            profile=facts["profile"],
             error_code=outcome.error_code,
             error_message=outcome.error_message,
             result_key=outcome.result_key,
@@ -294,6 +301,18 @@ class MetadataStore:
     def file_by_id(self, row_id: int) -> dict[str, Any] | None:
         rows = self._rows("file_by_id", id=row_id)
         return rows[0] if rows else None
+
+
+def row_facts(profile: Profile | None) -> dict[str, str | None]:
+    """The profile's lists as JSON for the row: warnings, and the column profile
+    with the ragged examples (what ``GET /files/{id}`` shows)."""
+    if profile is None:
+        return {"warnings": None, "profile": None}
+    document = profile.to_dict()
+    detail = {
+        name: document[name] for name in ("header", "ragged_examples", "sampled_rows", "columns")
+    }
+    return {"warnings": json.dumps(document["warnings"]), "profile": json.dumps(detail)}
 
 
 def _identity(upload: Upload) -> dict[str, str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from chalicelib.core.csvprofile import CHUNK_SIZE, Profiler, RangePart, RangeProfiler
-from chalicelib.core.profile import Profile
+from chalicelib.core.profile import DEFAULT_SETTINGS, Profile, ProfileSettings
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,21 @@ class Span:
 class RangePlan:
     """The spans of an object of ``size`` bytes cut at ``cuts``, and their profiles."""
 
-    def __init__(self, size: int, cuts: Iterable[int] = ()) -> None:
+    def __init__(
+        self, size: int, cuts: Iterable[int] = (), settings: ProfileSettings = DEFAULT_SETTINGS
+    ) -> None:
         bounds = sorted({min(max(cut, 0), size) for cut in cuts} | {size})
         self.spans = [Span(a, b) for a, b in pairwise([0, *bounds]) if b > a]
-        self.first = Profiler()
+        self.settings = settings
+        self.first = Profiler(settings)
         self._leading = 0
 
     @classmethod
-    def every(cls, size: int, range_size: int) -> RangePlan:
+    def every(
+        cls, size: int, range_size: int, settings: ProfileSettings = DEFAULT_SETTINGS
+    ) -> RangePlan:
         """Ranges of ``range_size`` bytes (the last one shorter)."""
-        return cls(size, range(max(range_size, 1), size, max(range_size, 1)))
+        return cls(size, range(max(range_size, 1), size, max(range_size, 1)), settings)
 
     @property
     def header_done(self) -> bool:

@@ -54,42 +54,58 @@ class Outcome:
         return {"code": self.error_code, "message": self.error_message or ""}
 
 
+#: The profile's keys at the result's top level ("What a profile reports").
+PROFILE_KEYS = (
+    "row_count",
+    "column_count",
+    "delimiter",
+    "delimiter_source",
+    "encoding",
+    "compression",
+    "bytes_read",
+    "header",
+    "ragged_rows",
+    "ragged_examples",
+    "sampled_rows",
+    "columns",
+    "warnings",
+)
+
+
 def build_result(outcome: Outcome) -> dict[str, Any]:
-    """The result JSON written to the output bucket (``docs/outputs.md``, "The result JSON")."""
+    """The result JSON written to the output bucket (``docs/outputs.md``, "The result JSON").
+
+    Its top level carries every field of the profile; a file that could not be
+    read has them null (``warnings`` empty).
+    """
     upload, profile = outcome.upload, outcome.profile
-    return {
-        "status": outcome.status,
-        "row_count": profile.row_count if profile else None,
-        "column_count": profile.column_count if profile else None,
-        "error": outcome.error,
-        "input": {
-            "bucket": upload.bucket,
-            "key": upload.key,
-            "size": outcome.size if outcome.size is not None else upload.size,
-            "etag": (outcome.etag or upload.etag or "").strip('"') or None,
-            "version_id": upload.version_id,
-            "upload_id": upload.upload_id,
-            "event_time": iso_utc(upload.event_time),
-        },
-        "backup": (
-            {"bucket": outcome.backup_bucket, "key": outcome.backup_key}
-            if outcome.backup_key
-            else None
-        ),
-        "metadata_id": outcome.metadata_id,
-        "csv": (
-            {
-                "delimiter": profile.delimiter,
-                "encoding": profile.encoding,
-                "header": list(profile.header),
-                "bytes_read": profile.bytes_read,
-            }
-            if profile and profile.status == "succeeded"
-            else None
-        ),
-        "result": {"bucket": outcome.result_bucket, "key": outcome.result_key},
-        "not_done": list(outcome.not_done),
-    }
+    reported: dict[str, Any] = profile.to_dict() if profile else {}
+    document: dict[str, Any] = {"status": outcome.status}
+    for name in PROFILE_KEYS:
+        document[name] = reported.get(name, [] if name == "warnings" else None)
+    document.update(
+        {
+            "error": outcome.error,
+            "input": {
+                "bucket": upload.bucket,
+                "key": upload.key,
+                "size": outcome.size if outcome.size is not None else upload.size,
+                "etag": (outcome.etag or upload.etag or "").strip('"') or None,
+                "version_id": upload.version_id,
+                "upload_id": upload.upload_id,
+                "event_time": iso_utc(upload.event_time),
+            },
+            "backup": (
+                {"bucket": outcome.backup_bucket, "key": outcome.backup_key}
+                if outcome.backup_key
+                else None
+            ),
+            "metadata_id": outcome.metadata_id,
+            "result": {"bucket": outcome.result_bucket, "key": outcome.result_key},
+            "not_done": list(outcome.not_done),
+        }
+    )
+    return document
 
 
 #: Result objects carry their upload's place in the order of uploads of the key.
@@ -189,16 +205,23 @@ def body_for(outcome: Outcome) -> str:
         f"File:        {shown(upload.uri)}",
         f"Status:      {outcome.status.upper()}",
     ]
-    if outcome.status == "succeeded" and profile:
+    if profile and profile.row_count is not None and profile.column_count is not None:
         lines.append(
             f"Rows:        {profile.row_count:,} (after a header of "
             f"{profile.column_count} column{'s' if profile.column_count != 1 else ''})"
         )
-        lines.append(f"Format:      delimiter {profile.delimiter!r}, {profile.encoding}")
+    if profile and profile.delimiter is not None:
+        lines.append(f"Format:      {format_line(profile)}")
     if outcome.error_code:
         lines.append(
             f"Error:       {shown(outcome.error_code)}: {shown(outcome.error_message or '')}"
         )
+    if profile:
+        lines += [
+            f"Warning:     {shown(w.code)}: {shown(w.message)}"
+            for w in profile.warnings
+            if w.code != outcome.error_code
+        ]
     size = outcome.size if outcome.size is not None else upload.size
     if size is not None:
         lines.append(f"Size:        {size:,} bytes")
@@ -215,6 +238,15 @@ def body_for(outcome: Outcome) -> str:
     lines += [f"Not done:    {shown(item)}" for item in outcome.not_done]
     lines += ["", _advice(outcome)]
     return "\n".join(lines) + "\n"
+
+
+def format_line(profile: Profile) -> str:
+    """``delimiter ';' (from a sep= line), utf-16-le, gzip``: how the file was read."""
+    source = " (from a sep= line)" if profile.delimiter_source == "sep_line" else ""
+    parts = [f"delimiter {shown(repr(profile.delimiter))}{source}", str(profile.encoding)]
+    if profile.compression:
+        parts.append(f"{profile.compression}-compressed")
+    return ", ".join(parts)
 
 
 def _headline(outcome: Outcome) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.errors import ConfigError, SecretError
+from chalicelib.core.profile import DEFAULT_SETTINGS as DEFAULT_PROFILE_SETTINGS
+from chalicelib.core.profile import ProfileSettings
 
 DEFAULT_DB_PORT = 5432
 DEFAULT_DB_NAME = "postgres"
@@ -108,6 +110,8 @@ class Settings:
     db_ca_bundle: str | None = None
     #: Seconds to wait for PostgreSQL to connect or answer before giving up.
     db_timeout: float = DEFAULT_DB_TIMEOUT
+    #: ``RAGGED_ROWS`` and ``PROFILE_ROWS`` (docs/csv-rules.md, rules 13 and 15).
+    profile: ProfileSettings = DEFAULT_PROFILE_SETTINGS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +133,7 @@ class Settings:
             db_tls=env.get("DB_TLS", "auto"),
             db_ca_bundle=env.get("DB_CA_BUNDLE") or None,
             db_timeout=float(env.get("DB_TIMEOUT") or DEFAULT_DB_TIMEOUT),
+            profile=profile_settings(env),
         )
         settings.check()
         return settings
@@ -144,6 +149,18 @@ class Settings:
             )
         if self.db_tls not in ("auto", "verify-full", "disable"):
             raise ConfigError(f"DB_TLS must be auto, verify-full or disable, not {self.db_tls!r}")
+
+
+def profile_settings(env: Mapping[str, str]) -> ProfileSettings:
+    """``RAGGED_ROWS`` (``reject`` or ``accept``) and ``PROFILE_ROWS`` (rows sampled)."""
+    ragged = env.get("RAGGED_ROWS") or DEFAULT_PROFILE_SETTINGS.ragged_rows
+    rows = env.get("PROFILE_ROWS") or str(DEFAULT_PROFILE_SETTINGS.profile_rows)
+    if not (rows.isascii() and rows.isdigit() and len(rows) <= 9):
+        raise ConfigError(f"PROFILE_ROWS must be a whole number, not {rows[:40]!r}")
+    try:
+        return ProfileSettings(ragged_rows=ragged, profile_rows=int(rows))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,11 @@ SET status = :status,
     column_count = :column_count,
     delimiter = :delimiter,
     encoding = :encoding,
+    compression = :compression,
+    delimiter_source = :delimiter_source,
+    ragged_rows = :ragged_rows,
+    warnings = CAST(:warnings AS jsonb),
+    profile = CAST(:profile AS jsonb),
     error_code = :error_code,
     error_message = :error_message,
     result_key = :result_key,
@@ -93,8 +98,9 @@ SELECT status, count(*) AS n FROM file_metadata GROUP BY status;
 -- GET /files and /status: newest first, keyset paging, optionally of one
 -- status (then on the (status, id DESC) index). :before is the cursor's id
 -- (or 2^31, past any SERIAL, for the first page: hence bigint).
-SELECT id, bucket, filename, status, row_count, column_count, error_code,
-       error_message, result_key, backup_key, "timestamp", updated_at
+SELECT id, bucket, filename, status, row_count, column_count, encoding, compression,
+       ragged_rows, warnings, error_code, error_message, result_key, backup_key,
+       "timestamp", updated_at
 FROM file_metadata
 WHERE (CAST(:status AS text) IS NULL OR status = CAST(:status AS text))
   AND id < CAST(:before AS bigint)
@@ -104,7 +110,8 @@ LIMIT :limit;
 -- name: file_by_id
 -- GET /files/{id}: one upload, everything an operator may ask about.
 SELECT id, bucket, filename, upload_id, status, event_time, size_bytes, etag,
-       row_count, column_count, delimiter, encoding, error_code, error_message,
+       row_count, column_count, delimiter, encoding, compression, delimiter_source,
+       ragged_rows, warnings, profile, error_code, error_message,
        result_key, backup_key, attempts, notified_at, "timestamp", updated_at
 FROM file_metadata
 WHERE id = :id;
