@@ -23,6 +23,7 @@ from chalicelib.core.settings import (
     worst_wait_seconds,
 )
 from tests.conftest import ROOT, Stack
+from tests.support.pgcontrol import pause, resume
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 FUNCTIONS = ("process_upload", "report_failure", "api_handler")
@@ -79,11 +80,11 @@ def test_a_hanging_database_makes_the_api_answer_503_with_its_short_timeout(
 
     _, api_env = function_config("local", "api_handler")
     new_container()  # the API's own container, built with the API function's settings
-    server.pause()
+    pause(server)
     try:
         response = client.http.get("/files")
     finally:
-        server.resume()
+        resume(server)
 
     assert response.status_code == 503
     assert response.json_body["error"]["code"] == "DATABASE_ERROR"

@@ -195,7 +195,9 @@ def processing_calls(out: dict[str, str]) -> list[tuple[str, str]]:
         ("s3:GetObject", f"{S3}{out['InputBucketName']}/{KEY}"),
         ("s3:GetObjectVersion", f"{S3}{out['InputBucketName']}/{KEY}"),
         ("s3:ListBucket", f"{S3}{out['InputBucketName']}"),
-        # the result JSON
+        # the result JSON: HeadObject (a newer upload's result in place?), then PutObject
+        ("s3:GetObject", f"{S3}{out['OutputBucketName']}/results/reports/2025/q3 sales.json"),
+        ("s3:ListBucket", f"{S3}{out['OutputBucketName']}"),
         ("s3:PutObject", f"{S3}{out['OutputBucketName']}/results/reports/2025/q3 sales.json"),
         # the backup: HeadObject to skip a copy already made, then (multipart) copy
         ("s3:GetObject", f"{S3}{out['BackupBucketName']}/backup/reports/x_q3.csv"),
@@ -262,7 +264,7 @@ def denied_to_all(out: dict[str, str]) -> list[tuple[str, str]]:
         ("s3:DeleteObject", f"{S3}{out['BackupBucketName']}/backup/x.csv"),
         ("s3:PutObject", f"{S3}{out['OutputBucketName']}/elsewhere/x.json"),
         ("s3:PutObject", f"{S3}{out['BackupBucketName']}/x.csv"),
-        ("s3:GetObject", f"{S3}{out['OutputBucketName']}/results/x.json"),
+        ("s3:GetObject", f"{S3}{out['OutputBucketName']}/elsewhere/x.json"),
         ("s3:GetObject", f"{S3}some-other-bucket/secret.csv"),
         ("s3:ListBucket", f"{S3}some-other-bucket"),
         ("s3:ListAllMyBuckets", "*"),

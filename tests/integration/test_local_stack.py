@@ -27,6 +27,10 @@ ODD_KEYS = ["with space.csv", "a+b.csv", "100%.csv", "ü/日本.csv", "nested/de
 CSV = b'id,city\n1,Oslo\n2,"Rio, RJ"\n'
 
 
+#: samples/: 4 succeed (sales, customers, the Excel export, the gzip), 2 are rejected
+SAMPLES = sorted(p.name for p in (ROOT / "samples").iterdir() if p.is_file())
+
+
 def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     local: Running, tmp_path: Path
 ) -> None:
@@ -34,6 +38,11 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     local.wait_for("csv-pipeline local stack ready in")
     local.wait_for("samples/sales-2025-q3.csv  120 rows")
     local.wait_for("REJECTED: broken-export.csv (UNTERMINATED_QUOTE)")
+    # the first screen shows each outcome: a UTF-16 export with a sep= line,
+    # a gzip file, a file with ragged rows
+    local.wait_for("samples/excel-unicode-export.csv  12 rows")
+    local.wait_for("samples/orders-2025-10.csv.gz  200 rows")
+    local.wait_for("REJECTED: ragged-inventory.csv (RAGGED_ROWS)")
     env = local.env()
     for name in (
         "AWS_ENDPOINT_URL",
@@ -65,7 +74,7 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
         assert result["input"]["key"] == key
         backup = s3.get_object(Bucket=env["BACKUP_BUCKET"], Key=row["backup_key"])
         assert backup["Body"].read() == CSV
-    local.wait_for("✉ email", count=3 + len(ODD_KEYS))
+    local.wait_for("✉ email", count=len(SAMPLES) + len(ODD_KEYS))
     mail = [json.loads(line) for line in (local.state / "mail.jsonl").read_text().splitlines()]
     for key in ODD_KEYS:
         assert sum(f"s3://{env['INPUT_BUCKET']}/{key}\n" in m["body"] for m in mail) == 1
@@ -73,8 +82,8 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     with urllib.request.urlopen(env["STATUS_URL"], timeout=10) as response:
         status = json.loads(response.read())
     assert status["database"]["ok"] is True
-    assert status["counts"]["succeeded"] == 2 + len(ODD_KEYS)
-    assert status["counts"]["rejected"] == 1
+    assert status["counts"]["succeeded"] == 4 + len(ODD_KEYS)
+    assert status["counts"]["rejected"] == 2
 
     # A second `make local` on the same state is refused clearly.
     second = run_devstack("--state-dir", str(local.state), timeout=60)
@@ -101,7 +110,7 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
         "--aws-port", str(free_port()), "--pg-port", str(free_port()),
     )  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
-    recorded = 3 + len(ODD_KEYS)
+    recorded = len(SAMPLES) + len(ODD_KEYS)
     assert f"kept from earlier runs ({recorded} uploads recorded" in again.stdout
     assert "summary: 1 of 1 file(s) succeeded" in again.stdout
 
