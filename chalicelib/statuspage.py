@@ -205,7 +205,8 @@ def render_file(detail: Mapping[str, Any]) -> str:
     rows = (
         "".join(
             "<tr>"
-            f'<td class="key">{escape(str(c.get("name")))}</td><td>{escape(str(c.get("type")))}</td>'
+            f'<td class="key">{escape(str(c.get("name")))}</td>'
+            f"<td>{escape(str(c.get('type')))}</td>"
             f'<td class="num">{_number(c.get("empty"))}</td>'
             f"<td>{escape(str(c.get('min') if c.get('min') is not None else ''))}</td>"
             f"<td>{escape(str(c.get('max') if c.get('max') is not None else ''))}</td>"

@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="seconds before Lambda's two async retries (AWS waits about 60 and 120)",
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="--once: seconds to wait")
-    parser.add_argument("--no-samples", action="store_true", help="do not upload the files in samples/")
+    parser.add_argument("--no-samples", action="store_true", help="do not upload samples/")
     parser.add_argument("--reset", action="store_true", help="start with an empty database")
     parser.add_argument(
         "--once",
