@@ -71,7 +71,7 @@ def test_one_upload_leaves_a_row_a_result_a_backup_and_one_message(
         "key": "backup/reports/2025-09-02_14-30-00_q3.csv",
     }
     assert result["metadata_id"] == row["id"]
-    assert result["csv"]["header"] == ["id", "name", "amount"]
+    assert result["header"] == ["id", "name", "amount"]
 
     backup = stack.s3.get_object(Bucket=stack.names.backup_bucket, Key=row["backup_key"])
     assert backup["Body"].read() == GOOD
