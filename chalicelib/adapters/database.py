@@ -174,11 +174,12 @@ def connect_failure(cause: BaseException) -> str:
 
 
 @cache
-def _load_queries() -> dict[str, str]:
+def named_queries(filename: str) -> dict[str, str]:
+    """The statements of ``sql/<filename>``, each after its ``-- name: <name>`` line."""
     queries: dict[str, str] = {}
-    name = None
+    name: str | None = None
     lines: list[str] = []
-    for line in (SQL_DIR / "queries.sql").read_text().splitlines():
+    for line in (SQL_DIR / filename).read_text().splitlines():
         if line.startswith("-- name:"):
             if name:
                 queries[name] = "\n".join(lines).strip().rstrip(";")
@@ -188,6 +189,10 @@ def _load_queries() -> dict[str, str]:
     if name:
         queries[name] = "\n".join(lines).strip().rstrip(";")
     return queries
+
+
+def _load_queries() -> dict[str, str]:
+    return named_queries("queries.sql")
 
 
 @dataclass(frozen=True)

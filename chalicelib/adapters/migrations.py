@@ -19,13 +19,12 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from pg8000.exceptions import DatabaseError as PgDatabaseError
 from pg8000.exceptions import InterfaceError as PgInterfaceError
 
-from chalicelib.adapters.database import SQL_DIR, Connection, sqlstate
+from chalicelib.adapters.database import SQL_DIR, Connection, named_queries, sqlstate
 from chalicelib.core.errors import MigrationError
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -81,21 +80,8 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-@cache
 def _queries() -> dict[str, str]:
-    queries: dict[str, str] = {}
-    name: str | None = None
-    lines: list[str] = []
-    for line in (SQL_DIR / "migrate.sql").read_text().splitlines():
-        if line.startswith("-- name:"):
-            if name:
-                queries[name] = "\n".join(lines).strip().rstrip(";")
-            name, lines = line.split(":", 1)[1].strip(), []
-        elif name and not line.startswith("--"):
-            lines.append(line)
-    if name:
-        queries[name] = "\n".join(lines).strip().rstrip(";")
-    return queries
+    return named_queries("migrate.sql")
 
 
 def _run(conn: Connection, sql: str, what: str, **params: object) -> list[list[object]]:

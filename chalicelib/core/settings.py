@@ -120,20 +120,14 @@ class Settings:
         missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
             raise ConfigError(f"missing required setting(s): {', '.join(missing)}")
-        port = env.get("DB_PORT")
         settings = cls(
             input_bucket=env["INPUT_BUCKET"],
             output_bucket=env["OUTPUT_BUCKET"],
             backup_bucket=env["BACKUP_BUCKET"],
             sns_topic_arn=env["SNS_TOPIC_ARN"],
             db_secret_id=env["DB_SECRET_ID"],
-            db_host=env.get("DB_HOST") or None,
-            db_port=int(port) if port else None,
-            db_name=env.get("DB_NAME") or None,
-            db_tls=env.get("DB_TLS", "auto"),
-            db_ca_bundle=env.get("DB_CA_BUNDLE") or None,
-            db_timeout=float(env.get("DB_TIMEOUT") or DEFAULT_DB_TIMEOUT),
             profile=profile_settings(env),
+            **database_settings(env),
         )
         settings.check()
         return settings
@@ -149,6 +143,19 @@ class Settings:
             )
         if self.db_tls not in ("auto", "verify-full", "disable"):
             raise ConfigError(f"DB_TLS must be auto, verify-full or disable, not {self.db_tls!r}")
+
+
+def database_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """``DB_HOST``, ``DB_PORT``, ``DB_NAME``, ``DB_TLS``, ``DB_CA_BUNDLE``, ``DB_TIMEOUT``."""
+    port = env.get("DB_PORT")
+    return {
+        "db_host": env.get("DB_HOST") or None,
+        "db_port": int(port) if port else None,
+        "db_name": env.get("DB_NAME") or None,
+        "db_tls": env.get("DB_TLS", "auto"),
+        "db_ca_bundle": env.get("DB_CA_BUNDLE") or None,
+        "db_timeout": float(env.get("DB_TIMEOUT") or DEFAULT_DB_TIMEOUT),
+    }
 
 
 def profile_settings(env: Mapping[str, str]) -> ProfileSettings:
@@ -189,19 +196,13 @@ class MigrationSettings:
         missing = [name for name, value in values.items() if not value]
         if missing:
             raise ConfigError(f"missing migration setting(s): {', '.join(missing)}")
-        port = env.get("DB_PORT")
         database = Settings(
             input_bucket="",
             output_bucket="",
             backup_bucket="",
             sns_topic_arn="",
             db_secret_id=env["DB_MASTER_SECRET_ID"],
-            db_host=env.get("DB_HOST") or None,
-            db_port=int(port) if port else None,
-            db_name=env.get("DB_NAME") or None,
-            db_tls=env.get("DB_TLS", "auto"),
-            db_ca_bundle=env.get("DB_CA_BUNDLE") or None,
-            db_timeout=float(env.get("DB_TIMEOUT") or DEFAULT_DB_TIMEOUT),
+            **database_settings(env),
         )
         if database.db_tls not in ("auto", "verify-full", "disable"):
             raise ConfigError(
