@@ -82,7 +82,7 @@ class Runtime:
         return Pipeline(
             settings=s,
             database=self.database,
-            objects=InputObjects(self.s3, settings=s.profile),
+            objects=InputObjects(self.s3, profile_settings=s.profile),
             results=ResultWriter(self.s3, s.output_bucket),
             backup=Backup(self.s3, s.backup_bucket),
             notifier=Notifier(self.sns, s.sns_topic_arn),

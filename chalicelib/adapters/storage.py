@@ -58,10 +58,10 @@ class InputObjects:
         parallel_threshold: int = PARALLEL_THRESHOLD,
         range_size: int = RANGE_SIZE,
         ranges_in_flight: int = RANGES_IN_FLIGHT,
-        settings: ProfileSettings = DEFAULT_SETTINGS,
+        profile_settings: ProfileSettings = DEFAULT_SETTINGS,
     ) -> None:
         self._s3 = s3
-        self.settings = settings
+        self.profile_settings = profile_settings
         self._chunk_size = chunk_size
         self._parallel_threshold = parallel_threshold
         self._range_size = max(range_size, 1)
@@ -99,7 +99,7 @@ class InputObjects:
         if upload.size is not None and upload.size > self._parallel_threshold:
             return _RangedRead(self, upload, check).run(self._range_size, self._ranges_in_flight)
         info, chunks = self.open(upload)
-        plan = RangePlan(info.size, settings=self.settings)
+        plan = RangePlan(info.size, (), self.profile_settings)
         try:
             for chunk in chunks:
                 check(f"reading the file ({plan.first.bytes_read:,} of {info.size:,} bytes)")
@@ -172,7 +172,7 @@ class _RangedRead:
         info = ObjectInfo.from_response(response)
         self._size = info.size
         pin = info.pin(upload.bucket, upload.key)  # the other ranges read the same object
-        plan = RangePlan.every(info.size, range_size, self._objects.settings)
+        plan = RangePlan.every(info.size, range_size, self._objects.profile_settings)
         ready = threading.Event()
         pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3-range")
         try:

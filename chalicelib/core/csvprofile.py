@@ -23,6 +23,11 @@ input (hypothesis differential tests), without holding the file:
   the ``csv`` module itself, on the text read as latin-1 (bytes as they are;
   names are decoded once the encoding is known at the end); after that it costs
   nothing.
+- **Ranges**: once plain input (no container, not UTF-16) has its header and
+  a full column sample (:attr:`Profiler.rangeable`), the rest of the object
+  may be profiled in ranges apart, one :class:`RangeProfiler` per range, and
+  :meth:`Profiler.stitch`-ed into exactly the sequential profile (ragged rows,
+  examples with absolute rows and lines, rejections, encoding).
 
 Inputs the streaming path does not handle, which are rare, are profiled by the
 reference in memory: a ``sep=`` line whose character is not ASCII, and a first
@@ -321,13 +326,18 @@ class _Machine:
 
     # --- the exact path: event by event ------------------------------------------
 
-    def feed_exact(self, buf: bytes, stop_after_header: bool = False) -> int:  # noqa: C901
-        """Read ``buf`` exactly; return where it stopped (``len(buf)`` unless asked)."""
+    def feed_exact(  # noqa: C901
+        self, buf: bytes, stop_after_header: bool = False, stop_after_head: bool = False
+    ) -> int:
+        """Read ``buf`` exactly; return where it stopped (``len(buf)`` unless asked:
+        after the header, or in range mode after the first record ended)."""
         pos, end = 0, len(buf)
         search = self._event.search
         dbyte = self._dbyte
         while pos < end:
             if stop_after_header and self.width is not None:
+                return pos
+            if stop_after_head and self.head is not None:
                 return pos
             if self.state == _IN_QUOTED:
                 stop = _QUOTED_TEXT.match(buf, pos).end()  # type: ignore[union-attr]
@@ -357,6 +367,17 @@ class _Machine:
                 self.state = _IN_QUOTED
             pos = at + 1
         return end
+
+    def feed_body(self, data: bytes) -> None:
+        """Normalized text after the header: fast, exactly again while examples are wanted."""
+        if len(self.examples) >= MAX_RAGGED_EXAMPLES:
+            self.feed_fast(data)
+            return
+        saved = self.snapshot()
+        self.feed_fast(data)
+        if self.missed:
+            self.restore(saved)
+            self.feed_exact(data)
 
     # --- the fast path: C-level passes over the body -------------------------------
 
@@ -691,14 +712,7 @@ class Profiler:
             if pos >= len(data):
                 return
             data = data[pos:]
-        if len(machine.examples) >= MAX_RAGGED_EXAMPLES:
-            machine.feed_fast(data)
-            return
-        saved = machine.snapshot()
-        machine.feed_fast(data)
-        if machine.missed:
-            machine.restore(saved)
-            machine.feed_exact(data)
+        machine.feed_body(data)
 
     # --- the end -------------------------------------------------------------------
 
@@ -706,13 +720,24 @@ class Profiler:
     def rangeable(self) -> bool:
         """Whether the rest of the file may be read as ranges (:class:`RangeProfiler`).
 
-        False for compressed input, UTF-16 and the inputs the reference profiles:
-        their bytes are only understood in order, so a ranged reader must feed
-        this one profiler the whole object (:mod:`chalicelib.core.ranges` does).
-        Ranges after the first are not supported with rules 13-15 yet either, so
-        this is False until they are.
+        True once the header has ended and the column sample is full (rules 14-15
+        need nothing after that), for plain input: compressed input, UTF-16 and the
+        inputs the reference profiles are only understood in order, so a ranged
+        reader feeds this one profiler the whole object
+        (:mod:`chalicelib.core.ranges` does). It stays True once it is (a NUL
+        found later is the stitch's BINARY).
         """
-        return False
+        machine, sample = self._machine, self._sample
+        return (
+            machine is not None
+            and machine.header_done
+            and sample is not None
+            and sample.done
+            and not self._delegate
+            and self._not_csv is None
+            and self._utf16 is None
+            and self._container.compression is None
+        )
 
     @property
     def split_delimiter(self) -> str | None:
@@ -721,10 +746,16 @@ class Profiler:
         whenever :attr:`rangeable` is False."""
         if not self.rangeable:
             return None
-        machine = self._machine
-        if machine is None or not machine.header_done:
+        assert self._machine is not None
+        return self._machine.delimiter.decode("latin-1")
+
+    @property
+    def split_width(self) -> int | None:
+        """The header's field count, with :attr:`split_delimiter` (the ranges check it)."""
+        if not self.rangeable:
             return None
-        return machine.delimiter.decode()
+        assert self._machine is not None
+        return self._machine.width
 
     def finish(self) -> Profile:  # noqa: C901
         for piece in self._container.finish():
@@ -788,47 +819,352 @@ class Profiler:
             settings=self.settings,
         )
 
-    def stitch(self, rest: Sequence[RangePart]) -> Profile:
-        """The profile of the whole file from this profiler (its first range) and the
-        other ranges' parts, in order. Only an empty ``rest`` is supported while
-        :attr:`rangeable` is False."""
-        if rest:
-            raise ValueError("this profiler cannot be stitched to ranges (see rangeable)")
-        return self.finish()
+    def stitch(self, rest: Sequence[RangePart]) -> Profile:  # noqa: C901
+        """The profile of the whole file from this profiler (its leading ranges) and
+        the other ranges' parts, in order: exactly what one :class:`Profiler` fed it
+        all returns. This profiler must be :attr:`rangeable` unless ``rest`` is empty.
+        """
+        if not rest:
+            return self.finish()
+        bytes_read = self.bytes_read + sum(part.bytes_read for part in rest)
+        if self._binary or any(part.binary for part in rest):
+            return rejected(BINARY, bytes_read)
+        machine, sample = self._machine, self._sample
+        if not self.rangeable or machine is None or sample is None:
+            raise ValueError("this profiler cannot be stitched to ranges yet (see rangeable)")
+        width = machine.width
+        assert width is not None
+        delimiter = machine.delimiter.decode("latin-1")
+        state, records, lines = machine.state, machine.records, machine.lines
+        fields, inner = machine.fields, machine.inner  # the open record: delimiters, LFs
+        ragged, examples = machine.ragged, list(machine.examples)
+        for part in rest:
+            if part.delimiter != delimiter or part.width != width:
+                raise ValueError(
+                    f"a range was profiled with {part.delimiter!r} and {part.width} fields, "
+                    f"not {delimiter!r} and {width}"
+                )
+            out = part.outcomes[state]
+            if out.records:
+                # The record open at the boundary ends in this range: the boundary
+                # field is one field, so its delimiters add up.
+                total = fields + out.head_fields + 1
+                if total != width:
+                    ragged += 1
+                    if len(examples) < MAX_RAGGED_EXAMPLES:
+                        start = lines + out.head_line - inner - out.head_inner
+                        examples.append(RaggedExample(records, start, total))
+                for example in out.examples[: max(0, MAX_RAGGED_EXAMPLES - len(examples))]:
+                    examples.append(
+                        RaggedExample(
+                            records + example.row, lines + 1 + example.line, example.fields
+                        )
+                    )
+                ragged += out.ragged
+                fields, inner = out.open_fields, out.open_inner
+            else:  # the whole range lies inside one record
+                fields += out.open_fields
+                inner += out.open_inner
+            records += out.records
+            lines += out.lines
+            state = out.state
+        encoding = self._stitched_encoding(rest)
+        if state == _IN_QUOTED:
+            return rejected(
+                UNTERMINATED_QUOTE,
+                bytes_read,
+                delimiter,
+                encoding,
+                delimiter_source=self._source,
+                compression=None,
+            )
+        if state != _START_RECORD:  # the last record ends with the file
+            total = fields + 1
+            if total != width:
+                ragged += 1
+                if len(examples) < MAX_RAGGED_EXAMPLES:
+                    examples.append(RaggedExample(records, lines + 1 - inner, total))
+            records += 1
+        assert sample.names is not None
+        assert sample.sample is not None
+        return outcome(
+            bytes_read=bytes_read,
+            delimiter=delimiter,
+            delimiter_source=self._source,
+            encoding=encoding,
+            compression=None,
+            names=decode_raw(sample.names, encoding),
+            records=records,
+            ragged=ragged,
+            examples=examples,
+            sample=sample.sample,
+            settings=self.settings,
+        )
+
+    def _stitched_encoding(self, rest: Sequence[RangePart]) -> str:
+        """The encoding rule over the ranges: each valid, and valid where a character
+        spans two."""
+        if self._encoding != "utf-8":
+            return "cp1252"
+        pending = self._utf8.getstate()[0]
+        for part in rest:
+            if not part.rest_valid:
+                return "cp1252"
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            try:  # the character open before the range must end in its head
+                decoder.decode(pending + part.head, final=part.has_rest)
+            except UnicodeDecodeError:
+                return "cp1252"
+            pending = part.tail if part.has_rest else decoder.getstate()[0]
+        return "cp1252" if pending else "utf-8"
 
 
-# --- ranges profiled apart -------------------------------------------------------------
+# --- ranges profiled apart (in parallel), then stitched exactly -------------------------
+#
+# What crosses a range boundary is the record machine's state, the open
+# record's delimiters and quoted LFs, the counts (records, lines, ragged rows,
+# examples) and the UTF-8 decoder's few pending bytes. Outside quotes the
+# state after a byte is a function of that byte (LF or CR: a record starts; the
+# delimiter: a field starts; anything else: inside a field); the one thing it
+# does not tell is whether the byte lies inside quotes. So a range after the
+# leading ones is run once per state it may be entered in: two candidates, or
+# three when the byte before it is a quote (it may open, close, or be text).
+# Each run counts from zero: its first record ended (the one that may have
+# begun before the range) is only measured, the stitch joins it to the open
+# record before and checks it; examples carry rows and lines relative to the
+# range. Candidates that reach the same state, with the same open record, at a
+# chunk's end behave identically from there on and are merged (keeping their
+# offsets), which in practice happens at the range's first quoted field: the
+# extra cost is about one chunk per range. The leading ranges go to an ordinary
+# :class:`Profiler` (container, BOM, delimiter, header, column sample) until it
+# is :attr:`Profiler.rangeable`.
+
+
+@dataclass(frozen=True)
+class RangeOutcome:
+    """One candidate run of a range, from one entering state."""
+
+    #: Records ended in the range, the first one (begun before it, maybe) included.
+    records: int
+    #: The first record ended: delimiters and LFs inside quotes in its part in the
+    #: range, and the 1-based line, within the range, of the LF that ends it.
+    head_fields: int
+    head_inner: int
+    head_line: int
+    #: The record open at the range's end (the whole range, when none ended).
+    open_fields: int
+    open_inner: int
+    #: Ragged records after the first; the first 10 of them, ``row`` the index
+    #: among the records ended in the range, ``line`` the line ends before its
+    #: start within the range.
+    ragged: int
+    examples: tuple[RaggedExample, ...]
+    #: Line ends in the range (a CRLF cut by its start counted before it).
+    lines: int
+    state: int
 
 
 @dataclass(frozen=True)
 class RangePart:
-    """What :class:`RangeProfiler` found in one range (kept for the API; see rangeable)."""
+    """What :class:`RangeProfiler` found in one range, for each state it may start in."""
 
     delimiter: str
+    width: int
     bytes_read: int
     binary: bool
-    outcomes: Mapping[int, tuple[int, int]]
+    outcomes: Mapping[int, RangeOutcome]
+    #: UTF-8: up to 3 leading continuation bytes (a character begun before the
+    #: range), whether the bytes after them are valid, whether there are any,
+    #: and the bytes of a character left open at the range's end.
     head: bytes
     rest_valid: bool
     has_rest: bool
     tail: bytes
 
 
-class RangeProfiler:
-    """Profiles a range after the first. While :attr:`Profiler.rangeable` is False
-    no plan creates one; it only counts bytes."""
+def _entering_states(before: bytes, delimiter: bytes) -> tuple[int, ...]:
+    """The states the reader can be in after ``before``, the byte preceding a range."""
+    if before == b'"':  # it opened a quoted field, closed one, or was text
+        return (_IN_QUOTED, _START_FIELD, _IN_FIELD)
+    if before in (b"\n", b"\r"):
+        return (_IN_QUOTED, _START_RECORD)
+    return (_IN_QUOTED, _START_FIELD if before == delimiter else _IN_FIELD)
 
-    def __init__(self, delimiter: str, before: bytes) -> None:
+
+@dataclass
+class _Entry:
+    """An entering state's run: a machine, and what to add to it (after merges)."""
+
+    machine: _Machine
+    records: int = 0
+    ragged: int = 0
+    #: Examples found before a merge (rows relative to this entry), then the
+    #: machine's from index ``since`` on, shifted by ``records``.
+    examples: tuple[RaggedExample, ...] = ()
+    since: int = 0
+    head: tuple[int, int, int] | None = None
+
+
+class RangeProfiler:
+    """Profiles a range after the leading ones without knowing the reader's state at its start.
+
+    ``delimiter`` and ``width`` are the leading profiler's
+    (:attr:`Profiler.split_delimiter`, :attr:`Profiler.split_width`); ``before`` is
+    the byte just before the range (fetch ranges with one byte of overlap). Feed
+    the range's bytes in any chunks, then :meth:`finish`.
+    """
+
+    def __init__(self, delimiter: str, before: bytes, width: int) -> None:
         if len(before) != 1:
             raise ValueError("before must be the one byte that precedes the range")
         self.delimiter = delimiter
+        self.width = width
+        dbyte = delimiter.encode("latin-1")
+        self._runs: list[_Machine] = []
+        self._entries: dict[int, _Entry] = {}
+        for state in _entering_states(before, dbyte):
+            machine = _Machine(dbyte)
+            machine.width = width
+            machine.in_range = True
+            machine.state = state
+            self._runs.append(machine)
+            self._entries[state] = _Entry(machine)
         self.bytes_read = 0
+        self._binary = False
+        self._cr = before == b"\r"  # a CRLF cut by the range's start: its LF is not a line
+        self._head = b""
+        self._head_done = False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._valid = True
+        self._has_rest = False
 
     def feed(self, chunk: bytes) -> None:
         self.bytes_read += len(chunk)
+        if self._binary or not chunk:
+            return
+        if b"\0" in chunk:
+            self._binary = True
+            return
+        self._check_encoding(chunk)
+        chunk = self._normalized(chunk)
+        if not chunk:
+            return
+        quotes = b'"' in chunk
+        newlines = -1
+        for machine in self._runs:
+            if machine.head is None and (quotes or machine.state != _IN_QUOTED):
+                # The first record's line is only known exactly: read it so, then on.
+                pos = machine.feed_exact(chunk, stop_after_head=True)
+                if pos < len(chunk):
+                    machine.feed_body(chunk[pos:])
+            elif quotes or machine.state != _IN_QUOTED:
+                machine.feed_body(chunk)
+            else:  # all quoted text
+                if newlines < 0:
+                    newlines = chunk.count(b"\n")
+                machine.inner += newlines
+                machine.lines += newlines
+        if len(self._runs) > 1:
+            self._merge()
+
+    def _normalized(self, chunk: bytes) -> bytes:
+        """CRLF, then a lone CR, become LF (a CRLF may be cut by a chunk's edge)."""
+        if self._cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._cr = chunk[-1:] == b"\r"
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").translate(_CR_TO_LF)
+        return chunk
+
+    def _check_encoding(self, chunk: bytes) -> None:
+        """UTF-8 of the range: leading continuation bytes set apart, the rest checked."""
+        text = chunk
+        if not self._head_done:
+            taken = 0
+            while (
+                taken < len(chunk) and len(self._head) + taken < 3 and 0x80 <= chunk[taken] < 0xC0
+            ):
+                taken += 1
+            self._head += chunk[:taken]
+            self._head_done = taken < len(chunk)
+            text = chunk[taken:]
+        if text:
+            self._has_rest = True
+            if self._valid and (not text.isascii() or self._utf8.getstate()[0]):
+                try:
+                    self._utf8.decode(text)
+                except UnicodeDecodeError:
+                    self._valid = False
+
+    def _merge(self) -> None:
+        """Keep one machine per state and open record: from equal states, equal futures."""
+        groups: dict[tuple[object, ...], list[_Machine]] = {}
+        for machine in self._runs:
+            key = (machine.state, machine.fields, machine.inner, machine.head is None)
+            groups.setdefault(key, []).append(machine)
+        if len(groups) == len(self._runs):
+            return
+        runs = []
+        for machines in groups.values():
+            # The one with the fewest examples keeps collecting as many as any needs.
+            kept = min(machines, key=lambda m: len(m.examples))
+            runs.append(kept)
+            for gone in machines:
+                if gone is not kept:
+                    self._fold(gone, kept)
+        self._runs = runs
+
+    def _fold(self, gone: _Machine, kept: _Machine) -> None:
+        for entry in self._entries.values():
+            if entry.machine is not gone:
+                continue
+            shifted = tuple(
+                RaggedExample(example.row + entry.records, example.line, example.fields)
+                for example in gone.examples[entry.since :]
+            )
+            entry.examples = (entry.examples + shifted)[:MAX_RAGGED_EXAMPLES]
+            entry.since = len(kept.examples)
+            entry.records += gone.records - kept.records
+            entry.ragged += gone.ragged - kept.ragged
+            if entry.head is None:
+                entry.head = gone.head
+            entry.machine = kept
 
     def finish(self) -> RangePart:
-        return RangePart(self.delimiter, self.bytes_read, False, {}, b"", True, False, b"")
+        outcomes = {}
+        for state, entry in self._entries.items():
+            machine = entry.machine
+            head = entry.head or machine.head or (0, 0, 0)
+            examples = entry.examples + tuple(
+                RaggedExample(example.row + entry.records, example.line, example.fields)
+                for example in machine.examples[entry.since :]
+            )
+            outcomes[state] = RangeOutcome(
+                records=machine.records + entry.records,
+                head_fields=head[0],
+                head_inner=head[1],
+                head_line=head[2],
+                open_fields=machine.fields,
+                open_inner=machine.inner,
+                ragged=machine.ragged + entry.ragged,
+                examples=tuple(
+                    RaggedExample(e.row, e.line - 1, e.fields)
+                    for e in examples[:MAX_RAGGED_EXAMPLES]
+                ),
+                lines=machine.lines,
+                state=machine.state,
+            )
+        return RangePart(
+            delimiter=self.delimiter,
+            width=self.width,
+            bytes_read=self.bytes_read,
+            binary=self._binary,
+            outcomes=outcomes,
+            head=self._head,
+            rest_valid=self._valid,
+            has_rest=self._has_rest,
+            tail=self._utf8.getstate()[0],
+        )
 
 
 def profile_chunks(

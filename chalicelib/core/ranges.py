@@ -6,8 +6,10 @@ the tests, and the benchmarks.
 
 - The *leading* spans go, in order, to one ordinary
   :class:`~chalicelib.core.csvprofile.Profiler`: the first span, and the next
-  ones for as long as it has not seen the end of the header (the delimiter is
-  chosen there).
+  ones for as long as it is not
+  :attr:`~chalicelib.core.csvprofile.Profiler.rangeable` (the header has not
+  ended, or the column sample is not full yet; compressed or UTF-16 input
+  never is, so its every span goes to this one profiler, in order).
 - Every later span is profiled on its own by a
   :class:`~chalicelib.core.csvprofile.RangeProfiler`, which is given the one
   byte before the span (read the span with one byte of overlap) and may run in
@@ -40,14 +42,14 @@ class Span:
 
 
 class RangePlan:
-    """The spans of an object of ``size`` bytes cut at ``cuts``, and their profiles."""
+    """The spans of an object of ``size`` bytes cut at ``cuts``, and their profiles
+    (with ``settings``: ``RAGGED_ROWS``, ``PROFILE_ROWS``)."""
 
     def __init__(
         self, size: int, cuts: Iterable[int] = (), settings: ProfileSettings = DEFAULT_SETTINGS
     ) -> None:
         bounds = sorted({min(max(cut, 0), size) for cut in cuts} | {size})
         self.spans = [Span(a, b) for a, b in pairwise([0, *bounds]) if b > a]
-        self.settings = settings
         self.first = Profiler(settings)
         self._leading = 0
 
@@ -60,11 +62,12 @@ class RangePlan:
 
     @property
     def header_done(self) -> bool:
-        """True once the leading profiler knows the delimiter: the rest may start."""
+        """True once the leading profiler is rangeable (header ended, column sample
+        full, plain input): the rest may start."""
         return self.first.split_delimiter is not None
 
     def leading(self) -> Iterator[Span]:
-        """The spans for :attr:`first`, in order; ends once the header is done."""
+        """The spans for :attr:`first`, in order; ends once :attr:`header_done`."""
         while self._leading < len(self.spans) and (self._leading == 0 or not self.header_done):
             self._leading += 1
             yield self.spans[self._leading - 1]
@@ -77,20 +80,28 @@ class RangePlan:
 
     def range_profiler(self, before: bytes) -> RangeProfiler:
         """A profiler for a later span; ``before`` is the byte that precedes it."""
-        return RangeProfiler(self.first.split_delimiter or ",", before)
+        delimiter, width = self.first.split_delimiter, self.first.split_width
+        if delimiter is None or width is None:
+            raise ValueError("ranges are profiled once the leading profiler is rangeable")
+        return RangeProfiler(delimiter, before, width)
 
     def finish(self, parts: Sequence[RangePart]) -> Profile:
         """The whole object's profile from the parts of :meth:`rest`, in order."""
         return self.first.stitch(parts)
 
 
-def profile_ranges(data: bytes, cuts: Iterable[int], chunk: int = CHUNK_SIZE) -> Profile:
+def profile_ranges(
+    data: bytes,
+    cuts: Iterable[int],
+    chunk: int = CHUNK_SIZE,
+    settings: ProfileSettings = DEFAULT_SETTINGS,
+) -> Profile:
     """Profile ``data`` as ranges cut at ``cuts``, each apart, then stitched.
 
     The plan an S3 reader follows, run in memory, each range fed in pieces of
     ``chunk`` bytes: for tests and benchmarks.
     """
-    plan = RangePlan(len(data), cuts)
+    plan = RangePlan(len(data), cuts, settings)
     for span in plan.leading():
         for piece in _pieces(data, span, chunk):
             plan.first.feed(piece)

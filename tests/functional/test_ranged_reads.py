@@ -15,6 +15,8 @@ from chalicelib.adapters.storage import InputObjects
 from chalicelib.core.csvprofile import profile_bytes
 from chalicelib.core.errors import ObjectMissing, ReadInterrupted
 from chalicelib.core.events import Upload, uploads_from_event
+from chalicelib.core.profile import ProfileSettings
+from chalicelib.core.ranges import RangePlan
 from tests.conftest import Stack
 
 RANGE = 64 << 10
@@ -69,9 +71,17 @@ def test_a_multi_range_object_counts_as_one_stream(stack: Stack) -> None:
         info, profile = ranged_reader(stack).profile_object(upload)
     finally:
         stack.s3.meta.events.unregister("provide-client-params.s3.GetObject", record)
+    # The leading spans (until the header has ended and the column sample of 10,000
+    # rows is full) go in order to one profiler; the others, with one byte of
+    # overlap, to range profilers.
+    leading = 1 + sum(f"bytes={k * RANGE}-" in " ".join(ranges) for k in range(1, 7))
+    assert 1 < leading < 7
     assert sorted(ranges) == sorted(
-        [f"bytes=0-{RANGE - 1}"]
-        + [f"bytes={k * RANGE - 1}-{min((k + 1) * RANGE, len(body)) - 1}" for k in range(1, 7)]
+        [f"bytes={k * RANGE}-{(k + 1) * RANGE - 1}" for k in range(leading)]
+        + [
+            f"bytes={k * RANGE - 1}-{min((k + 1) * RANGE, len(body)) - 1}"
+            for k in range(leading, 7)
+        ]
     )
     assert profile == streamed == profile_bytes(body)
     assert profile.row_count
@@ -157,3 +167,28 @@ def test_the_pipeline_reads_a_large_upload_in_parallel_ranges(stack: Stack) -> N
     assert (row["status"], row["row_count"]) == ("succeeded", expected.row_count)
     assert stack.result("results/ranged/large.json")["row_count"] == expected.row_count
     assert len(stack.notifications()) == 1
+
+
+def test_ragged_rows_across_ranges_with_the_reader_settings(stack: Stack) -> None:
+    """Ranges profiled apart (the column sample full after 5 rows) report the ragged
+    rows and examples of one stream, with the reader's RAGGED_ROWS and PROFILE_ROWS."""
+    settings = ProfileSettings(ragged_rows="accept", profile_rows=5)
+    rows = []
+    for i in range(30_000):
+        if i % 997 == 0:
+            rows.append(b'%d,"ragged\r\nrow",x,y\r\n' % i)  # 4 fields, 2 lines
+        else:
+            rows.append(b"%d,%d,%d\n" % (i, i * 3, i % 7))
+    body = b"a,b,c\n" + b"".join(rows)
+    upload = upload_of(stack, "big/ragged.csv", body)
+    _, profile = ranged_reader(stack, profile_settings=settings).profile_object(upload)
+    assert profile == profile_bytes(body, settings)
+    assert profile.ragged_rows == 31
+    assert profile.ragged_examples is not None
+    assert len(profile.ragged_examples) == 10
+    assert profile.warnings[0].code == "RAGGED_ROWS"
+    # The same plan in memory hands every range but the first to a RangeProfiler.
+    plan = RangePlan.every(len(body), RANGE, settings)
+    for span in plan.leading():
+        plan.first.feed(body[span.start : span.stop])
+    assert len(plan.rest()) == len(plan.spans) - 1 > 3
