@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.core.csvprofile import profile_bytes
+from chalicelib.core.csvreference import reference_profile
 from chalicelib.core.profile import ColumnProfile, ColumnSample, ProfileSettings
 
 DIGITS = "0123456789"  # ASCII only: rule 15 says digits are ASCII
@@ -454,3 +455,26 @@ def test_integers_beyond_int_digits() -> None:
     rows = [[v] for v in values]
     for raw in (None, "utf-8"):
         assert _sampled(["n"], rows, 10, [2], raw) == reference_columns(["n"], rows, 10)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("shift", [0, 1, 7, 4093])
+def test_sample_across_parse_windows(ending: str, shift: int) -> None:
+    """A sample much larger than the fast profiler's parse window (256 KiB): records
+    with quoted line ends and a field longer than the window, cut anywhere."""
+    lines = ["id,note,amount,day" + ending, "0," + "x" * shift + ",1.5,2024-01-01" + ending]
+    for i in range(1, 30_000):
+        note = f'"two{ending}lines, {i}"' if i % 7 == 0 else f"n{i}"
+        if i == 9000:
+            note = '"' + "long " * 70_000 + ending + '"'
+        lines.append(f"{i},{note},{i % 100}.{i % 7},2024-02-{1 + i % 28:02d}{ending}")
+        if i % 1000 == 0:
+            lines.append(ending)  # a blank record
+            lines.append(f"{i},ragged{ending}")
+    data = "".join(lines).encode()
+    for limit in (10_000, 25_000, 40_000):
+        settings = ProfileSettings(ragged_rows="accept", profile_rows=limit)
+        expected = reference_profile(data, settings)
+        result = profile_bytes(data, settings)
+        assert result.sampled_rows == expected.sampled_rows
+        assert result.columns == expected.columns
