@@ -448,13 +448,14 @@ def _exact_first(
     texts: Sequence[str], floats: list[float], bound: float, pick: Callable[..., int]
 ) -> int:
     """Of the values whose float is ``bound``, the index of the first exact ``pick``."""
-    at = floats.index(bound)
-    ties = floats.count(bound)
-    if ties == 1:
-        return at
-    tied = [at]
-    for _ in range(ties - 1):
-        tied.append(floats.index(bound, tied[-1] + 1))
+    tied = [floats.index(bound)]
+    try:
+        while True:
+            tied.append(floats.index(bound, tied[-1] + 1))
+    except ValueError:  # no more
+        pass
+    if len(tied) == 1:
+        return tied[0]
     try:
         exact: list[object] = [Decimal(texts[i]) for i in tied]
     except InvalidOperation:  # an exponent beyond Decimal's range
