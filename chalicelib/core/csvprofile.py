@@ -498,35 +498,37 @@ class _Sample:
 
     def feed(self, text: bytes, final: bool = False) -> None:
         """Parses whole lines, at most a window at a time: a large chunk is not decoded
-        past the rows the sample needs."""
+        (nor copied) past the rows the sample needs."""
         if self.done:
             return
-        self._pending += text
+        pending = self._pending + text
+        start = 0  # pending[:start] is parsed
         window = max(_SAMPLE_WINDOW, self._retry)
         while True:
-            pending = self._pending
-            whole = len(pending) <= window
+            end = start + window
+            whole = len(pending) <= end
             if whole and final:
                 cut = len(pending)
             elif whole:
-                cut = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
-                if cut == 0 or cut < self._retry:
-                    return
+                cut = max(pending.rfind(b"\n", start), pending.rfind(b"\r", start)) + 1
+                if cut == 0 or cut - start < self._retry:
+                    break
             else:
-                cut = max(pending.rfind(b"\n", 0, window), pending.rfind(b"\r", 0, window)) + 1
+                cut = max(pending.rfind(b"\n", start, end), pending.rfind(b"\r", start, end)) + 1
                 if cut == 0:  # no line end in the window yet
                     window *= 2
                     continue
-            safe = self._parse(pending[:cut].decode("latin-1"))
+            used = self._parse(pending[start:cut].decode("latin-1"))
             if self.done:
                 self._pending = b""
                 return
-            self._pending = pending[safe:]
+            start += used
             if whole:
-                self._retry = 2 * len(self._pending)
-                return
-            if safe == 0:  # a record longer than the window
+                self._retry = 2 * (len(pending) - start)
+                break
+            if used == 0:  # a record longer than the window
                 window *= 2
+        self._pending = pending[start:]
 
     def _parse(self, text: str) -> int:
         """The records that end in ``text`` (whole lines): the length they take.
