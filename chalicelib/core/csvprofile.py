@@ -97,6 +97,8 @@ _CR_TO_LF = bytes.maketrans(b"\r", b"\n")
 _QUOTED_TEXT = re.compile(b'[^"]*+(?:""[^"]*+)*+')
 #: The most bytes one split step looks at.
 _WINDOW = 1 << 20
+#: Text the column sample parses at a time (rule 15), more for a longer record.
+_SAMPLE_WINDOW = 1 << 18
 #: Opening quotes handled one by one after a region held a stray quote.
 _SLOW = 64
 
@@ -512,62 +514,77 @@ class _Sample:
         self.names: list[str] | None = None
         self.sample: ColumnSample | None = None
         self.done = False
-        self._pending = ""
+        self._pending = b""
         self._retry = 0  # parse again once the pending text is this long
 
     def feed(self, text: bytes, final: bool = False) -> None:
+        """Parses whole lines, at most a window at a time: a large chunk is not decoded
+        (nor copied) past the rows the sample needs."""
         if self.done:
             return
-        self._pending += text.decode("latin-1")
-        pending = self._pending
-        if final:
-            cut = len(pending)
-        else:
-            cut = max(pending.rfind("\n"), pending.rfind("\r")) + 1
-            if cut == 0 or cut < self._retry:
+        pending = self._pending + text
+        start = 0  # pending[:start] is parsed
+        window = max(_SAMPLE_WINDOW, self._retry)
+        while True:
+            end = start + window
+            whole = len(pending) <= end
+            if whole and final:
+                cut = len(pending)
+            elif whole:
+                cut = max(pending.rfind(b"\n", start), pending.rfind(b"\r", start)) + 1
+                if cut == 0 or cut - start < self._retry:
+                    break
+            else:
+                cut = max(pending.rfind(b"\n", start, end), pending.rfind(b"\r", start, end)) + 1
+                if cut == 0:  # no line end in the window yet
+                    window *= 2
+                    continue
+            used = self._parse(pending[start:cut].decode("latin-1"))
+            if self.done:
+                self._pending = b""
                 return
-        lines = _Counted(pending[:cut])
-        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
-        safe = 0
-        for row in reader:
-            if lines.exhausted:
+            start += used
+            if whole:
+                self._retry = 2 * (len(pending) - start)
                 break
-            safe = lines.consumed
+            if used == 0:  # a record longer than the window
+                window *= 2
+        self._pending = pending[start:]
+
+    def _parse(self, text: str) -> int:
+        """The records that end in ``text`` (whole lines): the length they take.
+
+        The lines are followed by one more, ``x``: a record that reads it was not
+        ended by the text (a quoted field still open), and a record that starts on it
+        is not the text's. The csv module counts the lines it read (``line_num``).
+        """
+        lines = io.StringIO(text, newline="").readlines()
+        count = len(lines)
+        lines.append("x\n")
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        taken = 0  # lines of the records read
+        sample = self.sample
+        width = -1 if self.names is None else len(self.names)
+        need = -1 if sample is None else sample.limit - sample.rows  # rows still wanted
+        rows: list[list[str]] = []
+        for row in reader:
+            if reader.line_num > count:
+                break
+            taken = reader.line_num
             if not row:
                 continue
-            if self.names is None:
+            if sample is None:
                 self.names = row
-                self.sample = ColumnSample(len(row), self.limit, raw=True)
-            elif len(row) == len(self.names):
-                assert self.sample is not None
-                self.sample.add(row)
-            if self.sample is not None and self.sample.full:
+                sample = self.sample = ColumnSample(len(row), self.limit, raw=True)
+                width, need = len(row), self.limit
+            elif len(row) == width:
+                rows.append(row)
+            if len(rows) >= need:
                 self.done = True
-                self._pending = ""
-                return
-        self._pending = pending[safe:]
-        self._retry = 2 * len(self._pending)
-
-
-class _Counted:
-    """Lines of a text for the csv reader, counting the characters handed out."""
-
-    def __init__(self, text: str) -> None:
-        self._it = iter(io.StringIO(text, newline=""))
-        self.consumed = 0
-        self.exhausted = False
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            line = next(self._it)
-        except StopIteration:
-            self.exhausted = True
-            raise
-        self.consumed += len(line)
-        return line
+                break
+        if sample is not None:
+            sample.extend(rows)
+        return sum(map(len, lines[:taken]))
 
 
 class Profiler:

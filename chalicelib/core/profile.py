@@ -12,9 +12,8 @@ Pure: no I/O, no AWS, no database.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -332,19 +331,25 @@ def outcome(
 
 # --- rule 15: the column profile ------------------------------------------------------
 
-_INT = r"[+-]?(?:0|[1-9][0-9]*)"
-_NUMBER = _INT + r"(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+# Possessive quantifiers (``?+``, ``*+``, ``++``) never give back what they took, which
+# is faster; the language is the same, since no value these match needs a shorter take.
+_INT = r"[+-]?+(?:0|[1-9][0-9]*+)"
+_NUMBER = _INT + r"(?:\.[0-9]++)?+(?:[eE][+-]?+[0-9]++)?+"
+# A real calendar date but for February 29, whose year is checked apart (_leap_days_real).
+_DATE = (
+    r"(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31|02-29)"
+)
 _DATETIME = (
-    _DATE + r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+    _DATE + r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9}+)?+)?+"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?+"
 )
 _BOOLEAN = r"(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])"
 
 
 def _batch(pattern: str) -> re.Pattern[str]:
     """Matches values joined by NUL (never in a value: rule 4), empty ones included."""
-    return re.compile(f"(?:(?:{pattern})?\0)*")
+    return re.compile(f"(?:{pattern})?+(?:\0(?:{pattern})?+)*+")
 
 
 _PATTERNS = {
@@ -354,7 +359,22 @@ _PATTERNS = {
     "date": _batch(_DATE),
     "datetime": _batch(_DATETIME),
 }
+#: The types a block may still have, given the column's type so far (None: no value
+#: yet), in the order tried: a column that is ``number`` stays one only if every
+#: value of the block is a number, and so on; ``string`` needs no typing at all.
+_CANDIDATES: dict[str | None, tuple[str, ...]] = {
+    None: ("integer", "number", "boolean", "date", "datetime"),
+    "integer": ("integer", "number"),
+    "number": ("number",),
+    "boolean": ("boolean",),
+    "date": ("date",),
+    "datetime": ("datetime",),
+}
 _STRIP = " \t"
+_PAD_ENDS = (" ", "\t")
+_PAD_MARKS = ("\0 ", "\0\t", " \0", "\t\0")
+#: A value that is empty once stripped, in NUL-joined values framed by NULs.
+_BLANK = re.compile("\0[ \t]*(?=\0)")
 
 
 _NUMBER_PARTS = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
@@ -377,25 +397,70 @@ def number_key(text: str) -> tuple[int, int, str]:
     return (1, adjusted, stripped)
 
 
-def _real_date(value: str) -> bool:
-    try:
-        date(int(value[:4]), int(value[5:7]), int(value[8:10]))
-    except ValueError:
-        return False
+def _padded(joined: str) -> bool:
+    """Some value of NUL-joined values starts or ends with a space or a tab."""
+    return (
+        joined.startswith(_PAD_ENDS)
+        or joined.endswith(_PAD_ENDS)
+        or any(mark in joined for mark in _PAD_MARKS)
+    )
+
+
+def _leap_days_real(values: Sequence[str], joined: str) -> bool:
+    """Every February 29 among values that match _DATE / _DATETIME falls in a leap year."""
+    if "-02-29" not in joined:
+        return True
+    for value in values:
+        if value[4:10] == "-02-29":
+            year = int(value[:4])
+            if year % 4 or (year % 100 == 0 and year % 400):
+                return False
     return True
 
 
-def _type_of(values: list[str]) -> str | None:
-    """The one type every non-empty value (stripped) has, or ``string``; None if all empty."""
-    joined = "\0".join(values) + "\0"
-    if len(joined) == len(values):
-        return None
-    for kind, pattern in _PATTERNS.items():
-        if pattern.fullmatch(joined):
-            if kind in ("date", "datetime") and not all(_real_date(v) for v in values if v):
+def _type_of(values: Sequence[str], joined: str, kinds: tuple[str, ...]) -> str:
+    """The first of ``kinds`` that every non-empty value has, or ``string``.
+
+    ``values`` are stripped and ``joined`` is them joined by NUL.
+    """
+    for kind in kinds:
+        if _PATTERNS[kind].fullmatch(joined):
+            if kind in ("date", "datetime") and not _leap_days_real(values, joined):
                 return "string"
             return kind
     return "string"
+
+
+def _first_extremes(texts: Sequence[str]) -> tuple[int, int]:
+    """Indexes of the first least and the first greatest of numbers (rule 15's texts).
+
+    They compare as floats first: rounding to a float keeps the order (a < b gives
+    float(a) <= float(b)), so the exact least is among the values whose float is
+    the least, and only those are compared exactly.
+    """
+    floats = list(map(float, texts))
+    return _exact_first(texts, floats, min(floats), min), _exact_first(
+        texts, floats, max(floats), max
+    )
+
+
+def _exact_first(
+    texts: Sequence[str], floats: list[float], bound: float, pick: Callable[..., int]
+) -> int:
+    """Of the values whose float is ``bound``, the index of the first exact ``pick``."""
+    tied = [floats.index(bound)]
+    try:
+        while True:
+            tied.append(floats.index(bound, tied[-1] + 1))
+    except ValueError:  # no more
+        pass
+    if len(tied) == 1:
+        return tied[0]
+    try:
+        exact: list[object] = [Decimal(texts[i]) for i in tied]
+    except InvalidOperation:  # an exponent beyond Decimal's range
+        exact = [number_key(texts[i]) for i in tied]
+    return tied[exact.index(pick(exact))]
 
 
 class _Column:
@@ -409,52 +474,54 @@ class _Column:
         self.least: str | None = None
         self.most: str | None = None
 
-    def add(self, values: list[str], raw: bool) -> None:
+    def add(self, values: Sequence[str], raw: bool) -> None:
         if not values:
             return
-        longest = max(map(len, values))
-        self.longest = max(self.longest, longest)
-        if raw:
-            joined = "".join(values)
-            if joined.isascii():
-                self.longest_utf8 = max(self.longest_utf8, longest)
-            else:
-                self.longest_utf8 = max(
-                    self.longest_utf8,
-                    max(
-                        len(v)
-                        if v.isascii()
-                        else len(v.encode("latin-1").decode("utf-8", "replace"))
-                        for v in values
-                    ),
-                )
-        if self.kind == "string":  # no value makes it anything else
-            self.empty += sum(1 for v in values if not v.strip(_STRIP))
+        joined = "\0".join(values)
+        self._lengths(values, joined, raw)
+        if (" " in joined or "\t" in joined) and _padded(joined):
+            if self.kind == "string":  # no value makes it anything else
+                self.empty += len(_BLANK.findall(f"\0{joined}\0"))
+                return
+            values = [v.strip(_STRIP) for v in values]
+            joined = "\0".join(values)
+        empty = values.count("")
+        self.empty += empty
+        if self.kind == "string" or empty == len(values):
             return
-        stripped = [v.strip(_STRIP) for v in values]
-        self.empty += stripped.count("")
-        kind = _type_of(stripped)
-        if kind is None:
-            return
+        kind = _type_of(values, joined, _CANDIDATES[self.kind])
         self.kind = _merge(self.kind, kind)
-        if self.kind in ("integer", "number"):
-            self._extremes([v for v in stripped if v])
-        elif self.kind == "date":
-            present = [v for v in stripped if v]
+        if kind == "string":
+            return
+        self._ranges([v for v in values if v] if empty else values, kind)
+
+    def _lengths(self, values: Sequence[str], joined: str, raw: bool) -> None:
+        """max_length over values as read (``joined``: them joined by NUL)."""
+        longest = max(map(len, values))
+        if longest > self.longest:
+            self.longest = longest
+        if raw and longest > self.longest_utf8:  # UTF-8 never has more code points than bytes
+            if joined.isascii():
+                self.longest_utf8 = longest
+            else:
+                decoded = joined.encode("latin-1").decode("utf-8", "replace")
+                self.longest_utf8 = max(self.longest_utf8, max(map(len, decoded.split("\0"))))
+
+    def _ranges(self, present: Sequence[str], kind: str) -> None:
+        """min and max over the non-empty values of a block whose type is ``kind``."""
+        if kind == "date":
             low, high = min(present), max(present)
             if self.least is None or low < self.least:
                 self.least = low
             if self.most is None or high > self.most:
                 self.most = high
+        elif kind in ("integer", "number"):
+            self._extremes(present)
 
-    def _extremes(self, texts: list[str]) -> None:
+    def _extremes(self, texts: Sequence[str]) -> None:
         """Least and greatest as exact decimals; the first one on a tie."""
-        try:
-            numbers: list[object] = [Decimal(v) for v in texts]
-        except InvalidOperation:  # an exponent beyond Decimal's range
-            numbers = [number_key(v) for v in texts]
-        low = texts[min(range(len(texts)), key=numbers.__getitem__)]  # type: ignore[arg-type]
-        high = texts[max(range(len(texts)), key=numbers.__getitem__)]  # type: ignore[arg-type]
+        low_at, high_at = _first_extremes(texts)
+        low, high = texts[low_at], texts[high_at]
         if self.least is None or number_key(low) < number_key(self.least):
             self.least = low
         if self.most is None or number_key(high) > number_key(self.most):
@@ -471,11 +538,6 @@ class _Column:
             max=self.most if ranged else None,
             max_length=self.longest_utf8 if utf8 else self.longest,
         )
-
-
-def _utf8_length(raw: str) -> int:
-    """Code points of bytes (read as latin-1) that are UTF-8."""
-    return len(raw.encode("latin-1").decode("utf-8", "replace"))
 
 
 def _merge(old: str | None, new: str) -> str:
@@ -514,19 +576,25 @@ class ColumnSample:
             if len(self._pending) >= 1000:
                 self.flush()
 
-    def extend(self, rows: Iterable[list[str]]) -> None:
-        for row in rows:
-            if self.rows >= self.limit:
-                break
-            self.add(row)
+    def extend(self, rows: Sequence[list[str]]) -> None:
+        """Rows with the header's number of fields, in order; those past the limit are dropped."""
+        room = self.limit - self.rows
+        if room <= 0:
+            return
+        if len(rows) > room:
+            rows = rows[:room]
+        self.rows += len(rows)
+        self._pending.extend(rows)
+        if len(self._pending) >= 1000:
+            self.flush()
 
     def flush(self) -> None:
         rows, self._pending = self._pending, []
         if not rows:
             return
-        columns = list(zip(*rows, strict=True))
+        columns = zip(*rows, strict=True)
         for column, values in zip(self._columns, columns, strict=False):
-            column.add(list(values), self._raw)
+            column.add(values, self._raw)
 
     def columns(self, names: Sequence[str], encoding: str) -> tuple[ColumnProfile, ...]:
         self.flush()
