@@ -11,7 +11,8 @@ deployed in two steps that must agree:
    environment);
 2. its outputs into ``.chalice/config.json`` and the functions' policies
    ``.chalice/policy-<stage>-<function>.json``
-   (``scripts/record_outputs.py``);
+   (``scripts/record_outputs.py``), each put as the inline policy of its
+   function's role (the stack makes the roles, with a permissions boundary);
 3. the RDS CA bundle into ``chalicelib/certs/`` (``scripts/fetch-rds-ca``);
 4. ``.chalice/deployed/<stage>.json`` restored from the stack's state bucket,
    the deployment package built as ``chalice deploy`` builds it and
@@ -158,7 +159,7 @@ def deploy_stack(
         "ChangeSetType": change_type,
         "TemplateBody": template_body,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        "Capabilities": ["CAPABILITY_IAM"],
+        "Capabilities": ["CAPABILITY_NAMED_IAM"],
         "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     }
     if role_arn:
@@ -221,6 +222,36 @@ def failed_events(cfn: Any, stack_name: str, limit: int = 15) -> str:
         if str(e.get("ResourceStatus", "")).endswith("FAILED")
     ]
     return "\n".join(lines[:limit]) or "  (no failed resource events)"
+
+
+# ------------------------------------------------------------------ function roles
+
+
+def role_name(role_arn: str) -> str:
+    """``csv-pipeline-dev-fn-migrate`` of ``arn:aws:iam::1:role/csv-pipeline-dev-fn-migrate``."""
+    return role_arn.rsplit("/", 1)[-1]
+
+
+def put_function_policies(
+    iam: Any, stage: str, outputs: Mapping[str, str], policy_dir: Path = CHALICE_DIR
+) -> list[str]:
+    """Each function's rendered policy as the one inline policy of its role.
+
+    The stack makes the roles with the permissions boundary; their inline
+    policy stays in ``infra/policy.template.json`` (one source), rendered by
+    ``record_outputs``. The boundary caps whatever is put here.
+    """
+    names = []
+    for function, output in record_outputs.ROLE_OUTPUTS.items():
+        path = policy_dir / record_outputs.policy_file(stage, function)
+        role = role_name(outputs[output])
+        iam.put_role_policy(
+            RoleName=role,
+            PolicyName=f"csv-pipeline-{stage}-{function}",
+            PolicyDocument=path.read_text(encoding="utf-8"),
+        )
+        names.append(role)
+    return names
 
 
 # ------------------------------------------------------------------ chalice
@@ -480,6 +511,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     outputs = infra_step(args, session, env)
     step(f"record outputs into .chalice/config.json and .chalice/policy-{args.stage}-*.json")
     record_outputs.record(args.stage, outputs)
+    step("inline policies of the function roles")
+    for role in put_function_policies(session.client("iam"), args.stage, outputs):
+        print(f"    {role}")
     if args.skip_ca:
         step("RDS CA bundle: kept as it is (--skip-ca)")
     else:

@@ -8,11 +8,13 @@ script reads the stack's outputs and writes:
 
 * ``.chalice/config.json``: ``stages.<stage>.environment_variables`` (the
   names in ``docs/configuration.md``), ``subnet_ids`` and ``security_group_ids``;
-  per function (``lambda_functions``) its ``iam_policy_file`` and, for the
-  status API, its own ``DB_SECRET_ID`` (the read-only database role); every
-  other key (memory, timeout, concurrency) is left alone;
+  per function (``lambda_functions``) ``manage_iam_role: false`` and its
+  ``iam_role_arn`` (the stack makes the roles, with a permissions boundary
+  Chalice cannot set) and its own database variables; every other key
+  (memory, timeout, concurrency) is left alone;
 * ``.chalice/policy-<stage>-<function>.json``: each function's document of
-  ``infra/policy.template.json`` with the real ARNs filled in.
+  ``infra/policy.template.json`` with the real ARNs filled in, the inline
+  policy ``scripts/deploy.py`` puts on that function's role.
 
     scripts/record_outputs.py --stage dev                     # from the stack
     scripts/record_outputs.py --stage dev --outputs-file o.json  # from a file
@@ -50,6 +52,13 @@ ENV_FROM_OUTPUTS = {
 #: The functions, by Chalice's names (the REST API's is ``api_handler``): each
 #: has its own role and policy, a document of ``infra/policy.template.json``.
 FUNCTIONS = ("process_upload", "report_failure", "api_handler", "migrate")
+#: Each function's role, made by the stack with the permissions boundary.
+ROLE_OUTPUTS = {
+    "process_upload": "ProcessUploadRoleArn",
+    "report_failure": "ReportFailureRoleArn",
+    "api_handler": "ApiHandlerRoleArn",
+    "migrate": "MigrateRoleArn",
+}
 #: Per-function environment variables over the stage's: the status API logs in
 #: as the read-only database role (csv_pipeline_reader); the migrate function
 #: (invoked by the deploy) as the owner, and sets both roles' passwords.
@@ -72,6 +81,7 @@ REQUIRED_OUTPUTS = (
     "SubnetIds",
     "LambdaSecurityGroupId",
     "FailureQueueArn",
+    *ROLE_OUTPUTS.values(),
 )
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
@@ -162,7 +172,7 @@ def render_policies(template: Any, values: Mapping[str, str | list[str]]) -> dic
 
 
 def policy_file(stage: str, function: str) -> str:
-    """The policy's file name in ``.chalice/`` (Chalice's ``iam_policy_file``)."""
+    """The policy's file name in ``.chalice/`` (the function role's inline policy)."""
     return f"policy-{stage}-{function}.json"
 
 
@@ -189,19 +199,25 @@ def function_environment(outputs: Mapping[str, str], function: str) -> dict[str,
 
 
 def update_config(config: dict[str, Any], stage: str, outputs: Mapping[str, str]) -> dict[str, Any]:
-    """Set the stage's environment, subnets, security group and each function's policy
-    file and own variables; keep everything else."""
+    """Set the stage's environment, subnets, security group and each function's role
+    and own variables; keep everything else."""
     stage_cfg = config.setdefault("stages", {}).setdefault(stage, {})
     env = stage_cfg.setdefault("environment_variables", {})
     env.update(stage_environment(outputs))
     stage_cfg["subnet_ids"] = [s.strip() for s in outputs["SubnetIds"].split(",") if s.strip()]
     stage_cfg["security_group_ids"] = [outputs["LambdaSecurityGroupId"]]
-    # one role per function, each with its own policy: no stage-wide one to fall back on
+    # The stack makes one role per function (with the boundary); Chalice only
+    # uses it. Per function, not per stage: Chalice checks a stage-wide
+    # manage_iam_role false against a stage-wide iam_role_arn. With
+    # manage_iam_role false Chalice ignores iam_policy_file: none is left.
     stage_cfg.pop("iam_policy_file", None)
+    stage_cfg.pop("iam_role_arn", None)
     functions = stage_cfg.setdefault("lambda_functions", {})
     for function in FUNCTIONS:
         function_cfg = functions.setdefault(function, {})
-        function_cfg["iam_policy_file"] = policy_file(stage, function)
+        function_cfg.pop("iam_policy_file", None)
+        function_cfg["manage_iam_role"] = False
+        function_cfg["iam_role_arn"] = outputs[ROLE_OUTPUTS[function]]
         own = function_environment(outputs, function)
         if own:
             function_cfg.setdefault("environment_variables", {}).update(own)

@@ -6,14 +6,16 @@ The deploy runs as it would in CI, in a subprocess, on a copy of the project
 ``AWS_ENDPOINT_URL`` at a moto server of its own (``tests.infra.motoproc``).
 The module first creates in moto what the stack would have made (VPC,
 subnets, security group, buckets, topic, secret, failure queue and its DLQ,
-KMS key, state bucket) and hands their names to the deploy as the stack's
+KMS key, state bucket, the functions' permissions boundary and their four
+roles with it) and hands their names to the deploy as the stack's
 outputs (``--outputs-file``, the shape of ``infra/sample-outputs/dev.json``).
 
 What runs, unchanged: recording the outputs into the config and the policy,
+putting each rendered policy on its function's role,
 the CA step (``scripts/fetch-rds-ca``, from a local stand-in bundle),
 restoring and saving Chalice's state in the state bucket, building and
 byte-compiling the package (``scripts/bytecode.py``), ``chalice deploy``
-(reusing that package; the IAM roles and their policy, the three functions,
+(reusing that package; the functions on the stack's roles,
 the S3, SQS and API Gateway triggers, log retention, reserved concurrency),
 and the async invoke configuration. It is then deployed a second time from the state
 in S3 alone (``.chalice/deployed/`` removed, as on a fresh CI runner; the
@@ -88,6 +90,12 @@ WORKAROUNDS = Path(__file__).resolve().parent / "moto_workarounds"
 #: What the deploy copies: the app and everything deploy.py reads or rewrites.
 PROJECT_FILES = ("app.py", "requirements.txt")
 PROJECT_DIRS = ("chalicelib", "scripts", "infra", "ops")
+ROLE_OUTPUTS = {
+    "process_upload": "ProcessUploadRoleArn",
+    "report_failure": "ReportFailureRoleArn",
+    "api_handler": "ApiHandlerRoleArn",
+    "migrate": "MigrateRoleArn",
+}
 DEPLOY_TIMEOUT = 240  # seconds; here the first deploy takes about 12, the second 6
 
 
@@ -156,6 +164,35 @@ def create_stack_resources(moto: MotoProcess) -> dict[str, str]:
         for role in ("csv_pipeline_writer", "csv_pipeline_reader")
     )
     key = moto.client("kms").create_key(Description=f"{APP}-{STAGE}")["KeyMetadata"]["Arn"]
+    iam = moto.client("iam")
+    # the stack's FunctionsBoundary (its document does not matter to moto, which
+    # does not evaluate policies) and the four roles, bounded, with no policy yet
+    boundary = iam.create_policy(
+        PolicyName=f"{APP}-{STAGE}-functions-boundary",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    for function, output in ROLE_OUTPUTS.items():
+        outputs[output] = iam.create_role(
+            RoleName=f"{APP}-{STAGE}-fn-{function}",
+            AssumeRolePolicyDocument=json.dumps(trust),
+            PermissionsBoundary=boundary,
+        )["Role"]["Arn"]
+    outputs["FunctionsBoundaryArn"] = boundary
     outputs.update(
         {
             "TopicArn": topic,
@@ -268,6 +305,7 @@ def test_the_deploy_ran_every_step_but_the_stack_and_the_smoke_test(deployed: De
     first, second = (run.stdout for run in deployed.runs)
     for line in (
         "==> record outputs into .chalice/config.json and .chalice/policy-dev-*.json",
+        "==> inline policies of the function roles",
         "==> RDS CA bundle",
         "==> byte-compile the deployment package",
         "==> chalice deploy --stage dev",
@@ -346,18 +384,22 @@ def test_the_other_functions_have_their_overrides(deployed: Deployed) -> None:
     assert (api["MemorySize"], api["Timeout"]) == (256, 10)
 
 
-@pytest.mark.parametrize("handler", ["process_upload", "report_failure", "api_handler", "migrate"])
-def test_each_functions_role_holds_only_its_rendered_policy(
+@pytest.mark.parametrize("handler", list(ROLE_OUTPUTS))
+def test_each_function_runs_as_the_stacks_bounded_role_with_its_rendered_policy(
     deployed: Deployed, record_outputs: Any, policy_template: dict[str, Any], handler: str
 ) -> None:
-    """Chalice gives each function a role of its own, each with its own policy
-    file (``lambda_functions.<name>.iam_policy_file``) and nothing else."""
+    """Chalice does not make the roles (``manage_iam_role: false``): each function
+    runs as the stack's role, bounded by the stack's boundary, whose one inline
+    policy the deploy put there from ``infra/policy.template.json``."""
     function = f"{APP}-{STAGE}" if handler == "api_handler" else f"{APP}-{STAGE}-{handler}"
     role_arn = deployed.client("lambda").get_function(FunctionName=function)["Configuration"][
         "Role"
     ]
+    assert role_arn == deployed.outputs[ROLE_OUTPUTS[handler]]
     role = role_arn.rsplit("/", 1)[-1]
     iam = deployed.client("iam")
+    boundary = iam.get_role(RoleName=role)["Role"]["PermissionsBoundary"]
+    assert boundary["PermissionsBoundaryArn"] == deployed.outputs["FunctionsBoundaryArn"]
     names = iam.list_role_policies(RoleName=role)["PolicyNames"]
     assert len(names) == 1
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
@@ -370,6 +412,11 @@ def test_each_functions_role_holds_only_its_rendered_policy(
     assert document == wanted
     written = deployed.project / ".chalice" / f"policy-dev-{handler}.json"
     assert json.loads(written.read_text()) == wanted
+
+
+def test_chalice_made_no_role(deployed: Deployed) -> None:
+    roles = {r["RoleName"] for r in deployed.client("iam").list_roles()["Roles"]}
+    assert roles == {f"{APP}-{STAGE}-fn-{function}" for function in ROLE_OUTPUTS}
 
 
 def test_the_config_was_rewritten_from_the_outputs(deployed: Deployed) -> None:

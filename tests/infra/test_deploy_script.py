@@ -173,6 +173,56 @@ def lambda_zip() -> bytes:
     return buffer.getvalue()
 
 
+def test_each_rendered_policy_becomes_its_roles_one_inline_policy(
+    deploy: Any, record_outputs: Any, aws: Any, tmp_path: Path
+) -> None:
+    """The stack makes the bounded roles; the deploy puts the rendered policies on them."""
+    iam = aws.client("iam")
+    suffix = uuid.uuid4().hex[:8]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    outputs = {
+        key: iam.create_role(
+            RoleName=f"csv-pipeline-dev-fn-{function}-{suffix}",
+            AssumeRolePolicyDocument=json.dumps(trust),
+        )["Role"]["Arn"]
+        for function, key in record_outputs.ROLE_OUTPUTS.items()
+    }
+    for function in record_outputs.ROLE_OUTPUTS:
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": function,
+                    "Effect": "Allow",
+                    "Action": "sns:Publish",
+                    "Resource": "arn:aws:sns:us-east-1:1:t",
+                }
+            ],
+        }
+        (tmp_path / record_outputs.policy_file("dev", function)).write_text(json.dumps(document))
+    roles = deploy.put_function_policies(iam, "dev", outputs, policy_dir=tmp_path)
+    assert roles == [f"csv-pipeline-dev-fn-{f}-{suffix}" for f in record_outputs.ROLE_OUTPUTS]
+    for function, role in zip(record_outputs.ROLE_OUTPUTS, roles, strict=True):
+        assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [
+            f"csv-pipeline-dev-{function}"
+        ]
+        document = iam.get_role_policy(RoleName=role, PolicyName=f"csv-pipeline-dev-{function}")[
+            "PolicyDocument"
+        ]
+        if isinstance(document, str):
+            document = json.loads(document)
+        assert document["Statement"][0]["Sid"] == function
+
+
 def test_async_config_sends_failures_to_the_queue(deploy: Any, aws: Any) -> None:
     iam, lam, sqs = aws.client("iam"), aws.client("lambda"), aws.client("sqs")
     suffix = uuid.uuid4().hex[:8]

@@ -154,8 +154,11 @@ class Enforced:
                 time.sleep(0.05)
 
 
-def local_outputs(moto: MotoProcess, resources: Resources, db: DbInfo) -> dict[str, str]:
-    """Stack outputs naming the local resources (the shape of infra/sample-outputs)."""
+def local_outputs(
+    moto: MotoProcess, resources: Resources, db: DbInfo, role_outputs: dict[str, str]
+) -> dict[str, str]:
+    """Stack outputs naming the local resources (the shape of infra/sample-outputs);
+    ``role_outputs`` is ``record_outputs.ROLE_OUTPUTS``."""
     ec2, kms = moto.client("ec2"), moto.client("kms")
     sqs, secrets = moto.client("sqs"), moto.client("secretsmanager")
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
@@ -189,6 +192,12 @@ def local_outputs(moto: MotoProcess, resources: Resources, db: DbInfo) -> dict[s
         "FailureQueueName": NAMES.failure_queue,
         # the policy takes partition, region and account from this ARN
         "FailureQueueArn": queue_arn,
+        # the stack's function roles: here users with the same policies stand in
+        # for them (moto evaluates users' policies, not boundaries)
+        **{
+            key: f"arn:aws:iam::123456789012:role/csv-pipeline-prod-fn-{function}"
+            for function, key in role_outputs.items()
+        },
     }
 
 
@@ -221,7 +230,7 @@ def enforced(
         # Everything is created before enforcement, with moto's any-key admin access.
         resources = provision(moto.url, postgres.secret(), NAMES)
         others(moto)
-        outputs = local_outputs(moto, resources, postgres)
+        outputs = local_outputs(moto, resources, postgres, record_outputs.ROLE_OUTPUTS)
         record_outputs.check_outputs(outputs, "prod")
         policies = record_outputs.render_policies(
             policy_template, record_outputs.policy_values(outputs, "prod")

@@ -123,14 +123,17 @@ def test_committed_policies_are_the_rendered_template(
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_each_function_of_the_committed_config_has_its_own_policy(stage: str) -> None:
+def test_each_function_of_the_committed_config_uses_the_stacks_role(stage: str) -> None:
+    """Chalice makes no role (it could not bound it, aws/chalice#1716): each function
+    runs as the stack's; iam_policy_file would be ignored, so there is none."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
     assert "iam_policy_file" not in config
     assert config["autogen_policy"] is False
     for function in FUNCTIONS:
-        assert config["lambda_functions"][function]["iam_policy_file"] == (
-            f"policy-{stage}-{function}.json"
-        )
+        function_cfg = config["lambda_functions"][function]
+        assert function_cfg["manage_iam_role"] is False
+        assert function_cfg["iam_role_arn"]
+        assert "iam_policy_file" not in function_cfg
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -343,7 +346,12 @@ def test_record_writes_the_stage_and_keeps_the_rest(record_outputs: Any, tmp_pat
                 "lambda_memory_size": 1024,
                 "iam_policy_file": "policy-dev.json",  # the old shared one: removed
                 "environment_variables": {"DB_HOST": "old", "EXTRA": "kept"},
-                "lambda_functions": {"process_upload": {"reserved_concurrency": 20}},
+                "lambda_functions": {
+                    "process_upload": {
+                        "reserved_concurrency": 20,
+                        "iam_policy_file": "policy-dev-process_upload.json",  # removed
+                    }
+                },
             },
             "local": {"environment_variables": {"INPUT_BUCKET": "local"}},
         },
@@ -373,25 +381,30 @@ def test_record_writes_the_stage_and_keeps_the_rest(record_outputs: Any, tmp_pat
     assert dev["subnet_ids"] == ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"]
     assert dev["security_group_ids"] == ["sg-0a1b2c3d4e5f60003"]
     assert dev["lambda_memory_size"] == 1024
+
+    def role(function: str) -> dict[str, Any]:
+        return {
+            "manage_iam_role": False,
+            "iam_role_arn": out[record_outputs.ROLE_OUTPUTS[function]],
+        }
+
     assert dev["lambda_functions"] == {
-        "process_upload": {
-            "reserved_concurrency": 20,
-            "iam_policy_file": "policy-dev-process_upload.json",
-        },
-        "report_failure": {"iam_policy_file": "policy-dev-report_failure.json"},
+        "process_upload": {"reserved_concurrency": 20, **role("process_upload")},
+        "report_failure": role("report_failure"),
         "api_handler": {
-            "iam_policy_file": "policy-dev-api_handler.json",
+            **role("api_handler"),
             # the status API logs in as the read-only role
             "environment_variables": {"DB_SECRET_ID": out["ReaderDbSecretArn"]},
         },
         "migrate": {
-            "iam_policy_file": "policy-dev-migrate.json",
+            **role("migrate"),
             "environment_variables": {
                 "DB_MASTER_SECRET_ID": out["DbSecretArn"],
                 "DB_READER_SECRET_ID": out["ReaderDbSecretArn"],
             },
         },
     }
+    assert out["ProcessUploadRoleArn"].endswith(":role/csv-pipeline-dev-fn-process_upload")
     assert "iam_policy_file" not in dev
     assert written["stages"]["local"] == before["stages"]["local"]
     assert [p.name for p in policy_paths] == [
