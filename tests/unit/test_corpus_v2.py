@@ -15,25 +15,7 @@ import pytest
 from chalicelib.core.csvprofile import profile_chunks
 from chalicelib.core.csvreference import reference_profile
 from chalicelib.csvprofile import main
-from tests.unit.test_csvprofile import CORPUS, needs_corpus
-
-PROFILE_KEYS = {
-    "status",
-    "row_count",
-    "column_count",
-    "delimiter",
-    "delimiter_source",
-    "encoding",
-    "compression",
-    "bytes_read",
-    "header",
-    "ragged_rows",
-    "ragged_examples",
-    "sampled_rows",
-    "columns",
-    "warnings",
-    "error",
-}
+from tests.unit.test_csvprofile import CORPUS, PROFILE_KEYS, needs_corpus
 
 
 def _expected_v2() -> dict[str, dict[str, object]]:
