@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import random
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 MB = 1 << 20
 BLOCK = 256 * 1024
@@ -24,16 +26,40 @@ CITIES = ["Lisbon", "Osaka", "Lagos", "Denver", "Quebec", "Tromsø", "Cork", "Pu
 NOTES = ["ok", "pending", "shipped", "returned", "gift", "priority", "late"]
 
 
+#: How a compressed corpus is built from a plain one (see ``compress``).
+COMPRESSIONS = ("gzip", "zstd", "gzip-members")
+SUFFIXES = {"gzip": ".gz", "zstd": ".zst", "gzip-members": ".gz"}
+
+
 @dataclass(frozen=True)
 class Corpus:
-    """One generated file: a name for the table, a kind of content, a size."""
+    """One generated file: a name for the table, a kind of content, a size.
+
+    A compressed corpus (``compression`` set) is the plain corpus ``plain`` of the
+    same kind and ``size``, compressed: ``gzip`` (one member, level 6) or ``zstd``
+    (one frame, level 3); or ``gzip-members``, a multi-member gzip whose
+    *compressed* size is ``size``: one header member, then one member of at most
+    64 MB of records repeated (built in seconds whatever its size).
+    """
 
     name: str
     kind: str
-    size: int  # bytes
+    size: int  # bytes: of the plain text, or compressed for gzip-members
+    compression: str | None = None
+    plain: str = ""  # the name of the plain corpus this one compresses
 
     def path(self, root: Path) -> Path:
-        return root / f"{self.name}-{self.size // MB}MB.csv"
+        if self.compression is None:
+            return root / f"{self.name}-{self.size // MB}MB.csv"
+        if self.compression == "gzip-members":
+            return root / f"{self.name.removesuffix('.gz')}-{self.size // MB}MB.csv.gz"
+        source = Corpus(self.plain, self.kind, self.size)
+        return source.path(root).with_name(source.path(root).name + SUFFIXES[self.compression])
+
+    @property
+    def library(self) -> str | None:
+        """The library family that decompresses it: ``gzip``, ``zstd`` or None."""
+        return None if self.compression is None else self.compression.split("-")[0]
 
 
 def corpora(base_mb: int) -> list[Corpus]:
@@ -48,18 +74,63 @@ def corpora(base_mb: int) -> list[Corpus]:
     ]
 
 
+def compressed_corpora(base_mb: int) -> list[Corpus]:
+    """The compressed set: sparse-quote as gzip and zstd, and a gzip of 4 x ``base_mb``."""
+    base = base_mb * MB
+    return [
+        Corpus("sparse-quote.gz", "sparse", base, "gzip", plain="sparse-quote"),
+        Corpus("sparse-quote.zst", "sparse", base, "zstd", plain="sparse-quote"),
+        Corpus("members-4x.gz", "sparse", 4 * base, "gzip-members"),
+    ]
+
+
 def ensure(corpus: Corpus, root: Path) -> Path:
     """The corpus's file, generated first if it is missing (or of another size)."""
     path = corpus.path(root)
-    if path.exists() and path.stat().st_size >= corpus.size:
+    if path.exists() and (corpus.compression is not None or path.stat().st_size >= corpus.size):
         return path
     root.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
+    partial = path.with_name(path.name + ".partial")
     with partial.open("wb") as out:
-        for block in KINDS[corpus.kind](corpus.size):
-            out.write(block)
+        if corpus.compression is None:
+            for block in KINDS[corpus.kind](corpus.size):
+                out.write(block)
+        elif corpus.compression == "gzip-members":
+            _members(corpus, out)
+        else:
+            source = ensure(Corpus(corpus.plain, corpus.kind, corpus.size), root)
+            with source.open("rb") as plain:
+                compress(corpus.compression, iter(lambda: plain.read(MB), b""), out)
     partial.replace(path)
     return path
+
+
+def compress(compression: str, blocks: Iterator[bytes], out: BinaryIO) -> None:
+    """``blocks`` as one gzip member (level 6, as ``gzip`` does) or one zstd frame (level 3)."""
+    if compression == "zstd":
+        import zstandard
+
+        with zstandard.ZstdCompressor(level=3).stream_writer(out, closefd=False) as writer:
+            for block in blocks:
+                writer.write(block)
+        return
+    compressor = zlib.compressobj(6, wbits=31)
+    for block in blocks:
+        out.write(compressor.compress(block))
+    out.write(compressor.flush())
+
+
+def _members(corpus: Corpus, out: BinaryIO) -> None:
+    blocks = KINDS[corpus.kind](min(corpus.size, 64 * MB))
+    header = next(blocks)
+    compress("gzip", iter([header]), out)
+    member = io.BytesIO()
+    compress("gzip", blocks, member)
+    body = member.getvalue()
+    written = out.tell()
+    while written < corpus.size:
+        out.write(body)
+        written += len(body)
 
 
 def _blocks(header: bytes, rows: Callable[[random.Random], str], size: int) -> Iterator[bytes]:

@@ -20,11 +20,24 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.corpora import MB, Corpus, corpora, ensure
+from bench.corpora import MB, Corpus, compressed_corpora, corpora, ensure
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".bench"
 TOOLS = ("profiler", "csv-stream", "csv-read-all", "wc -l")
+#: The issue's anchors, on the sparse-quote corpus only.
+ANCHORS = ("polars", "duckdb")
+ANCHORED = "sparse-quote"
+#: Per kind of compressed corpus: the profiler, and each library decompressing alone.
+GZIP_ALONE = ("gunzip-isal", "gunzip-zlib", "gunzip-zlib-ng")
+COMPRESSED_TOOLS = {
+    "gzip": ("profiler", "profiler (zlib)", *GZIP_ALONE),
+    "zstd": ("profiler", "unzstd"),
+    "gzip-members": ("profiler", "gunzip-isal"),  # the memory target; measured once
+}
+#: The decompression alone that each profiler is held to (the same library).
+ALONE = {"gzip": "gunzip-isal", "zstd": "unzstd", "gzip-members": "gunzip-isal"}
+ALONE_ZLIB = "gunzip-zlib"
 GNU_TIME = Path("/usr/bin/time")
 
 
@@ -51,17 +64,18 @@ def command(tool: str, path: Path) -> list[str]:
         "csv-stream": [python, "-m", "bench.baselines", "stream", str(path)],
         "csv-read-all": [python, "-m", "bench.baselines", "naive", str(path)],
         "wc -l": ["wc", "-l", str(path)],
-    }[tool]
+        "profiler (zlib)": [python, "-m", "bench.baselines", "profile-zlib", str(path)],
+    }.get(tool) or [python, "-m", "bench.baselines", tool, str(path)]
 
 
 def records(tool: str, output: str) -> int | None:
     """The record count a tool printed (header included), to check they agree."""
-    if tool == "profiler":
+    if tool.startswith("profiler"):
         line = json.loads(output)
         return None if line["row_count"] is None else int(line["row_count"]) + 1
-    if tool.startswith("csv"):
+    if tool.startswith("csv") or tool in ANCHORS:
         return int(output)
-    return None
+    return None  # wc -l, and the decompressors (they print bytes)
 
 
 def run_once(cmd: list[str]) -> tuple[float, int, str]:
@@ -83,13 +97,22 @@ def run_once(cmd: list[str]) -> tuple[float, int, str]:
     return seconds, kib * 1024, out
 
 
-def measure(corpus: Corpus, path: Path, tool: str, repeat: int) -> Run:
-    best, peak, out = float("inf"), 0, ""
+def measure(corpus: Corpus, path: Path, tools: tuple[str, ...], repeat: int) -> list[Run]:
+    """Every tool on one corpus, ``repeat`` rounds interleaved (so that a busy moment of
+    a shared machine hits them alike), the best time and the highest RSS of each."""
+    best = dict.fromkeys(tools, float("inf"))
+    peak = dict.fromkeys(tools, 0)
+    out = dict.fromkeys(tools, "")
     for _ in range(repeat):
-        seconds, rss, out = run_once(command(tool, path))
-        best, peak = min(best, seconds), max(peak, rss)
+        for tool in tools:
+            seconds, rss, out[tool] = run_once(command(tool, path))
+            best[tool], peak[tool] = min(best[tool], seconds), max(peak[tool], rss)
+            print(".", end="", file=sys.stderr, flush=True)
     size = path.stat().st_size
-    return Run(corpus.name, tool, size, best, peak, records(tool, out))
+    return [
+        Run(corpus.name, tool, size, best[tool], peak[tool], records(tool, out[tool]))
+        for tool in tools
+    ]
 
 
 def machine() -> dict[str, str]:
@@ -114,11 +137,15 @@ def run_all(base_mb: int, repeat: int, naive_max_mb: int) -> dict[str, object]:
     runs: list[Run] = []
     for corpus in corpora(base_mb):
         path = ensure(corpus, DATA)
-        for tool in TOOLS:
-            if tool == "csv-read-all" and corpus.size > naive_max_mb * MB:
-                continue  # it holds the whole file several times over
-            runs.append(measure(corpus, path, tool, repeat))
-            print(".", end="", file=sys.stderr, flush=True)
+        tools = TOOLS + (ANCHORS if corpus.name == ANCHORED else ())
+        if corpus.size > naive_max_mb * MB:  # read-all holds the whole file several times over
+            tools = tuple(tool for tool in tools if tool != "csv-read-all")
+        runs += measure(corpus, path, tools, repeat)
+    for corpus in compressed_corpora(base_mb):
+        assert corpus.compression is not None
+        path = ensure(corpus, DATA)
+        rounds = 1 if corpus.compression == "gzip-members" else repeat
+        runs += measure(corpus, path, COMPRESSED_TOOLS[corpus.compression], rounds)
     print(file=sys.stderr)
     results: dict[str, object] = {
         "base_mb": base_mb,
@@ -142,11 +169,30 @@ def runs_of(results: dict[str, object]) -> list[Run]:
     return [Run(**run) for run in raw]
 
 
+def _render(rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in rows]
+        lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def plain_names(runs: list[Run]) -> list[str]:
+    """The plain corpora measured (those the csv module read)."""
+    return list(dict.fromkeys(run.corpus for run in runs if run.tool == "csv-stream"))
+
+
 def table(results: dict[str, object], markdown: bool = False) -> str:
-    """One table: per corpus, MB/s and peak RSS of every tool, and ours/csv."""
+    """The plain corpora: MB/s and peak RSS of every tool, ours/csv; then the compressed."""
     runs = runs_of(results)
     by = {(run.corpus, run.tool): run for run in runs}
-    names = list(dict.fromkeys(run.corpus for run in runs))
+    names = plain_names(runs)
     head = ["corpus", "size MB"]
     for tool in TOOLS:
         head += [f"{tool} MB/s", "RSS MB"]
@@ -163,17 +209,52 @@ def table(results: dict[str, object], markdown: bool = False) -> str:
         counts = {by[(name, tool)].records for tool in TOOLS if (name, tool) in by} - {None}
         row.append("yes" if len(counts) == 1 else f"NO {sorted(map(str, counts))}")
         rows.append(row)
-    if markdown:
-        lines = ["| " + " | ".join(row) + " |" for row in rows]
-        lines.insert(1, "|" + "|".join(" --- " for _ in head) + "|")
-        return "\n".join(lines)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = [
-        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
+    compressed = compressed_table(runs, markdown)
+    return _render(rows, markdown) + ("\n\n" + compressed if compressed else "")
+
+
+def _kind(name: str) -> str:
+    return "zstd" if name.endswith(".zst") else "gzip-members" if "members" in name else "gzip"
+
+
+def compressed_table(runs: list[Run], markdown: bool = False) -> str:
+    """Per compressed corpus and tool: seconds, peak RSS, and the time over decompressing
+    alone with the same library (and over zlib alone, for gzip)."""
+    by = {(run.corpus, run.tool): run for run in runs}
+    names = [
+        name for name in dict.fromkeys(run.corpus for run in runs) if (name, "csv-stream") not in by
     ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    names = [name for name in names if (name, "profiler") in by]
+    if not names:
+        return ""
+    rows = [
+        ["compressed", "stored MB", "tool", "s", "RSS MB", "/ same library alone", "/ zlib alone"]
+    ]
+    for name in names:
+        kind = _kind(name)
+        for tool in COMPRESSED_TOOLS[kind]:
+            run = by.get((name, tool))
+            if run is None:
+                continue
+            library = ALONE_ZLIB if tool == "profiler (zlib)" else ALONE[kind]
+            alone, zlib_alone = by.get((name, library)), by.get((name, ALONE_ZLIB))
+            label = (
+                f"profiler ({'zstd' if kind == 'zstd' else 'isal'})" if tool == "profiler" else tool
+            )
+            rows.append(
+                [
+                    name,
+                    f"{run.size / MB:.0f}",
+                    label,
+                    f"{run.seconds:.2f}",
+                    f"{run.peak_rss / MB:.0f}",
+                    f"{run.seconds / alone.seconds:.2f}x"
+                    if alone and tool.startswith("profiler")
+                    else "",
+                    f"{run.seconds / zlib_alone.seconds:.2f}x" if zlib_alone else "",
+                ]
+            )
+    return _render(rows, markdown)
 
 
 #: Issue 5's targets: the least speed-up over the csv module, per corpus.
@@ -194,4 +275,51 @@ def targets(results: dict[str, object]) -> str:
     peak = max(run.peak_rss for run in runs if run.tool == "profiler")
     verdict = "met" if peak < RSS_TARGET else "NOT MET"
     lines.append(f"profiler peak RSS, any corpus: {peak / MB:.0f} MB (target < 80 MB): {verdict}")
+    lines += compressed_targets(by)
+    for anchor in ANCHORS:
+        if (ANCHORED, anchor) in by:
+            ours, theirs = by[(ANCHORED, "profiler")], by[(ANCHORED, anchor)]
+            lines.append(
+                f"{ANCHORED} (LF): the profiler at {ours.mb_per_s / theirs.mb_per_s:.2f}x "
+                f"the speed of {anchor} ({ours.seconds:.2f} s against {theirs.seconds:.2f} s)"
+            )
     return "\n".join(lines)
+
+
+#: Issue 12: profiling a compressed file takes at most this times decompressing it alone.
+COMPRESSED_TARGET = 1.3
+
+
+def compressed_targets(by: dict[tuple[str, str], Run]) -> list[str]:
+    lines = []
+    for name, kind in (("sparse-quote.gz", "gzip"), ("sparse-quote.zst", "zstd")):
+        if (name, "profiler") not in by:
+            continue
+        ours, alone = by[(name, "profiler")], by[(name, ALONE[kind])]
+        ratio = ours.seconds / alone.seconds
+        verdict = "met" if ratio <= COMPRESSED_TARGET else "NOT MET"
+        lines.append(
+            f"{name}: profiling takes {ratio:.2f}x {ALONE[kind]} alone "
+            f"(target <= {COMPRESSED_TARGET}x): {verdict}"
+        )
+        if kind == "gzip" and (name, "profiler (zlib)") in by:
+            zlib_run, zlib_alone = by[(name, "profiler (zlib)")], by[(name, ALONE_ZLIB)]
+            cut = 1 - ours.seconds / zlib_run.seconds
+            lines.append(
+                f"{name} with zlib: {zlib_run.seconds / zlib_alone.seconds:.2f}x "
+                f"gunzip-zlib alone; isal cuts the profile by {cut:.0%}"
+            )
+            speeds = ", ".join(
+                f"{tool} {zlib_alone.seconds / by[(name, tool)].seconds:.2f}x"
+                for tool in GZIP_ALONE
+                if (name, tool) in by
+            )
+            lines.append(f"{name}: gunzip speed against zlib: {speeds}")
+    members = [run for (name, tool), run in by.items() if "members" in name and tool == "profiler"]
+    for run in members:
+        verdict = "met" if run.peak_rss < RSS_TARGET else "NOT MET"
+        lines.append(
+            f"{run.corpus} ({run.size / MB:.0f} MB of gzip): profiler peak RSS "
+            f"{run.peak_rss / MB:.0f} MB (target < 80 MB): {verdict}"
+        )
+    return lines

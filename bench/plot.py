@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.corpora import MB
-from bench.measure import TOOLS, runs_of
+from bench.measure import TOOLS, plain_names, runs_of
 
 COLOURS = {"profiler": "#1b9e77", "csv-stream": "#d95f02", "csv-read-all": "#7570b3"}
 COLOURS["wc -l"] = "#999999"
@@ -22,7 +22,8 @@ def plot(results: dict[str, object], out: Path) -> list[Path]:
     machine = results["machine"]
     assert isinstance(machine, dict)
     note = f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}"
-    names = list(dict.fromkeys(run.corpus for run in runs))
+    names = plain_names(runs)  # the compressed corpora are in the table only
+    runs = [run for run in runs if run.corpus in names]
     by = {(run.corpus, run.tool): run for run in runs}
     out.mkdir(parents=True, exist_ok=True)
 
