@@ -6,6 +6,9 @@ BENCH_MB ?= 256
 BENCH_REPEAT ?= 3
 BENCH_VENV ?= .venv
 BENCH_STAMP := $(BENCH_VENV)/.bench-installed
+# Small uploads are measured against main before issue 12 (rules 1-15, the column
+# sample), interleaved in one run: docs/benchmarks.md, "Small uploads".
+LATENCY_REF ?= 8630658
 
 .PHONY: bench bench-plot
 
@@ -16,12 +19,12 @@ $(BENCH_STAMP): requirements.txt requirements-dev.txt requirements-bench.txt
 
 ## make bench: the profiler against the csv module and wc -l (throughput, peak RSS),
 ## parallel ranged GETs against one GET, cold start against import boto3, and
-## the end-to-end latency of small uploads on the local stack
+## the end-to-end latency of small uploads on the local stack against LATENCY_REF
 bench: $(BENCH_STAMP)
 	BENCH_MB=$(BENCH_MB) BENCH_REPEAT=$(BENCH_REPEAT) $(BENCH_VENV)/bin/python -m bench
 	$(BENCH_VENV)/bin/python -m bench.ranged --mb $(BENCH_MB) --cap 40
 	$(BENCH_VENV)/bin/python -m bench.coldstart --runs 21 --json .bench/coldstart.json --plot docs/benchmarks-coldstart.png
-	$(BENCH_VENV)/bin/python -m bench.latency --uploads 100
+	$(BENCH_VENV)/bin/python -m bench.latency --uploads 100 --ref $(LATENCY_REF)
 
 ## make bench-plot: redraw the plots in docs/ from the last results
 bench-plot: $(BENCH_STAMP)
