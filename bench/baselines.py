@@ -64,17 +64,11 @@ def _gunzip(library: Any) -> Callable[[str], int]:
         with open(path, "rb") as stream:
             for data in iter(lambda: stream.read(READ), b""):
                 while data:
-                    if decompressor.eof:  # the next member, past zero bytes
-                        data = decompressor.unused_data + data
-                        decompressor = library.decompressobj(wbits=31)
-                        data = data.lstrip(b"\0")
-                        continue
                     size += len(decompressor.decompress(data, STEP))
                     data = decompressor.unconsumed_tail
-                    if decompressor.eof:
-                        data = decompressor.unused_data
+                    if decompressor.eof:  # the next member, past zero bytes
+                        data = decompressor.unused_data.lstrip(b"\0")
                         decompressor = library.decompressobj(wbits=31)
-                        data = data.lstrip(b"\0")
         return size
 
     return gunzip
