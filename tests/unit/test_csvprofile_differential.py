@@ -361,21 +361,19 @@ def wrapped(draw: st.DrawFn) -> bytes:  # noqa: C901
     rows=5,
     mode="accept",
 )
-@GUNZIP
-def test_wrapped_csv(
-    data: bytes, draw: st.DataObject | None, rows: int, mode: str, gunzip: str
-) -> None:
+def test_wrapped_csv(data: bytes, draw: st.DataObject | None, rows: int, mode: str) -> None:
+    """Through the gzip library the profiler ships with (isal); the test below, the
+    trailing-data and the bounded-step tests run through zlib as well."""
     settings = ProfileSettings(
         ragged_rows="accept" if mode == "accept" else "reject", profile_rows=rows
     )
     reference = reference_profile(data, settings)
-    with use_gunzip(gunzip):
-        same(profile_bytes(data, settings), reference)
-        if draw is not None:
-            same(profile_chunks(chunked(draw.draw, data), settings), reference)
+    same(profile_bytes(data, settings), reference)
+    if draw is not None:
+        same(profile_chunks(chunked(draw.draw, data), settings), reference)
 
 
-@DIFFERENTIAL
+@settings(DIFFERENTIAL, max_examples=300)
 @GUNZIP
 @given(
     text=st.one_of(structured_csv(), typed_csv()),
