@@ -5,7 +5,7 @@ input (hypothesis differential tests), without holding the file:
 
 - **Container** (rule 1): gzip members and zstd frames are decompressed
   incrementally, a bounded amount of output per step. gzip is inflated by
-  python-isal's ``isal_zlib`` (ISA-L, 1.6-2x the speed of zlib) when it can be
+  python-isal's ``isal_zlib`` (ISA-L, 1.5-2x the speed of zlib) when it can be
   imported, else by ``zlib``: the same bytes and the same errors
   (:func:`use_gunzip` picks one, for the tests and the bench).
 - **Text** (rules 2-5): the first bytes decide ``NOT_CSV``, the BOM and a
@@ -151,14 +151,19 @@ def _load_gunzip(name: str) -> _Gunzip | None:
     raise ValueError(f"unknown gzip library {name!r}")
 
 
-def gunzip_library() -> str:
-    """The name of the library that inflates gzip: the first of
-    :data:`GUNZIP_LIBRARIES` that imports (imported on first use)."""
+def _chosen_gunzip() -> _Gunzip:
+    """The library that inflates gzip: the first of :data:`GUNZIP_LIBRARIES` that
+    imports (imported on the first gzip member, not with this module)."""
     global _gunzip
     if _gunzip is None:
         loaded = (_load_gunzip(name) for name in GUNZIP_LIBRARIES)
         _gunzip = next(library for library in loaded if library is not None)
-    return _gunzip.name
+    return _gunzip
+
+
+def gunzip_library() -> str:
+    """The name of the library that inflates gzip (``isal`` or ``zlib``)."""
+    return _chosen_gunzip().name
 
 
 @contextmanager
@@ -259,9 +264,8 @@ class _Container:
                 return b""
             if not data.startswith(GZIP_MAGIC):
                 raise _Corrupt
-            gunzip_library()
-            assert _gunzip is not None
-            self._gzip, self._gzip_errors = _gunzip.member(), _gunzip.errors
+            library = _chosen_gunzip()
+            self._gzip, self._gzip_errors = library.member(), library.errors
             return data
         if len(data) < 8:  # every frame is longer: wait for more, or the end
             self._between = data
