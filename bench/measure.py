@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.corpora import MB, Corpus, compressed_corpora, corpora, ensure
+from chalicelib.core.csvprofile import gunzip_library
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".bench"
@@ -238,9 +239,9 @@ def compressed_table(runs: list[Run], markdown: bool = False) -> str:
                 continue
             library = ALONE_ZLIB if tool == "profiler (zlib)" else ALONE[kind]
             alone, zlib_alone = by.get((name, library)), by.get((name, ALONE_ZLIB))
-            label = (
-                f"profiler ({'zstd' if kind == 'zstd' else 'isal'})" if tool == "profiler" else tool
-            )
+            label = tool
+            if tool == "profiler":  # the library it uses in this environment
+                label = f"profiler ({'zstd' if kind == 'zstd' else gunzip_library()})"
             rows.append(
                 [
                     name,
