@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from chalicelib.core.drift import SchemaChange, email_paragraph
 from chalicelib.core.events import Upload
 from chalicelib.core.profile import Profile
 
@@ -46,6 +47,8 @@ class Outcome:
     #: What the failure reporter could not do (the row, the backup, the result),
     #: each a sentence for the email and the result JSON.
     not_done: tuple[str, ...] = ()
+    #: How its columns differ from its dataset's last succeeded upload (core/drift.py).
+    schema_change: SchemaChange | None = None
 
     @property
     def error(self) -> dict[str, str] | None:
@@ -103,6 +106,7 @@ def build_result(outcome: Outcome) -> dict[str, Any]:
             "metadata_id": outcome.metadata_id,
             "result": {"bucket": outcome.result_bucket, "key": outcome.result_key},
             "not_done": list(outcome.not_done),
+            "schema_change": outcome.schema_change.to_dict() if outcome.schema_change else None,
         }
     )
     return document
@@ -236,6 +240,8 @@ def body_for(outcome: Outcome) -> str:
     else:
         lines.append("Record:      not written (the database was unavailable)")
     lines += [f"Not done:    {shown(item)}" for item in outcome.not_done]
+    if outcome.schema_change:
+        lines += ["", *email_paragraph(outcome.schema_change, shown)]
     lines += ["", _advice(outcome)]
     return "\n".join(lines) + "\n"
 
@@ -259,6 +265,8 @@ def _headline(outcome: Outcome) -> str:
 
 
 def _advice(outcome: Outcome) -> str:
+    if outcome.status == "succeeded" and outcome.schema_change:
+        return "No action is needed unless what reads this dataset expects its old columns."
     if outcome.status == "succeeded":
         return "No action is needed."
     if outcome.status == "rejected":
