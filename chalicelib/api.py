@@ -3,6 +3,8 @@
 - ``GET /files?status=&limit=&cursor=``: uploads, newest first, optionally of
   one status; keyset paging by id (the cursor is opaque: base64 of the last id).
 - ``GET /files/{id}``: one upload with its result and backup locations and error.
+- ``GET /datasets?limit=&cursor=``: each dataset (the folder of a key) by name,
+  with its contract, current columns, last upload and last schema change.
 - ``GET /``: the status page for browsers (``Accept: text/html``), else the
   ``/status`` JSON.
 
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 from chalice.app import IAMAuthorizer, Response
 
 from chalicelib import statuspage
+from chalicelib.core.drift import dataset_label
 from chalicelib.core.errors import ConfigError, PipelineError
 from chalicelib.core.results import jsonable
 from chalicelib.core.settings import API_AUTH_MODES, Settings
@@ -34,9 +37,11 @@ STATUSES = ("processing", "succeeded", "rejected", "failed")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 PAGE_ROWS = 25
+PAGE_DATASETS = 25
 LATEST_LIMIT = 10
 _MAX_ID = 2**31 - 1  # file_metadata.id is a SERIAL (int4)
 _CURSOR_PREFIX = "id:"
+_DATASET_CURSOR_PREFIX = "ds:"
 #: No number this API takes has more digits (ids are int4, limits at most 100):
 #: longer ones are refused before ``int()``, which raises ``ValueError`` past
 #: 4,300 digits (Python's integer-string conversion limit), a 500.
@@ -154,6 +159,7 @@ def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str)
         "backup": {"bucket": backup_bucket, "key": backup_key} if backup_key else None,
         "uploaded_at": jsonable(row.get("timestamp")),
         "updated_at": jsonable(row.get("updated_at")),
+        "schema_changed": bool(row.get("schema_changed")),
     }
 
 
@@ -164,8 +170,75 @@ def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) 
     # the header, the ragged examples and the column profile of the sampled rows
     detail["profile"] = row.get("profile")
     detail["event_time"] = jsonable(row.get("event_time"))
+    detail["dataset"] = row.get("dataset")
+    detail["schema_change"] = row.get("schema_change")
     detail["notified_at"] = jsonable(row.get("notified_at"))
     return detail
+
+
+def encode_dataset_cursor(dataset: str) -> str:
+    raw = f"{_DATASET_CURSOR_PREFIX}{dataset}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_dataset_cursor(raw: str | None) -> str | None:
+    """The dataset name to page after; ``None`` (no cursor) starts at the first."""
+    if raw is None or raw == "":
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not text.startswith(_DATASET_CURSOR_PREFIX) or "\x00" in text:
+        raise BadRequest(
+            "BAD_CURSOR",
+            "cursor is not one this API returned: pass next_cursor from a previous "
+            "response, or leave it out to start at the first dataset",
+        )
+    return text.removeprefix(_DATASET_CURSOR_PREFIX)
+
+
+def dataset_view(row: Mapping[str, Any], contract: Any = None) -> dict[str, Any]:
+    """One dataset as ``GET /datasets`` shows it (``docs/outputs.md``, "Datasets").
+
+    ``contract`` is the contract that governs the dataset's keys: none until
+    contracts exist (the seam for ``chalicelib/core/contracts.py``).
+    """
+    header, types = row.get("header"), row.get("column_types")
+    columns = (
+        [{"name": n, "type": t} for n, t in zip(header, types, strict=False)]
+        if header is not None and types is not None
+        else None
+    )
+    change = row.get("schema_change")
+    return {
+        "dataset": row["dataset"],
+        "name": dataset_label(row["dataset"]),
+        "contract": contract,
+        "columns": columns,
+        "column_count": row.get("column_count"),
+        "columns_from": (
+            {"id": row["metadata_id"], "key": row.get("filename")}
+            if row.get("metadata_id") is not None
+            else None
+        ),
+        "last_upload": {
+            "id": row["last_id"],
+            "key": row["last_key"],
+            "status": row["last_status"],
+            "error_code": row.get("last_error_code"),
+            "uploaded_at": jsonable(row.get("last_uploaded_at")),
+        },
+        "last_schema_change": (
+            {
+                "id": row.get("change_metadata_id"),
+                "at": jsonable(row.get("changed_at")),
+                "schema_change": change,
+            }
+            if change
+            else None
+        ),
+    }
 
 
 #: On every answer: no MIME sniffing, no framing, no referrer to other sites.
@@ -205,6 +278,7 @@ def error_response(status_code: int, code: str, message: str) -> Response:
 
 
 _QUERY_PARAMS = ("status", "limit", "cursor")
+_DATASET_PARAMS = ("limit", "cursor")
 
 
 class StatusApi:
@@ -258,6 +332,37 @@ class StatusApi:
             "next_cursor": encode_cursor(page[-1]["id"]) if more else None,
             "limit": limit,
             "status": status,
+        }
+        return Response(body=body, status_code=200)
+
+    @_hardened
+    def datasets(self, params: Mapping[str, str] | None) -> Response:
+        """``GET /datasets``: datasets by name, keyset-paged by the last name."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(_DATASET_PARAMS))
+        try:
+            if unknown:
+                raise BadRequest(
+                    "BAD_PARAMETER",
+                    f"unknown query parameter(s) {', '.join(unknown)}: "
+                    f"use {', '.join(_DATASET_PARAMS)}",
+                )
+            limit = parse_limit(params.get("limit"))
+            after = decode_dataset_cursor(params.get("cursor"))
+        except BadRequest as exc:
+            return error_response(400, exc.code, exc.message)
+        try:
+            with self.database.session() as store:
+                rows = store.datasets_page(after, limit + 1)
+        except PipelineError as exc:
+            return self._unavailable(exc)
+        page = rows[:limit]
+        body = {
+            "datasets": [dataset_view(row) for row in page],
+            "next_cursor": encode_dataset_cursor(page[-1]["dataset"])
+            if len(rows) > limit
+            else None,
+            "limit": limit,
         }
         return Response(body=body, status_code=200)
 
@@ -330,8 +435,13 @@ class StatusApi:
         code, error = 200, None
         counts: dict[str, int] = {}
         files: list[dict[str, Any]] = []
+        datasets: list[dict[str, Any]] = []
+        hours: list[dict[str, Any]] = []
         try:
             counts, files = self._overview(PAGE_ROWS)
+            with self.database.session() as store:
+                datasets = [dataset_view(r) for r in store.datasets_page(None, PAGE_DATASETS)]
+                hours = store.uploads_by_hour()
         except PipelineError as exc:
             self._unavailable(exc)
             code, error = 503, f"{exc.code}: {exc.message}"
@@ -340,6 +450,8 @@ class StatusApi:
             files=files,
             buckets=(self.settings.input_bucket, self.settings.output_bucket),
             error=error,
+            datasets=datasets,
+            hours=hours,
         )
         return Response(
             body=page,

@@ -124,15 +124,15 @@ class Pipeline:
     ) -> Outcome:
         outcome = self._profile(upload, deadline)
         outcome = replace(outcome, metadata_id=claim.id)
-        # The result and the backup do not depend on each other or on the row:
-        # write them while this thread records the row; notify once all are done.
-        writes: list[Future[Any]] = [
-            _io_pool().submit(self.results.write, outcome.result_key, build_result(outcome), upload)
-        ]
+        # The backup does not depend on the row: copy it while this thread records
+        # the row (with a success's schema change, which the result carries), then
+        # writes the result; notify once all are done.
+        writes: list[Future[Any]] = []
         if outcome.backup_key:
             writes.append(_io_pool().submit(self._copy, upload, outcome))
         try:
-            store.finish(claim, outcome)
+            outcome = store.record(claim, outcome)
+            self.results.write(outcome.result_key, build_result(outcome), upload)
         finally:
             _wait_all(writes)
         self.notifier.publish(build_notification(outcome))

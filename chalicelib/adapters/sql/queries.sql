@@ -100,7 +100,7 @@ SELECT status, count(*) AS n FROM file_metadata GROUP BY status;
 -- (or 2^31, past any SERIAL, for the first page: hence bigint).
 SELECT id, bucket, filename, status, row_count, column_count, encoding, compression,
        ragged_rows, warnings, error_code, error_message, result_key, backup_key,
-       "timestamp", updated_at
+       "timestamp", updated_at, schema_change IS NOT NULL AS schema_changed
 FROM file_metadata
 WHERE (CAST(:status AS text) IS NULL OR status = CAST(:status AS text))
   AND id < CAST(:before AS bigint)
@@ -112,6 +112,84 @@ LIMIT :limit;
 SELECT id, bucket, filename, upload_id, status, event_time, size_bytes, etag,
        row_count, column_count, delimiter, encoding, compression, delimiter_source,
        ragged_rows, warnings, profile, error_code, error_message,
-       result_key, backup_key, attempts, notified_at, "timestamp", updated_at
+       result_key, backup_key, attempts, notified_at, "timestamp", updated_at,
+       dataset, schema_change, schema_change IS NOT NULL AS schema_changed
 FROM file_metadata
 WHERE id = :id;
+
+-- Schema drift (docs/outputs.md, "Schema changes"): these run in one
+-- transaction with `finish`, when an upload succeeds.
+
+-- name: schema_compared
+-- A redelivery of an upload compared already reuses what it found.
+SELECT schema_compared, schema_change FROM file_metadata WHERE id = :id;
+
+-- name: lock_dataset
+-- Create the dataset's row if it is new, lock it until the transaction ends and
+-- return what the upload is compared against: a concurrent upload of the same
+-- dataset waits here until this one has committed, then sees its schema.
+INSERT INTO datasets (dataset) VALUES (:dataset)
+ON CONFLICT (dataset) DO UPDATE SET updated_at = datasets.updated_at
+RETURNING metadata_id, filename, event_time, header, column_types, column_count;
+
+-- name: advance_dataset
+-- The upload becomes the one its dataset's next upload is compared against,
+-- unless an upload with a later event time already is.
+UPDATE datasets
+SET metadata_id = :metadata_id, filename = :filename, event_time = :event_time,
+    header = CAST(:header AS jsonb), column_types = CAST(:column_types AS jsonb),
+    column_count = :column_count, updated_at = now()
+WHERE dataset = :dataset
+  AND (event_time IS NULL OR event_time <= :event_time);
+
+-- name: note_schema_change
+UPDATE datasets
+SET change_metadata_id = :metadata_id, schema_change = CAST(:schema_change AS jsonb),
+    changed_at = now(), updated_at = now()
+WHERE dataset = :dataset;
+
+-- name: set_schema_change
+UPDATE file_metadata
+SET schema_change = CAST(:schema_change AS jsonb), schema_compared = true
+WHERE id = :id;
+
+-- name: datasets_page
+-- GET /datasets and the status page: every dataset that has an upload, by name,
+-- after :after (the cursor's name; null for the first page), with its last
+-- upload (any status) and its row in datasets (none until an upload succeeds).
+-- The last upload of each comes from file_metadata_dataset_id.
+WITH seen AS (
+    SELECT dataset, max(id) AS last_id
+    FROM file_metadata
+    WHERE CAST(:after AS text) IS NULL OR dataset > CAST(:after AS text)
+    GROUP BY dataset
+    ORDER BY dataset
+    LIMIT :limit
+)
+SELECT s.dataset, f.id AS last_id, f.filename AS last_key, f.status AS last_status,
+       f.error_code AS last_error_code, f."timestamp" AS last_uploaded_at,
+       d.metadata_id, d.filename, d.event_time, d.header, d.column_types, d.column_count,
+       d.change_metadata_id, d.schema_change, d.changed_at
+FROM seen s
+JOIN file_metadata f ON f.id = s.last_id
+LEFT JOIN datasets d ON d.dataset = s.dataset
+ORDER BY s.dataset;
+
+-- name: uploads_by_hour
+-- The status page's chart: uploads first seen in each of the last 24 hours
+-- (UTC, the current hour last), by their status now; an hour without any has
+-- one row with a null status. On file_metadata_timestamp.
+WITH hours AS (
+    SELECT generate_series(
+        date_trunc('hour', now() AT TIME ZONE 'UTC') - interval '23 hours',
+        date_trunc('hour', now() AT TIME ZONE 'UTC'),
+        interval '1 hour'
+    ) AS hour
+)
+SELECT h.hour, f.status, count(f.id) AS n
+FROM hours h
+LEFT JOIN file_metadata f
+       ON f."timestamp" >= h.hour AT TIME ZONE 'UTC'
+      AND f."timestamp" < (h.hour + interval '1 hour') AT TIME ZONE 'UTC'
+GROUP BY h.hour, f.status
+ORDER BY h.hour, f.status;
