@@ -64,7 +64,7 @@ dt { color: var(--muted); } dd { margin: 0; }
          padding: 12px 16px; margin-bottom: 24px; }
 .chart svg { display: block; width: 100%; height: auto; }
 .chart rect { fill: var(--c); }
-.chart rect.none { fill: none; }
+.chart rect.none { fill: #f5f7fa; }
 .chart text { fill: var(--muted); font-size: 10px; }
 .chart line { stroke: var(--line); }
 .legend { font-size: 12px; color: var(--muted); }
@@ -205,7 +205,7 @@ def chart(rows: Sequence[Mapping[str, Any]]) -> str:
     legend = " ".join(f'<span class="badge {s}">{s}</span>' for s in STATUSES)
     first = hours[0][0] if hours else None
     span = (
-        f"{first:%Y-%m-%d %H:00} to {first + timedelta(hours=len(hours)):%H:00} UTC"
+        f"{first:%Y-%m-%d %H:00} to {first + timedelta(hours=len(hours)):%Y-%m-%d %H:00} UTC"
         if first
         else ""
     )

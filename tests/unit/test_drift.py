@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from chalicelib import statuspage
 from chalicelib.core.drift import (
     ROOT_DATASET,
     ROOT_LABEL,
@@ -310,3 +312,63 @@ def test_a_long_list_of_names_is_cut_with_a_count() -> None:
     change = SchemaChange("a/b.csv", 1, removed=tuple(f"c{i}" for i in range(50)))
     [removed] = [line for line in email_paragraph(change, shown) if line.startswith("Removed:")]
     assert removed.endswith("c19 and 30 more")
+
+
+# --- the status page's datasets and chart -------------------------------------------------
+
+
+def hour_rows(counts: dict[int, dict[str, int]]) -> list[dict[str, object]]:
+    """``uploads_by_hour``'s rows: 24 hours, ``counts`` by hour index."""
+    start = datetime(2025, 9, 2, 0, 0)
+    rows: list[dict[str, object]] = []
+    for i in range(24):
+        hour = start + timedelta(hours=i)
+        by_status = counts.get(i, {})
+        rows += [{"hour": hour, "status": s, "n": n} for s, n in by_status.items()]
+        if not by_status:
+            rows.append({"hour": hour, "status": None, "n": 0})
+    return rows
+
+
+def test_the_chart_stacks_each_hours_uploads_by_status() -> None:
+    svg = statuspage.chart(hour_rows({23: {"succeeded": 6, "failed": 2}, 5: {"rejected": 8}}))
+
+    assert svg.count("UTC: no uploads</title>") == 22
+    bars = re.findall(
+        r'<rect class="(\w+)" x="(\d+)" y="([\d.]+)" width="\d+" height="([\d.]+)"', svg
+    )
+    drawn = {(cls, x): float(h) for cls, x, _, h in bars if cls != "none"}
+    heights = sorted(drawn.values())
+    assert heights == [24.0, 72.0, 96.0]  # 2, 6 and 8 of the busiest hour's 8, on 96 units
+    assert "<title>23:00 UTC: 6 succeeded</title>" in svg
+    assert "<title>05:00 UTC: 8 rejected</title>" in svg
+    assert "16 uploads, 2025-09-02 00:00 to 2025-09-03 00:00 UTC" in svg
+    assert "<script" not in svg
+    assert "style=" not in svg  # the CSP allows the page's one stylesheet, no style attribute
+
+
+def test_an_empty_chart_draws_empty_hours() -> None:
+    svg = statuspage.chart(hour_rows({}))
+    assert svg.count("no uploads") == 24
+    assert "0 uploads" in svg
+
+
+def test_the_datasets_table_escapes_names_and_summarises_the_change() -> None:
+    change = SchemaChange("<a>/q2.csv", 7, added=("x",), renamed=(Rename("a", "b"),))
+    item = {
+        "dataset": "<a>/",
+        "name": "<a>/",
+        "contract": None,
+        "columns": [{"name": "<img src=x>", "type": "string"}],
+        "column_count": 1,
+        "last_upload": {"id": 9, "key": "<a>/q3.csv", "status": "succeeded", "uploaded_at": None},
+        "last_schema_change": {"id": 9, "at": None, "schema_change": change.to_dict()},
+    }
+    html = statuspage.datasets_table([item])
+    assert "&lt;a&gt;/" in html
+    assert "&lt;img src=x&gt;" in html
+    assert "<img" not in html
+    assert '<a href="files/9">9</a> <span class="warn">1 renamed, 1 added</span>' in html
+    page = statuspage.render(counts={}, files=[], buckets=("i", "o"), datasets=[item])
+    assert "<h2>Datasets</h2>" in page
+    assert "No datasets yet." in statuspage.datasets_table([])
