@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,7 @@ from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.core import keys
 from chalicelib.core.deadline import Deadline
+from chalicelib.core.drift import ChangePolicy
 from chalicelib.core.errors import (
     BadEvent,
     DatabaseError,
@@ -76,13 +78,17 @@ class Pipeline:
         results: ResultWriter,
         backup: Backup,
         notifier: Notifier,
+        change_policy: Callable[[str], ChangePolicy | None] | None = None,
     ) -> None:
+        """``change_policy``: what a schema change of a key means (its contract's
+        ``schema_change``); without it, every schema change is a warning."""
         self.settings = settings
         self.database = database
         self.objects = objects
         self.results = results
         self.backup = backup
         self.notifier = notifier
+        self.change_policy = change_policy or (lambda _key: None)
 
     def process(
         self, upload: Upload, deadline: Deadline | None = None, *, redrive: bool = False
@@ -131,7 +137,7 @@ class Pipeline:
         if outcome.backup_key:
             writes.append(_io_pool().submit(self._copy, upload, outcome))
         try:
-            outcome = store.record(claim, outcome)
+            outcome = store.record(claim, outcome, self.change_policy(upload.key))
             self.results.write(outcome.result_key, build_result(outcome), upload)
         finally:
             _wait_all(writes)

@@ -27,7 +27,16 @@ from pg8000.exceptions import DatabaseError as PgDatabaseError
 from pg8000.exceptions import InterfaceError as PgInterfaceError
 
 from chalicelib.adapters.secrets import SecretProvider
-from chalicelib.core.drift import Baseline, Schema, SchemaChange, dataset_of, schema_change
+from chalicelib.core.drift import (
+    CONTRACT_VIOLATION,
+    Baseline,
+    ChangePolicy,
+    Schema,
+    SchemaChange,
+    dataset_of,
+    rejection,
+    schema_change,
+)
 from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError
 from chalicelib.core.events import Upload
 from chalicelib.core.profile import Profile
@@ -270,14 +279,16 @@ class MetadataStore:
             backup_key=outcome.backup_key,
         )
 
-    def record(self, claim: Claim, outcome: Outcome) -> Outcome:
+    def record(self, claim: Claim, outcome: Outcome, policy: ChangePolicy | None = None) -> Outcome:
         """:meth:`finish`; a success is first compared with its dataset's last one.
 
         The comparison, the dataset's row and the upload's row are written in
         one transaction, under the dataset row's lock: concurrent uploads of a
         dataset are compared one after the other, each against the one before
         it. An upload compared already (a redelivery) gets what it got then.
-        Returns ``outcome`` with its ``schema_change``.
+        ``policy`` (the key's contract) may reject a change: the upload then
+        ends ``rejected`` and its dataset keeps its schema. Returns
+        ``outcome`` with its ``schema_change`` (and that rejection).
         """
         profile = outcome.profile
         schema = Schema.of(profile) if profile and outcome.status == "succeeded" else None
@@ -286,8 +297,15 @@ class MetadataStore:
             return outcome
         self._statement("BEGIN")
         try:
-            change = self._compare(claim.id, outcome.upload, schema)
+            change, message = self._compare(claim.id, outcome.upload, schema, policy)
             outcome = replace(outcome, schema_change=change)
+            if message:
+                outcome = replace(
+                    outcome,
+                    status="rejected",
+                    error_code=CONTRACT_VIOLATION,
+                    error_message=message,
+                )
             self.finish(claim, outcome)
             self._statement("COMMIT")
         except BaseException:
@@ -296,10 +314,14 @@ class MetadataStore:
             raise
         return outcome
 
-    def _compare(self, row_id: int, upload: Upload, schema: Schema) -> SchemaChange | None:
+    def _compare(
+        self, row_id: int, upload: Upload, schema: Schema, policy: ChangePolicy | None
+    ) -> tuple[SchemaChange | None, str | None]:
+        """The upload's schema change and, if its policy rejects it, why."""
         [[compared, stored]] = self._run("schema_compared", id=row_id)
         if compared:
-            return SchemaChange.from_dict(stored) if stored else None
+            change = SchemaChange.from_dict(stored) if stored else None
+            return change, rejection(change, policy)
         dataset = dataset_of(upload.key)
         [row] = self._rows("lock_dataset", dataset=dataset)
         previous = (
@@ -314,23 +336,25 @@ class MetadataStore:
             else None
         )
         change = schema_change(previous, schema)
+        message = rejection(change, policy)
         document = json.dumps(change.to_dict()) if change else None
-        self._run(
-            "advance_dataset",
-            dataset=dataset,
-            metadata_id=row_id,
-            filename=upload.key,
-            event_time=upload.event_time,
-            header=json.dumps(list(schema.names)),
-            column_types=json.dumps(list(schema.types)),
-            column_count=schema.column_count,
-        )
+        if message is None:  # a rejected upload does not become the one compared against
+            self._run(
+                "advance_dataset",
+                dataset=dataset,
+                metadata_id=row_id,
+                filename=upload.key,
+                event_time=upload.event_time,
+                header=json.dumps(list(schema.names)),
+                column_types=json.dumps(list(schema.types)),
+                column_count=schema.column_count,
+            )
         if document:
             self._run(
                 "note_schema_change", dataset=dataset, metadata_id=row_id, schema_change=document
             )
         self._run("set_schema_change", id=row_id, schema_change=document)
-        return change
+        return change, message
 
     def _statement(self, sql: str) -> None:
         try:

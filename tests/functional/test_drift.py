@@ -19,8 +19,9 @@ from botocore.exceptions import EndpointConnectionError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.core.drift import dataset_of
+from chalicelib.core.drift import ChangePolicy, dataset_of
 from chalicelib.core.errors import StorageError
+from chalicelib.pipeline import Pipeline
 from chalicelib.runtime import Runtime
 from tests.conftest import Stack
 
@@ -360,3 +361,44 @@ def test_the_status_page_marks_schema_changes_and_draws_the_last_24_hours(
     assert drawn == {"succeeded": 2, "rejected": 1}
     assert "3 uploads" in html
     assert "<script" not in html
+
+
+def test_a_contract_that_rejects_schema_changes_rejects_the_upload(stack: Stack) -> None:
+    """The seam for contracts: a change policy that says ``reject`` for ``sales/``."""
+    from chalicelib.core.events import uploads_from_event
+
+    runtime = Runtime.from_env()
+    rt = runtime.pipeline
+    pipeline = Pipeline(
+        rt.settings,
+        rt.database,
+        rt.objects,
+        rt.results,
+        rt.backup,
+        rt.notifier,
+        change_policy=lambda key: (
+            ChangePolicy("sales", "reject") if key.startswith("sales/") else None
+        ),
+    )
+    try:
+        [first] = uploads_from_event(stack.put("sales/q2.csv", FIRST))
+        assert pipeline.process(first).status == "succeeded"  # type: ignore[union-attr]
+        [renamed] = uploads_from_event(stack.put("sales/q3.csv", RENAMED))
+        outcome = pipeline.process(renamed)
+        [again] = uploads_from_event(stack.put("sales/q4.csv", FIRST))
+        assert pipeline.process(again).schema_change is None  # type: ignore[union-attr]
+    finally:
+        runtime.close()
+
+    assert outcome is not None
+    assert (outcome.status, outcome.error_code) == ("rejected", "CONTRACT_VIOLATION")
+    result = stack.result("results/sales/q3.json")
+    assert result["status"] == "rejected"
+    assert result["error"]["message"] == (
+        "the columns differ from the last succeeded upload of its dataset (1 renamed) "
+        "and its contract 'sales' rejects schema changes"
+    )
+    assert result["schema_change"]["renamed"] == [{"from": "amount", "to": "total"}]
+    [row] = stack.rows("filename = 'sales/q3.csv'")
+    assert (row["status"], row["error_code"]) == ("rejected", "CONTRACT_VIOLATION")
+    # q4 was compared with q2: the rejected q3 did not become the dataset's schema
