@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
-from chalicelib.core.drift import SchemaChange
+from chalicelib.core.drift import SchemaChange, dataset_label
 
 REFRESH_SECONDS = 5
 STATUSES = ("processing", "succeeded", "rejected", "failed")
@@ -355,6 +355,18 @@ def render_file(detail: Mapping[str, Any]) -> str:
     ]
     warnings = [f"{w.get('code')}: {w.get('message')}" for w in detail.get("warnings") or []]
     facts += [("warning", text) for text in warnings]
+    if detail.get("dataset") is not None:
+        facts.append(("dataset", dataset_label(str(detail["dataset"]))))
+    change = detail.get("schema_change")
+    if change:
+        previous = change.get("previous") or {}
+        facts.append(
+            (
+                "schema change",
+                f"{_change_summary(change)} since {previous.get('key')} "
+                f"(upload {previous.get('metadata_id')})",
+            )
+        )
     listing = "".join(
         f"<dt>{escape(name)}</dt><dd>{escape(str(value))}</dd>" for name, value in facts if value
     )

@@ -318,12 +318,12 @@ class MetadataStore:
         self, row_id: int, upload: Upload, schema: Schema, policy: ChangePolicy | None
     ) -> tuple[SchemaChange | None, str | None]:
         """The upload's schema change and, if its policy rejects it, why."""
-        [[compared, stored]] = self._run("schema_compared", id=row_id)
-        if compared:
+        dataset = dataset_of(upload.key)
+        [row] = self._rows("lock_dataset", id=row_id, dataset=dataset)
+        if row["compared"]:
+            stored = row["stored"]
             change = SchemaChange.from_dict(stored) if stored else None
             return change, rejection(change, policy)
-        dataset = dataset_of(upload.key)
-        [row] = self._rows("lock_dataset", dataset=dataset)
         previous = (
             Baseline(
                 key=row["filename"],
@@ -337,23 +337,19 @@ class MetadataStore:
         )
         change = schema_change(previous, schema)
         message = rejection(change, policy)
-        document = json.dumps(change.to_dict()) if change else None
-        if message is None:  # a rejected upload does not become the one compared against
-            self._run(
-                "advance_dataset",
-                dataset=dataset,
-                metadata_id=row_id,
-                filename=upload.key,
-                event_time=upload.event_time,
-                header=json.dumps(list(schema.names)),
-                column_types=json.dumps(list(schema.types)),
-                column_count=schema.column_count,
-            )
-        if document:
-            self._run(
-                "note_schema_change", dataset=dataset, metadata_id=row_id, schema_change=document
-            )
-        self._run("set_schema_change", id=row_id, schema_change=document)
+        self._run(
+            "record_comparison",
+            id=row_id,
+            dataset=dataset,
+            schema_change=json.dumps(change.to_dict()) if change else None,
+            # a rejected upload does not become the one compared against
+            advance=message is None,
+            filename=upload.key,
+            event_time=upload.event_time,
+            header=json.dumps(list(schema.names)),
+            column_types=json.dumps(list(schema.types)),
+            column_count=schema.column_count,
+        )
         return change, message
 
     def _statement(self, sql: str) -> None:

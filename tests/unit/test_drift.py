@@ -372,3 +372,20 @@ def test_the_datasets_table_escapes_names_and_summarises_the_change() -> None:
     page = statuspage.render(counts={}, files=[], buckets=("i", "o"), datasets=[item])
     assert "<h2>Datasets</h2>" in page
     assert "No datasets yet." in statuspage.datasets_table([])
+
+
+def test_one_uploads_page_names_its_dataset_and_its_schema_change() -> None:
+    change = SchemaChange("<a>/q2.csv", 7, renamed=(Rename("a", "b"),))
+    detail = {
+        "id": 8,
+        "key": "<a>/q3.csv",
+        "status": "succeeded",
+        "dataset": "<a>/",
+        "schema_change": change.to_dict(),
+    }
+    html = statuspage.render_file(detail)
+    assert "<dt>dataset</dt><dd>&lt;a&gt;/</dd>" in html
+    assert "<dt>schema change</dt><dd>1 renamed since &lt;a&gt;/q2.csv (upload 7)</dd>" in html
+    top = statuspage.render_file({**detail, "dataset": "", "schema_change": None})
+    assert "<dd>(top level)</dd>" in top
+    assert "schema change" not in top

@@ -120,38 +120,46 @@ WHERE id = :id;
 -- Schema drift (docs/outputs.md, "Schema changes"): these run in one
 -- transaction with `finish`, when an upload succeeds.
 
--- name: schema_compared
--- A redelivery of an upload compared already reuses what it found.
-SELECT schema_compared, schema_change FROM file_metadata WHERE id = :id;
-
 -- name: lock_dataset
 -- Create the dataset's row if it is new, lock it until the transaction ends and
 -- return what the upload is compared against: a concurrent upload of the same
--- dataset waits here until this one has committed, then sees its schema.
+-- dataset waits here until this one has committed, then sees its schema. Also
+-- returns whether this upload was compared already (a redelivery then reuses
+-- what it found, :id's schema_change).
+WITH own AS (SELECT schema_compared, schema_change FROM file_metadata WHERE id = :id)
 INSERT INTO datasets (dataset) VALUES (:dataset)
 ON CONFLICT (dataset) DO UPDATE SET updated_at = datasets.updated_at
-RETURNING metadata_id, filename, event_time, header, column_types, column_count;
+RETURNING metadata_id, filename, event_time, header, column_types, column_count,
+          (SELECT schema_compared FROM own) AS compared,
+          (SELECT schema_change FROM own) AS stored;
 
--- name: advance_dataset
--- The upload becomes the one its dataset's next upload is compared against,
--- unless an upload with a later event time already is.
+-- name: record_comparison
+-- The upload's schema change on its row and, on the dataset's row, the last
+-- change (when there is one) and the upload as the one the next is compared
+-- against (when :advance, and unless an upload with a later event time is).
+WITH own AS (
+    UPDATE file_metadata
+    SET schema_change = CAST(:schema_change AS jsonb), schema_compared = true
+    WHERE id = :id
+    RETURNING id
+), move AS (
+    SELECT CAST(:advance AS boolean)
+           AND (event_time IS NULL OR event_time <= CAST(:event_time AS timestamptz)) AS yes
+    FROM datasets WHERE dataset = :dataset
+)
 UPDATE datasets
-SET metadata_id = :metadata_id, filename = :filename, event_time = :event_time,
-    header = CAST(:header AS jsonb), column_types = CAST(:column_types AS jsonb),
-    column_count = :column_count, updated_at = now()
-WHERE dataset = :dataset
-  AND (event_time IS NULL OR event_time <= :event_time);
-
--- name: note_schema_change
-UPDATE datasets
-SET change_metadata_id = :metadata_id, schema_change = CAST(:schema_change AS jsonb),
-    changed_at = now(), updated_at = now()
-WHERE dataset = :dataset;
-
--- name: set_schema_change
-UPDATE file_metadata
-SET schema_change = CAST(:schema_change AS jsonb), schema_compared = true
-WHERE id = :id;
+SET metadata_id  = CASE WHEN move.yes THEN :id ELSE metadata_id END,
+    filename     = CASE WHEN move.yes THEN :filename ELSE filename END,
+    event_time   = CASE WHEN move.yes THEN CAST(:event_time AS timestamptz) ELSE event_time END,
+    header       = CASE WHEN move.yes THEN CAST(:header AS jsonb) ELSE header END,
+    column_types = CASE WHEN move.yes THEN CAST(:column_types AS jsonb) ELSE column_types END,
+    column_count = CASE WHEN move.yes THEN :column_count ELSE column_count END,
+    change_metadata_id = CASE WHEN :schema_change IS NULL THEN change_metadata_id ELSE :id END,
+    schema_change = COALESCE(CAST(:schema_change AS jsonb), datasets.schema_change),
+    changed_at = CASE WHEN :schema_change IS NULL THEN changed_at ELSE now() END,
+    updated_at = now()
+FROM move, own
+WHERE datasets.dataset = :dataset;
 
 -- name: datasets_page
 -- GET /datasets and the status page: every dataset that has an upload, by name,

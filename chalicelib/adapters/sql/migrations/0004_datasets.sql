@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     updated_at         TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
--- process_upload (queries.sql: lock_dataset, advance_dataset, note_schema_change):
+-- process_upload (queries.sql: lock_dataset, record_comparison):
 -- rows are inserted and updated (SELECT for RETURNING), never deleted.
 GRANT SELECT, INSERT, UPDATE ON TABLE datasets TO csv_pipeline_writer;
 -- The status API (datasets_page): reads only.
