@@ -165,23 +165,33 @@ WHERE datasets.dataset = :dataset;
 -- GET /datasets and the status page: every dataset that has an upload, by name,
 -- after :after (the cursor's name; null for the first page), with its last
 -- upload (any status) and its row in datasets (none until an upload succeeds).
--- The last upload of each comes from file_metadata_dataset_id.
-WITH seen AS (
-    SELECT dataset, max(id) AS last_id
-    FROM file_metadata
-    WHERE CAST(:after AS text) IS NULL OR dataset > CAST(:after AS text)
-    GROUP BY dataset
-    ORDER BY dataset
-    LIMIT :limit
+-- A skip scan of file_metadata_dataset_id: one index probe per dataset shown
+-- (the newest id of the next dataset name), not a pass over every upload.
+WITH RECURSIVE seen AS (
+    (SELECT dataset, id FROM file_metadata
+     WHERE CAST(:after AS text) IS NULL OR dataset > CAST(:after AS text)
+     ORDER BY dataset, id DESC
+     LIMIT 1)
+    UNION ALL
+    SELECT next.dataset, next.id
+    FROM seen
+    CROSS JOIN LATERAL (
+        SELECT f.dataset, f.id FROM file_metadata f
+        WHERE f.dataset > seen.dataset
+        ORDER BY f.dataset, f.id DESC
+        LIMIT 1
+    ) AS next
+), page AS (
+    SELECT dataset, id AS last_id FROM seen LIMIT :limit
 )
-SELECT s.dataset, f.id AS last_id, f.filename AS last_key, f.status AS last_status,
+SELECT p.dataset, f.id AS last_id, f.filename AS last_key, f.status AS last_status,
        f.error_code AS last_error_code, f."timestamp" AS last_uploaded_at,
        d.metadata_id, d.filename, d.event_time, d.header, d.column_types, d.column_count,
        d.change_metadata_id, d.schema_change, d.changed_at
-FROM seen s
-JOIN file_metadata f ON f.id = s.last_id
-LEFT JOIN datasets d ON d.dataset = s.dataset
-ORDER BY s.dataset;
+FROM page p
+JOIN file_metadata f ON f.id = p.last_id
+LEFT JOIN datasets d ON d.dataset = p.dataset
+ORDER BY p.dataset;
 
 -- name: uploads_by_hour
 -- The status page's chart: uploads first seen in each of the last 24 hours
