@@ -69,6 +69,7 @@ PROFILE_KEYS = (
     "sampled_rows",
     "columns",
     "warnings",
+    "contract",
 )
 
 
