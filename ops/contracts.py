@@ -13,11 +13,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib.core.contracts import Contract, ContractError, ContractSet, load_contract
+from chalicelib.core.contracts import (
+    PACKAGED_DIR,
+    Contract,
+    ContractError,
+    ContractSet,
+    load_contract,
+)
 
 #: Where the Lambda reads contracts from (packaged with ``chalicelib/``); the
 #: repository's ``contracts/`` is a link to it.
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "chalicelib" / "contracts"
+DEFAULT_DIR = PACKAGED_DIR
 
 
 def check(directory: Path) -> tuple[list[str], list[str]]:
