@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 from chalice.app import IAMAuthorizer, Response
 
 from chalicelib import statuspage
+from chalicelib.core.contracts import EMPTY_CONTRACTS, Contract, ContractSet
 from chalicelib.core.drift import dataset_label
 from chalicelib.core.errors import ConfigError, PipelineError
 from chalicelib.core.results import jsonable
@@ -160,6 +161,11 @@ def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str)
         "uploaded_at": jsonable(row.get("timestamp")),
         "updated_at": jsonable(row.get("updated_at")),
         "schema_changed": bool(row.get("schema_changed")),
+        "contract": (
+            {"name": row["contract"], "violations": row.get("contract_violations")}
+            if row.get("contract")
+            else None
+        ),
     }
 
 
@@ -169,6 +175,8 @@ def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) 
         detail[name] = row.get(name)
     # the header, the ragged examples and the column profile of the sampled rows
     detail["profile"] = row.get("profile")
+    if detail["contract"] is not None:  # header problems, counts per column and rule
+        detail["contract"] = {**(row.get("contract_report") or {}), **detail["contract"]}
     detail["event_time"] = jsonable(row.get("event_time"))
     detail["dataset"] = row.get("dataset")
     detail["schema_change"] = row.get("schema_change")
@@ -198,11 +206,21 @@ def decode_dataset_cursor(raw: str | None) -> str | None:
     return text.removeprefix(_DATASET_CURSOR_PREFIX)
 
 
-def dataset_view(row: Mapping[str, Any], contract: Any = None) -> dict[str, Any]:
-    """One dataset as ``GET /datasets`` shows it (``docs/outputs.md``, "Datasets").
+def contract_view(contract: Contract | None) -> dict[str, Any] | None:
+    """A dataset's contract as ``GET /datasets`` names it."""
+    if contract is None:
+        return None
+    return {
+        "name": contract.name,
+        "prefixes": list(contract.prefixes),
+        "schema_change": contract.schema_change,
+    }
 
-    ``contract`` is the contract that governs the dataset's keys: none until
-    contracts exist (the seam for ``chalicelib/core/contracts.py``).
+
+def dataset_view(row: Mapping[str, Any], contract: Contract | None = None) -> dict[str, Any]:
+    """One dataset as ``GET /datasets`` shows it (``docs/outputs.md``, "GET /datasets").
+
+    ``contract`` is the deployed contract that governs the dataset's newest upload.
     """
     header, types = row.get("header"), row.get("column_types")
     columns = (
@@ -214,7 +232,7 @@ def dataset_view(row: Mapping[str, Any], contract: Any = None) -> dict[str, Any]
     return {
         "dataset": row["dataset"],
         "name": dataset_label(row["dataset"]),
-        "contract": contract,
+        "contract": contract_view(contract),
         "columns": columns,
         "column_count": row.get("column_count"),
         "columns_from": (
@@ -285,10 +303,15 @@ class StatusApi:
     """The routes' logic, on the container's settings and database."""
 
     def __init__(
-        self, settings: Settings, database: Database, lambda_context: object = None
+        self,
+        settings: Settings,
+        database: Database,
+        lambda_context: object = None,
+        contracts: ContractSet = EMPTY_CONTRACTS,
     ) -> None:
         self.settings = settings
         self.database = database
+        self.contracts = contracts
         self.request_id = getattr(lambda_context, "aws_request_id", None)
 
     def _unavailable(self, exc: PipelineError) -> Response:
@@ -300,6 +323,9 @@ class StatusApi:
             extra={"function_request_id": self.request_id},
         )
         return error_response(503, exc.code, exc.message)
+
+    def _dataset(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return dataset_view(row, self.contracts.for_key(row["last_key"]))
 
     def _summary(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return file_summary(row, self.settings.output_bucket, self.settings.backup_bucket)
@@ -358,7 +384,7 @@ class StatusApi:
             return self._unavailable(exc)
         page = rows[:limit]
         body = {
-            "datasets": [dataset_view(row) for row in page],
+            "datasets": [self._dataset(row) for row in page],
             "next_cursor": encode_dataset_cursor(page[-1]["dataset"])
             if len(rows) > limit
             else None,
@@ -440,7 +466,7 @@ class StatusApi:
         try:
             counts, files = self._overview(PAGE_ROWS)
             with self.database.session() as store:
-                datasets = [dataset_view(r) for r in store.datasets_page(None, PAGE_DATASETS)]
+                datasets = [self._dataset(r) for r in store.datasets_page(None, PAGE_DATASETS)]
                 hours = store.uploads_by_hour()
         except PipelineError as exc:
             self._unavailable(exc)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
@@ -18,8 +17,8 @@ from chalicelib.adapters.database import Claim, Database, MetadataStore
 from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.core import keys
+from chalicelib.core.contracts import EMPTY_CONTRACTS, ContractSet
 from chalicelib.core.deadline import Deadline
-from chalicelib.core.drift import ChangePolicy
 from chalicelib.core.errors import (
     BadEvent,
     DatabaseError,
@@ -78,17 +77,16 @@ class Pipeline:
         results: ResultWriter,
         backup: Backup,
         notifier: Notifier,
-        change_policy: Callable[[str], ChangePolicy | None] | None = None,
+        contracts: ContractSet = EMPTY_CONTRACTS,
     ) -> None:
-        """``change_policy``: what a schema change of a key means (its contract's
-        ``schema_change``); without it, every schema change is a warning."""
         self.settings = settings
+        #: The deployed data contracts; the key's one (if any) checks every row.
+        self.contracts = contracts
         self.database = database
         self.objects = objects
         self.results = results
         self.backup = backup
         self.notifier = notifier
-        self.change_policy = change_policy or (lambda _key: None)
 
     def process(
         self, upload: Upload, deadline: Deadline | None = None, *, redrive: bool = False
@@ -137,7 +135,7 @@ class Pipeline:
         if outcome.backup_key:
             writes.append(_io_pool().submit(self._copy, upload, outcome))
         try:
-            outcome = store.record(claim, outcome, self.change_policy(upload.key))
+            outcome = store.record(claim, outcome, self.contracts.for_key(upload.key))
             self.results.write(outcome.result_key, build_result(outcome), upload)
         finally:
             _wait_all(writes)
@@ -155,7 +153,8 @@ class Pipeline:
     def _profile(self, upload: Upload, deadline: Deadline) -> Outcome:
         try:
             deadline.check("starting to read the file")
-            info, profile = self.objects.profile_object(upload, deadline.check)
+            contract = self.contracts.for_key(upload.key)
+            info, profile = self.objects.profile_object(upload, deadline.check, contract)
         except (ObjectMissing, DeadlineExceeded) as exc:
             return self._outcome(upload, "failed", None, code=exc.code, message=exc.message)
         except ReadInterrupted as exc:  # the object was found, then reading stopped

@@ -112,7 +112,7 @@ def _row(item: Mapping[str, Any]) -> str:
     return (
         "<tr>"
         f'<td class="num"><a href="files/{int(item["id"])}">{int(item["id"])}</a></td>'
-        f'<td class="key">{escape(str(item["key"]))}</td>'
+        f'<td class="key">{escape(str(item["key"]))}{_contract(item)}</td>'
         f'<td><span class="badge {status}">{status}</span></td>'
         f'<td class="num">{_number(item.get("row_count"))}</td>'
         f'<td class="num">{_number(item.get("column_count"))}</td>'
@@ -121,6 +121,16 @@ def _row(item: Mapping[str, Any]) -> str:
         f"<td>{escape(_utc(item.get('uploaded_at')))}</td>"
         "</tr>"
     )
+
+
+def _contract(item: Mapping[str, Any]) -> str:
+    """The mark of a data contract: its name, and how many values broke it."""
+    contract = item.get("contract")
+    if not contract:
+        return ""
+    broken = contract.get("violations")
+    count = f": {int(broken):,} violation(s)" if broken else ""
+    return f'<div class="warn">contract {escape(str(contract.get("name")))}{count}</div>'
 
 
 def _format(item: Mapping[str, Any]) -> str:
@@ -235,13 +245,12 @@ def _columns(item: Mapping[str, Any]) -> str:
     return escape(text)
 
 
-def _contract(contract: Any) -> str:
-    """A dataset's contract in a few words: its prefix, or none."""
-    if contract is None:
+def _dataset_contract(contract: Mapping[str, Any] | None) -> str:
+    """A dataset's contract in a few words: its name, and whether changes reject."""
+    if not contract:
         return "none"
-    if isinstance(contract, Mapping):
-        return str(contract.get("prefix", ""))
-    return str(contract)
+    rejects = " (rejects schema changes)" if contract.get("schema_change") == "reject" else ""
+    return f"{contract.get('name')}{rejects}"
 
 
 def _dataset_row(item: Mapping[str, Any]) -> str:
@@ -258,7 +267,7 @@ def _dataset_row(item: Mapping[str, Any]) -> str:
     return (
         "<tr>"
         f'<td class="key">{escape(str(item["name"]))}</td>'
-        f"<td>{escape(_contract(contract))}</td>"
+        f"<td>{escape(_dataset_contract(contract))}</td>"
         f'<td class="cols">{_columns(item)}</td>'
         f'<td class="num"><a href="files/{int(last["id"])}">{int(last["id"])}</a></td>'
         f'<td><span class="badge {status}">{status}</span></td>'
@@ -279,6 +288,18 @@ def datasets_table(datasets: Sequence[Mapping[str, Any]]) -> str:
         "<th>last schema change</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
+
+
+def _contract_fact(contract: Mapping[str, Any] | None) -> str:
+    if not contract:
+        return ""
+    counts = contract.get("counts") or []
+    parts = [
+        f"{c.get('column')} {c.get('rule')} x{c.get('count')} (first row {c.get('first_row')})"
+        for c in counts
+    ]
+    parts += [f"{p.get('column')} {p.get('kind')}" for p in contract.get("header_problems") or []]
+    return f"{contract.get('name')}" + (": " + "; ".join(parts) if parts else ": every row holds")
 
 
 def render(
@@ -351,6 +372,7 @@ def render_file(detail: Mapping[str, Any]) -> str:
         ("delimiter", repr(detail.get("delimiter")) if detail.get("delimiter") else ""),
         ("ragged rows", _number(detail.get("ragged_rows"))),
         ("error", f"{error['code']}: {error.get('message') or ''}" if error else ""),
+        ("contract", _contract_fact(detail.get("contract"))),
         ("uploaded (UTC)", _utc(detail.get("uploaded_at"))),
     ]
     warnings = [f"{w.get('code')}: {w.get('message')}" for w in detail.get("warnings") or []]

@@ -27,10 +27,9 @@ from pg8000.exceptions import DatabaseError as PgDatabaseError
 from pg8000.exceptions import InterfaceError as PgInterfaceError
 
 from chalicelib.adapters.secrets import SecretProvider
+from chalicelib.core.contracts import CONTRACT_VIOLATION, Contract
 from chalicelib.core.drift import (
-    CONTRACT_VIOLATION,
     Baseline,
-    ChangePolicy,
     Schema,
     SchemaChange,
     dataset_of,
@@ -278,15 +277,24 @@ class MetadataStore:
             result_key=outcome.result_key,
             backup_key=outcome.backup_key,
         )
+        if profile is not None and profile.contract is not None:
+            report = profile.contract
+            self._run(
+                "record_contract",
+                id=claim.id,
+                contract=report.contract,
+                contract_violations=report.total,
+                contract_report=json.dumps(report.summary()),
+            )
 
-    def record(self, claim: Claim, outcome: Outcome, policy: ChangePolicy | None = None) -> Outcome:
+    def record(self, claim: Claim, outcome: Outcome, contract: Contract | None = None) -> Outcome:
         """:meth:`finish`; a success is first compared with its dataset's last one.
 
         The comparison, the dataset's row and the upload's row are written in
         one transaction, under the dataset row's lock: concurrent uploads of a
         dataset are compared one after the other, each against the one before
         it. An upload compared already (a redelivery) gets what it got then.
-        ``policy`` (the key's contract) may reject a change: the upload then
+        The key's ``contract`` may reject a change: the upload then
         ends ``rejected`` and its dataset keeps its schema. Returns
         ``outcome`` with its ``schema_change`` (and that rejection).
         """
@@ -297,7 +305,7 @@ class MetadataStore:
             return outcome
         self._statement("BEGIN")
         try:
-            change, message = self._compare(claim.id, outcome.upload, schema, policy)
+            change, message = self._compare(claim.id, outcome.upload, schema, contract)
             outcome = replace(outcome, schema_change=change)
             if message:
                 outcome = replace(
@@ -315,15 +323,15 @@ class MetadataStore:
         return outcome
 
     def _compare(
-        self, row_id: int, upload: Upload, schema: Schema, policy: ChangePolicy | None
+        self, row_id: int, upload: Upload, schema: Schema, contract: Contract | None
     ) -> tuple[SchemaChange | None, str | None]:
-        """The upload's schema change and, if its policy rejects it, why."""
+        """The upload's schema change and, if its contract rejects it, why."""
         dataset = dataset_of(upload.key)
         [row] = self._rows("lock_dataset", id=row_id, dataset=dataset)
         if row["compared"]:
             stored = row["stored"]
             change = SchemaChange.from_dict(stored) if stored else None
-            return change, rejection(change, policy)
+            return change, rejection(change, contract)
         previous = (
             Baseline(
                 key=row["filename"],
@@ -336,7 +344,7 @@ class MetadataStore:
             else None
         )
         change = schema_change(previous, schema)
-        message = rejection(change, policy)
+        message = rejection(change, contract)
         self._run(
             "record_comparison",
             id=row_id,

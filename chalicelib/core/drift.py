@@ -31,8 +31,8 @@ count. :func:`schema_change` compares an upload's schema with the dataset's
 No difference gives ``None``; so does a first upload (no baseline).
 
 A schema change is a warning unless the key's contract says otherwise
-(:class:`ChangePolicy`, a contract's ``"schema_change": "reject"``): then the
-upload is rejected, ``CONTRACT_VIOLATION`` (:func:`rejection`).
+(``"schema_change": "reject"``): then the upload is rejected,
+``CONTRACT_VIOLATION`` (:func:`rejection`).
 """
 
 from __future__ import annotations
@@ -40,17 +40,15 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from chalicelib.core.contracts import Contract
 from chalicelib.core.profile import Profile
 
 ROOT_DATASET = ""
 ROOT_LABEL = "(top level)"
 #: The type of a column with no value in the sample: compatible with every type.
 EMPTY_TYPE = "empty"
-#: The code of an upload that breaks its contract (as chalicelib/core/contracts.py's).
-CONTRACT_VIOLATION = "CONTRACT_VIOLATION"
-OnChange = Literal["warn", "reject"]
 #: The email lists at most this many names per line, each cut to NAME_CHARS.
 EMAIL_NAMES = 20
 EMAIL_NAME_CHARS = 100
@@ -168,21 +166,14 @@ class SchemaChange:
         return ", ".join(f"{count} {what}" for count, what in parts if count)
 
 
-@dataclass(frozen=True)
-class ChangePolicy:
-    """What a schema change of a key means, from the contract that governs it."""
-
-    contract: str
-    on_change: OnChange = "warn"
-
-
-def rejection(change: SchemaChange | None, policy: ChangePolicy | None) -> str | None:
-    """The error message when ``policy`` rejects ``change``; ``None``: the upload succeeds."""
-    if change is None or policy is None or policy.on_change != "reject":
+def rejection(change: SchemaChange | None, contract: Contract | None) -> str | None:
+    """Why ``contract`` rejects ``change`` (its ``"schema_change": "reject"``); ``None``
+    when the upload succeeds (no change, no contract, or a contract that warns)."""
+    if change is None or contract is None or contract.schema_change != "reject":
         return None
     return (
         f"the columns differ from the last succeeded upload of its dataset "
-        f"({change.summary()}) and its contract {policy.contract!r} rejects schema changes"
+        f"({change.summary()}) and its contract {contract.name!r} rejects schema changes"
     )
 
 

@@ -19,7 +19,8 @@ from botocore.exceptions import EndpointConnectionError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.core.drift import ChangePolicy, dataset_of
+from chalicelib.core.contracts import ContractSet, parse_contract
+from chalicelib.core.drift import dataset_of
 from chalicelib.core.errors import StorageError
 from chalicelib.pipeline import Pipeline
 from chalicelib.runtime import Runtime
@@ -53,12 +54,12 @@ def upload(stack: Stack, runtime: Runtime, key: str, body: bytes) -> dict[str, A
 def test_the_first_upload_of_a_dataset_has_no_schema_change(
     stack: Stack, container: Runtime
 ) -> None:
-    result = upload(stack, container, "sales/q2.csv", FIRST)
+    result = upload(stack, container, "orders/q2.csv", FIRST)
 
     assert "schema_change" in result
     assert result["schema_change"] is None
     [row] = stack.rows()
-    assert (row["dataset"], row["schema_change"], row["schema_compared"]) == ("sales/", None, True)
+    assert (row["dataset"], row["schema_change"], row["schema_compared"]) == ("orders/", None, True)
     [message] = stack.notifications()
     assert "Schema:" not in message["Message"]
 
@@ -66,13 +67,13 @@ def test_the_first_upload_of_a_dataset_has_no_schema_change(
 def test_the_second_upload_with_a_renamed_column_gets_schema_change_and_a_paragraph(
     stack: Stack, container: Runtime
 ) -> None:
-    first = upload(stack, container, "sales/q2.csv", FIRST)
+    first = upload(stack, container, "orders/q2.csv", FIRST)
     stack.notifications()
 
-    second = upload(stack, container, "sales/q3.csv", RENAMED)
+    second = upload(stack, container, "orders/q3.csv", RENAMED)
 
     assert second["schema_change"] == {
-        "previous": {"key": "sales/q2.csv", "metadata_id": first["metadata_id"]},
+        "previous": {"key": "orders/q2.csv", "metadata_id": first["metadata_id"]},
         "added": [],
         "removed": [],
         "reordered": [],
@@ -84,7 +85,7 @@ def test_the_second_upload_with_a_renamed_column_gets_schema_change_and_a_paragr
     body = message["Message"]
     assert (
         "Schema:      the columns differ from the last succeeded upload of this dataset,\n"
-        f"             sales/q2.csv (file_metadata id {first['metadata_id']})\n"
+        f"             orders/q2.csv (file_metadata id {first['metadata_id']})\n"
         "Renamed:     amount -> total\n"
     ) in body
     assert "carol" not in body  # column names, never values
@@ -93,10 +94,10 @@ def test_the_second_upload_with_a_renamed_column_gets_schema_change_and_a_paragr
 
 
 def test_an_added_and_a_retyped_column(stack: Stack, container: Runtime) -> None:
-    upload(stack, container, "sales/q2.csv", FIRST)
+    upload(stack, container, "orders/q2.csv", FIRST)
     stack.notifications()
 
-    result = upload(stack, container, "sales/q4.csv", ADDED_RETYPED)
+    result = upload(stack, container, "orders/q4.csv", ADDED_RETYPED)
 
     change = result["schema_change"]
     assert change["added"] == ["note"]
@@ -108,23 +109,23 @@ def test_an_added_and_a_retyped_column(stack: Stack, container: Runtime) -> None
 
 
 def test_other_folders_are_other_datasets(stack: Stack, container: Runtime) -> None:
-    upload(stack, container, "sales/q2.csv", FIRST)
+    upload(stack, container, "orders/q2.csv", FIRST)
     assert upload(stack, container, "hr/q3.csv", RENAMED)["schema_change"] is None
     assert upload(stack, container, "q3.csv", RENAMED)["schema_change"] is None  # the top level
-    assert upload(stack, container, "/sales/q3.csv", RENAMED)["schema_change"] is None
-    assert upload(stack, container, "sales//q3.csv", RENAMED)["schema_change"] is None
-    assert upload(stack, container, "sales/q3.csv", FIRST)["schema_change"] is None
+    assert upload(stack, container, "/orders/q3.csv", RENAMED)["schema_change"] is None
+    assert upload(stack, container, "orders//q3.csv", RENAMED)["schema_change"] is None
+    assert upload(stack, container, "orders/q3.csv", FIRST)["schema_change"] is None
 
 
 def test_a_rejected_upload_is_not_compared_and_does_not_become_the_baseline(
     stack: Stack, container: Runtime
 ) -> None:
-    first = upload(stack, container, "sales/q2.csv", FIRST)
-    payload = invoke(container, stack.put("sales/bad.csv", b"id,name\n1,a,extra\n"))
+    first = upload(stack, container, "orders/q2.csv", FIRST)
+    payload = invoke(container, stack.put("orders/bad.csv", b"id,name\n1,a,extra\n"))
     assert payload["uploads"][0]["status"] == "rejected"
-    assert stack.result("results/sales/bad.json")["schema_change"] is None
+    assert stack.result("results/orders/bad.json")["schema_change"] is None
 
-    third = upload(stack, container, "sales/q3.csv", RENAMED)
+    third = upload(stack, container, "orders/q3.csv", RENAMED)
 
     assert third["schema_change"]["previous"]["metadata_id"] == first["metadata_id"]
 
@@ -134,8 +135,8 @@ def test_a_redelivered_upload_keeps_the_schema_change_it_got(stack: Stack) -> No
     reuses its comparison, even though another upload of the dataset came in between."""
     runtime = Runtime.from_env()
     try:
-        runtime.handlers.handle_s3_event(stack.put("sales/q2.csv", FIRST))
-        event = stack.put("sales/q3.csv", RENAMED)
+        runtime.handlers.handle_s3_event(stack.put("orders/q2.csv", FIRST))
+        event = stack.put("orders/q3.csv", RENAMED)
         calls = [0]
 
         def fail(**_: Any) -> None:
@@ -154,15 +155,15 @@ def test_a_redelivered_upload_keeps_the_schema_change_it_got(stack: Stack) -> No
 
     other = Runtime.from_env()  # another container, meanwhile, then the retry
     try:
-        other.handlers.handle_s3_event(stack.put("sales/q4.csv", ADDED_RETYPED))
+        other.handlers.handle_s3_event(stack.put("orders/q4.csv", ADDED_RETYPED))
         other.handlers.handle_s3_event(event)
         assert other.handlers.handle_s3_event(event)["uploads"][0]["status"] == "duplicate"
     finally:
         other.close()
 
-    result = stack.result("results/sales/q3.json")
+    result = stack.result("results/orders/q3.json")
     assert result["schema_change"] == first_change
-    rows = stack.rows("filename = :k", k="sales/q3.csv")
+    rows = stack.rows("filename = :k", k="orders/q3.csv")
     assert [(r["schema_change"], r["attempts"]) for r in rows] == [(first_change, 2)]
     mails = [m for m in stack.notifications() if "q3.csv" in m["Subject"]]
     assert len(mails) == 1
@@ -172,9 +173,9 @@ def test_a_redelivered_upload_keeps_the_schema_change_it_got(stack: Stack) -> No
 def test_concurrent_uploads_of_a_dataset_compare_one_after_the_other(stack: Stack) -> None:
     """Two containers at once: one compares against the other, never both against the first."""
     seed = Runtime.from_env()
-    seed.handlers.handle_s3_event(stack.put("sales/q1.csv", FIRST))
+    seed.handlers.handle_s3_event(stack.put("orders/q1.csv", FIRST))
     seed.close()
-    events = [stack.put("sales/a.csv", RENAMED), stack.put("sales/b.csv", ADDED_RETYPED)]
+    events = [stack.put("orders/a.csv", RENAMED), stack.put("orders/b.csv", ADDED_RETYPED)]
     runtimes = [Runtime.from_env(), Runtime.from_env()]
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -195,10 +196,10 @@ def test_concurrent_uploads_of_a_dataset_compare_one_after_the_other(stack: Stac
         runtime.close()
 
     assert errors == []
-    a, b = stack.result("results/sales/a.json"), stack.result("results/sales/b.json")
-    [q1] = stack.rows("filename = 'sales/q1.csv'")
+    a, b = stack.result("results/orders/a.json"), stack.result("results/orders/b.json")
+    [q1] = stack.rows("filename = 'orders/q1.csv'")
     previous = {a["schema_change"]["previous"]["key"], b["schema_change"]["previous"]["key"]}
-    assert previous in ({"sales/q1.csv", "sales/a.csv"}, {"sales/q1.csv", "sales/b.csv"})
+    assert previous in ({"orders/q1.csv", "orders/a.csv"}, {"orders/q1.csv", "orders/b.csv"})
     assert q1["id"] in {
         a["schema_change"]["previous"]["metadata_id"],
         b["schema_change"]["previous"]["metadata_id"],
@@ -213,17 +214,17 @@ def at(event: dict[str, Any], when: str) -> dict[str, Any]:
 def test_an_older_upload_arriving_late_does_not_become_the_baseline(stack: Stack) -> None:
     runtime = Runtime.from_env()
     try:
-        newer = at(stack.put("sales/new.csv", FIRST), "2025-09-02T12:00:00.000Z")
+        newer = at(stack.put("orders/new.csv", FIRST), "2025-09-02T12:00:00.000Z")
         runtime.handlers.handle_s3_event(newer)
-        older = at(stack.put("sales/old.csv", RENAMED), "2025-09-01T12:00:00.000Z")
+        older = at(stack.put("orders/old.csv", RENAMED), "2025-09-01T12:00:00.000Z")
         runtime.handlers.handle_s3_event(older)
-        late = stack.result("results/sales/old.json")["schema_change"]
-        assert late["previous"]["key"] == "sales/new.csv"  # compared with the newest
-        runtime.handlers.handle_s3_event(stack.put("sales/next.csv", FIRST))
+        late = stack.result("results/orders/old.json")["schema_change"]
+        assert late["previous"]["key"] == "orders/new.csv"  # compared with the newest
+        runtime.handlers.handle_s3_event(stack.put("orders/next.csv", FIRST))
     finally:
         runtime.close()
-    # the next one is compared with sales/new.csv (the later event time), not the late one
-    assert stack.result("results/sales/next.json")["schema_change"] is None
+    # the next one is compared with orders/new.csv (the later event time), not the late one
+    assert stack.result("results/orders/next.json")["schema_change"] is None
 
 
 key_texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
@@ -258,9 +259,9 @@ def get(client: Any, path: str, **headers: str) -> Any:
 def test_datasets_show_columns_last_upload_and_last_schema_change(
     stack: Stack, container: Runtime, client: Any
 ) -> None:
-    first = upload(stack, container, "sales/q2.csv", FIRST)
-    second = upload(stack, container, "sales/q3.csv", RENAMED)
-    invoke(container, stack.put("sales/bad.csv", b"id,name\n1,a,extra\n"))  # rejected: the last
+    first = upload(stack, container, "orders/q2.csv", FIRST)
+    second = upload(stack, container, "orders/q3.csv", RENAMED)
+    invoke(container, stack.put("orders/bad.csv", b"id,name\n1,a,extra\n"))  # rejected: the last
     upload(stack, container, "top.csv", FIRST)
     invoke(container, stack.put("never/ok.csv", b""))  # a dataset with no success yet
 
@@ -271,8 +272,8 @@ def test_datasets_show_columns_last_upload_and_last_schema_change(
     body = response.json_body
     assert body["next_cursor"] is None
     by_name = {d["dataset"]: d for d in body["datasets"]}
-    assert sorted(by_name) == sorted(["", "never/", "sales/"])
-    sales = by_name["sales/"]
+    assert sorted(by_name) == sorted(["", "never/", "orders/"])
+    sales = by_name["orders/"]
     assert sales["contract"] is None
     assert sales["columns"] == [
         {"name": "id", "type": "integer"},
@@ -280,8 +281,8 @@ def test_datasets_show_columns_last_upload_and_last_schema_change(
         {"name": "total", "type": "integer"},
     ]
     assert sales["column_count"] == 3
-    assert sales["columns_from"] == {"id": second["metadata_id"], "key": "sales/q3.csv"}
-    assert sales["last_upload"]["key"] == "sales/bad.csv"
+    assert sales["columns_from"] == {"id": second["metadata_id"], "key": "orders/q3.csv"}
+    assert sales["last_upload"]["key"] == "orders/bad.csv"
     assert (sales["last_upload"]["status"], sales["last_upload"]["error_code"]) == (
         "rejected",
         "RAGGED_ROWS",
@@ -300,10 +301,10 @@ def test_datasets_show_columns_last_upload_and_last_schema_change(
     )
 
     files = get(client, "/files").json_body["files"]
-    assert [f["schema_changed"] for f in files if f["key"] == "sales/q3.csv"] == [True]
-    assert [f["schema_changed"] for f in files if f["key"] == "sales/q2.csv"] == [False]
+    assert [f["schema_changed"] for f in files if f["key"] == "orders/q3.csv"] == [True]
+    assert [f["schema_changed"] for f in files if f["key"] == "orders/q2.csv"] == [False]
     detail = get(client, f"/files/{second['metadata_id']}").json_body
-    assert (detail["dataset"], detail["schema_change"]) == ("sales/", second["schema_change"])
+    assert (detail["dataset"], detail["schema_change"]) == ("orders/", second["schema_change"])
 
 
 def test_datasets_page_by_name_with_a_cursor(stack: Stack, client: Any) -> None:
@@ -336,9 +337,9 @@ def test_datasets_page_by_name_with_a_cursor(stack: Stack, client: Any) -> None:
 def test_the_status_page_marks_schema_changes_and_draws_the_last_24_hours(
     stack: Stack, container: Runtime, client: Any
 ) -> None:
-    upload(stack, container, "sales/q2.csv", FIRST)
-    second = upload(stack, container, "sales/q3.csv", RENAMED)
-    invoke(container, stack.put("sales/<bad>.csv", b"id,name\n1,a,extra\n"))
+    upload(stack, container, "orders/q2.csv", FIRST)
+    second = upload(stack, container, "orders/q3.csv", RENAMED)
+    invoke(container, stack.put("orders/<bad>.csv", b"id,name\n1,a,extra\n"))
 
     page = client.http.get("/", headers={"accept": "text/html"})
 
@@ -348,7 +349,7 @@ def test_the_status_page_marks_schema_changes_and_draws_the_last_24_hours(
     assert "<h2>Datasets</h2>" in html
     assert f'<a href="files/{second["metadata_id"]}">{second["metadata_id"]}</a> ' in html
     assert "1 renamed" in html
-    assert "sales/&lt;bad&gt;.csv" in html
+    assert "orders/&lt;bad&gt;.csv" in html
     assert "<bad>" not in html
     [svg] = html.split("<svg")[1:]
     titles = re.findall(r"<title>(\d\d):00 UTC: ([^<]*)</title>", svg)
@@ -363,42 +364,65 @@ def test_the_status_page_marks_schema_changes_and_draws_the_last_24_hours(
     assert "<script" not in html
 
 
-def test_a_contract_that_rejects_schema_changes_rejects_the_upload(stack: Stack) -> None:
-    """The seam for contracts: a change policy that says ``reject`` for ``sales/``."""
+REJECTING = """{
+  "name": "orders",
+  "prefixes": ["orders/"],
+  "header": {"order": "any", "extra_columns": true},
+  "schema_change": "reject",
+  "schema": {"fields": [{"name": "id", "type": "integer"}]}
+}"""
+
+
+def test_a_contract_that_rejects_schema_changes_rejects_the_upload(
+    stack: Stack, client: Any
+) -> None:
+    """A contract with ``"schema_change": "reject"`` that the rows themselves satisfy."""
     from chalicelib.core.events import uploads_from_event
 
     runtime = Runtime.from_env()
     rt = runtime.pipeline
+    contracts = ContractSet((parse_contract(REJECTING, "orders.json"),))
     pipeline = Pipeline(
-        rt.settings,
-        rt.database,
-        rt.objects,
-        rt.results,
-        rt.backup,
-        rt.notifier,
-        change_policy=lambda key: (
-            ChangePolicy("sales", "reject") if key.startswith("sales/") else None
-        ),
+        rt.settings, rt.database, rt.objects, rt.results, rt.backup, rt.notifier, contracts
     )
     try:
-        [first] = uploads_from_event(stack.put("sales/q2.csv", FIRST))
+        [first] = uploads_from_event(stack.put("orders/q2.csv", FIRST))
         assert pipeline.process(first).status == "succeeded"  # type: ignore[union-attr]
-        [renamed] = uploads_from_event(stack.put("sales/q3.csv", RENAMED))
+        [renamed] = uploads_from_event(stack.put("orders/q3.csv", RENAMED))
         outcome = pipeline.process(renamed)
-        [again] = uploads_from_event(stack.put("sales/q4.csv", FIRST))
+        [again] = uploads_from_event(stack.put("orders/q4.csv", FIRST))
         assert pipeline.process(again).schema_change is None  # type: ignore[union-attr]
     finally:
         runtime.close()
 
     assert outcome is not None
     assert (outcome.status, outcome.error_code) == ("rejected", "CONTRACT_VIOLATION")
-    result = stack.result("results/sales/q3.json")
+    result = stack.result("results/orders/q3.json")
     assert result["status"] == "rejected"
     assert result["error"]["message"] == (
         "the columns differ from the last succeeded upload of its dataset (1 renamed) "
-        "and its contract 'sales' rejects schema changes"
+        "and its contract 'orders' rejects schema changes"
     )
     assert result["schema_change"]["renamed"] == [{"from": "amount", "to": "total"}]
-    [row] = stack.rows("filename = 'sales/q3.csv'")
+    [row] = stack.rows("filename = 'orders/q3.csv'")
     assert (row["status"], row["error_code"]) == ("rejected", "CONTRACT_VIOLATION")
-    # q4 was compared with q2: the rejected q3 did not become the dataset's schema
+    # q4 was compared with q2 (no change): the rejected q3 did not become the dataset's schema
+
+
+def test_datasets_name_the_contract_that_governs_them(stack: Stack, client: Any) -> None:
+    """The packaged contracts (chalicelib/contracts/): sales.json governs sales/."""
+    conn = stack.db.connect()
+    try:
+        for n, key in enumerate(["sales/x.csv", "other/x.csv"]):
+            conn.run(
+                "INSERT INTO file_metadata (filename, status, bucket, upload_id) "
+                "VALUES (:k, 'failed', 'b', :u)",
+                k=key,
+                u=str(n),
+            )
+    finally:
+        conn.close()
+    by_name = {d["dataset"]: d for d in get(client, "/datasets").json_body["datasets"]}
+    assert by_name["sales/"]["contract"]["name"] == "sales"
+    assert by_name["sales/"]["contract"]["schema_change"] in ("warn", "reject")
+    assert by_name["other/"]["contract"] is None
