@@ -162,7 +162,14 @@ def frictionless_invalid(schema: dict[str, Any], data: bytes) -> tuple[set[Any],
         data=data,
         format="csv",
         schema=frictionless.Schema.from_descriptor(schema),
-        control=frictionless.formats.CsvControl(delimiter=","),
+        # every dialect setting given: frictionless sniffs the ones left out
+        control=frictionless.formats.CsvControl(
+            delimiter=",",
+            quote_char='"',
+            double_quote=True,
+            skip_initial_space=False,
+            line_terminator="\n",
+        ),
     )
     report = frictionless.validate(resource)
     assert report.tasks, report
