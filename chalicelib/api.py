@@ -43,6 +43,8 @@ LATEST_LIMIT = 10
 _MAX_ID = 2**31 - 1  # file_metadata.id is a SERIAL (int4)
 _CURSOR_PREFIX = "id:"
 _DATASET_CURSOR_PREFIX = "ds:"
+#: A dataset cursor is base64 of a key's folder (S3 keys are at most 1,024 bytes).
+_MAX_DATASET_CURSOR = 2048
 #: No number this API takes has more digits (ids are int4, limits at most 100):
 #: longer ones are refused before ``int()``, which raises ``ValueError`` past
 #: 4,300 digits (Python's integer-string conversion limit), a 500.
@@ -193,10 +195,12 @@ def decode_dataset_cursor(raw: str | None) -> str | None:
     """The dataset name to page after; ``None`` (no cursor) starts at the first."""
     if raw is None or raw == "":
         return None
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
+    text = ""
+    if len(raw) <= _MAX_DATASET_CURSOR:
+        try:
+            text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            text = ""
     if not text.startswith(_DATASET_CURSOR_PREFIX) or "\x00" in text:
         raise BadRequest(
             "BAD_CURSOR",

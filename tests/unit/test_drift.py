@@ -6,10 +6,11 @@ import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from chalicelib import statuspage
+from chalicelib import api, statuspage
 from chalicelib.core.drift import (
     ROOT_DATASET,
     ROOT_LABEL,
@@ -389,3 +390,16 @@ def test_one_uploads_page_names_its_dataset_and_its_schema_change() -> None:
     top = statuspage.render_file({**detail, "dataset": "", "schema_change": None})
     assert "<dd>(top level)</dd>" in top
     assert "schema change" not in top
+
+
+@given(st.text(max_size=300))
+def test_a_dataset_cursor_reads_back_as_its_name(name: str) -> None:
+    assume("\x00" not in name)
+    assume(all(not 0xD800 <= ord(c) <= 0xDFFF for c in name))
+    assert api.decode_dataset_cursor(api.encode_dataset_cursor(name)) == name
+
+
+def test_a_forged_or_huge_dataset_cursor_is_a_bad_request() -> None:
+    for raw in ("bm9wZQ", "!!", "A" * 5000, api.encode_dataset_cursor("x")[:-1] + "@"):
+        with pytest.raises(api.BadRequest):
+            api.decode_dataset_cursor(raw)
