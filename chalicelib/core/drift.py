@@ -11,7 +11,7 @@ A :class:`Schema` is what the profile knows of a file's columns: the names
 and types of the profiled columns (rule 15: the first 1,000) and the column
 count. :func:`schema_change` compares an upload's schema with the dataset's
 :class:`Baseline` (its last succeeded upload) by these rules
-(``docs/outputs.md``, "Schema changes"):
+(``docs/outputs.md``, "Datasets and schema changes"):
 
 - Columns are matched by name; a name that occurs twice is matched by
   occurrence (the first ``id`` with the first ``id``, the second with the second).
