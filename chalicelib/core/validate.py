@@ -88,6 +88,8 @@ _NUMBER_COLUMN = re.compile(b"(?:" + _NUMBER + b"\n)*" + _NUMBER)
 #: The delimiters the bulk path handles (a ``sep=`` line may give any other).
 _FAST_DELIMITERS = frozenset(b",;\t|")
 
+_UNKNOWN = object()
+
 # How a column is checked in bulk.
 _FREE, _REQUIRED, _INTEGER, _NUMBER_KIND, _DISTINCT = range(5)
 
@@ -157,6 +159,8 @@ class _Track:
         self.tally = _Tally(contract)
         self.good: list[set[bytes]] = [set() for _ in contract.fields]
         self.bad: list[dict[bytes, str]] = [{} for _ in contract.fields]
+        #: The exact path's verdicts by the field as read (latin-1).
+        self.exact: list[dict[str, object]] = [{} for _ in contract.fields]
 
     @property
     def stopped(self) -> bool:
@@ -528,10 +532,17 @@ def _check_row(
 ) -> None:
     add = track.tally.add
     for column, position in zip(columns, track.positions, strict=True):
-        value = track.decode(fields[position])
-        rule = column.spec.check(value)
+        if column.kind == _FREE:
+            continue  # a string with no constraint: every value passes
+        raw = fields[position]
+        known = track.exact[column.index]
+        rule = known.get(raw, _UNKNOWN)
+        if rule is _UNKNOWN:
+            rule = column.spec.check(track.decode(raw))
+            if len(known) < _REMEMBER:
+                known[raw] = rule
         if rule is not None:
-            add(row, line, column.index, rule, value)
+            add(row, line, column.index, str(rule), track.decode(raw))
 
 
 def _line_ends(piece: bytes) -> int:
