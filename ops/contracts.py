@@ -54,6 +54,14 @@ def check(directory: Path) -> tuple[list[str], list[str]]:
     return good, problems
 
 
+def _shown(directory: Path) -> Path:
+    """The directory relative to the working directory when it is under it (shorter lines)."""
+    try:
+        return directory.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return directory
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ops contracts",
@@ -63,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checker = commands.add_parser("check", help="check that every contract file is valid")
     checker.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    good, problems = check(args.directory)
+    good, problems = check(_shown(args.directory))
     for line in good:
         print(line)
     for line in problems:

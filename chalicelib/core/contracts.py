@@ -815,6 +815,8 @@ class _Parser:
         if read is None:
             how = f" in format {spec.format}" if spec.format != "default" else ""
             raise self.fail(path, f"{value!r} is not a {spec.type}{how}")
+        if isinstance(read, Decimal) and read.is_nan():
+            raise self.fail(path, "NaN equals nothing and bounds nothing: give a number")
         return read
 
 

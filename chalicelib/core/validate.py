@@ -64,6 +64,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from chalicelib.core.contracts import (
+    MAX_VIOLATIONS,
     Contract,
     ContractReport,
     ContractTally,
@@ -86,6 +87,8 @@ _NUMBER = rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?"
 _NUMBER_COLUMN = re.compile(b"(?:" + _NUMBER + b"\n)*" + _NUMBER)
 #: The delimiters the bulk path handles (a ``sep=`` line may give any other).
 _FAST_DELIMITERS = frozenset(b",;\t|")
+
+_UNKNOWN = object()
 
 # How a column is checked in bulk.
 _FREE, _REQUIRED, _INTEGER, _NUMBER_KIND, _DISTINCT = range(5)
@@ -128,6 +131,22 @@ class _Column:
         self.high = _float_bound(spec.maximum) if self.kind in (_INTEGER, _NUMBER_KIND) else None
 
 
+class _Tally(ContractTally):
+    """The shared tally, plus counting without locating (once nothing else is reported)."""
+
+    @property
+    def full(self) -> bool:
+        return len(self.violations) >= MAX_VIOLATIONS
+
+    def known(self, index: int, rule: str) -> bool:
+        return (index, rule) in self._counts
+
+    def add_many(self, index: int, rule: str, count: int) -> None:
+        """``count`` more values of a column and rule already counted, past the first 100."""
+        self.total += count
+        self._counts[(index, rule)][0] += count
+
+
 class _Track:
     """The validation under one decoding of the text (rule 3)."""
 
@@ -137,8 +156,11 @@ class _Track:
         self.names: list[str] | None = None
         self.problems: tuple[HeaderProblem, ...] = ()
         self.positions: tuple[int, ...] = ()
-        self.tally = ContractTally(contract)
+        self.tally = _Tally(contract)
         self.good: list[set[bytes]] = [set() for _ in contract.fields]
+        self.bad: list[dict[bytes, str]] = [{} for _ in contract.fields]
+        #: The exact path's verdicts by the field as read (latin-1).
+        self.exact: list[dict[str, object]] = [{} for _ in contract.fields]
 
     @property
     def stopped(self) -> bool:
@@ -156,20 +178,39 @@ class _Track:
         if not self.problems:
             self.positions = self.contract.positions(self.names)
 
-    def distinct_ok(self, column: _Column, values: Sequence[bytes]) -> bool:
+    def verdict(self, column: _Column, value: bytes) -> str | None:
+        """The rule ``value`` breaks, or None (remembered)."""
+        bad = self.bad[column.index]
+        rule = bad.get(value)
+        if rule is None:
+            rule = column.spec.check(value.decode(self.codec, errors="replace"))
+            if rule is None:
+                if len(self.good[column.index]) < _REMEMBER:
+                    self.good[column.index].add(value)
+            elif len(bad) < _REMEMBER:
+                bad[value] = rule
+        return rule
+
+    def distinct_ok(
+        self, column: _Column, values: Sequence[bytes], seen: set[bytes] | None = None
+    ) -> bool:
         """Every value passes ``check`` (each distinct one checked once, remembered)."""
         good = self.good[column.index]
-        seen = set(values)
+        if seen is None:
+            seen = set(values)
         if seen <= good:
             return True
-        check = column.spec.check
-        codec = self.codec
-        for value in seen - good:
-            if check(value.decode(codec, errors="replace")) is not None:
-                return False
-            if len(good) < _REMEMBER:
-                good.add(value)
-        return True
+        return all(self.verdict(column, value) is None for value in seen - good)
+
+    def broken(self, column: _Column, values: list[bytes]) -> dict[str, int]:
+        """How many values break each rule (a column that failed its bulk check)."""
+        good = self.good[column.index]
+        counts: dict[str, int] = {}
+        for value in set(values) - good:
+            rule = self.verdict(column, value)
+            if rule is not None:
+                counts[rule] = counts.get(rule, 0) + values.count(value)
+        return counts
 
     def report(self) -> ContractReport:
         if self.problems:
@@ -287,16 +328,36 @@ class ContractValidator:
         if split is None:
             return self._exact(piece, tracks, False)
         rows, fields = split
-        failing = [track for track in tracks if not self._bulk_ok(track, rows, fields)]
-        if failing:
-            rows_before, lines_before = self.rows, self.lines
-            for track in failing:
-                self.rows, self.lines = rows_before, lines_before
+        rows_before, lines_before = self.rows, self.lines
+        shared: dict[int, bool] = {}
+        distinct: dict[int, set[bytes]] = {}
+        for track in tracks:
+            failed = self._failing(track, rows, fields, shared, distinct)
+            if failed and not self._counted(track, rows, fields, failed):
                 self._locate(piece, track, rows)
-            self.rows, self.lines = rows_before, lines_before
+                self.rows, self.lines = rows_before, lines_before
         self.rows += rows
         self.lines += _line_ends(piece)
         return len(piece)
+
+    def _counted(self, track: _Track, rows: int, fields: list[bytes], failed: list[int]) -> bool:
+        """Once the first 100 violations are known, a failing piece whose broken rules
+        are all counted already only adds to the counts: no need to find its rows."""
+        if not track.tally.full:
+            return False
+        width = self.width
+        assert width is not None
+        found = []
+        for index in failed:
+            column = self._columns[index]
+            values = fields[track.positions[index] : rows * width : width]
+            for rule, count in track.broken(column, values).items():
+                if not track.tally.known(index, rule):
+                    return False
+                found.append((index, rule, count))
+        for index, rule, count in found:
+            track.tally.add_many(index, rule, count)
+        return True
 
     def _locate(self, piece: bytes, track: _Track, rows: int) -> None:
         """Find the violations of a regular piece for one track (rows, lines advance)."""
@@ -378,45 +439,50 @@ class ContractValidator:
             at = flat.find(b"\0", at + 1)
 
     def _bulk_ok(self, track: _Track, rows: int, fields: list[bytes]) -> bool:
+        return not self._failing(track, rows, fields, {}, {}, first=True)
+
+    def _failing(  # noqa: C901
+        self,
+        track: _Track,
+        rows: int,
+        fields: list[bytes],
+        shared: dict[int, bool],
+        distinct: dict[int, set[bytes]],
+        first: bool = False,
+    ) -> list[int]:
+        """The contract columns that fail their bulk check (only the first: ``first``).
+
+        ``shared`` keeps the verdicts that do not depend on the track (checks that
+        accept ASCII text only), ``distinct`` each column's set of values, for the
+        other track of the same piece.
+        """
         width = self.width
         assert width is not None
         end = rows * width
+        failed = []
         for column, position in zip(self._columns, track.positions, strict=True):
-            if column.kind == _FREE:
+            kind = column.kind
+            if kind == _FREE:
                 continue
+            key = column.index
+            if shared.get(key):
+                continue  # passed for the other track in a way that holds for this one
             values = fields[position:end:width]
-            if not self._column_ok(track, column, values):
-                return False
-        return True
-
-    def _column_ok(  # noqa: C901
-        self, track: _Track, column: _Column, values: list[bytes]
-    ) -> bool:
-        kind = column.kind
-        if kind == _REQUIRED:
-            return not any(m in values for m in column.missing)
-        if kind == _DISTINCT:
-            return track.distinct_ok(column, values)
-        present = values
-        for m in column.missing:
-            if m in values:
-                if column.spec.required:
-                    return False
-                if column.missing != (b"",):
-                    return track.distinct_ok(column, values)
-                present = list(filter(None, values))
-        if not present:
-            return True
-        if b"" in present:
-            return track.distinct_ok(column, values)
-        joined = b"\n".join(present)
-        ok = _number_ok(joined, present) if kind == _NUMBER_KIND else _integer_ok(joined, present)
-        if ok and (column.low is not None or column.high is not None):
-            if kind == _INTEGER:
-                ok = _int_bounds_ok(column.spec, present)
-            else:
-                ok = _float_bounds_ok(column, present)
-        return ok or track.distinct_ok(column, values)
+            if kind != _DISTINCT:
+                if key not in shared:
+                    shared[key] = _shared_ok(column, values)
+                if shared[key]:
+                    continue
+            seen = distinct.get(key)
+            if seen is None:
+                seen = distinct[key] = set(values)
+            if not track.distinct_ok(column, values, seen):
+                failed.append(column.index)
+                if first:
+                    break
+            elif kind == _DISTINCT and b"".join(seen).isascii():
+                shared[key] = True  # ASCII text reads the same in either encoding
+        return failed
 
     # --- the exact path --------------------------------------------------------------
 
@@ -466,10 +532,17 @@ def _check_row(
 ) -> None:
     add = track.tally.add
     for column, position in zip(columns, track.positions, strict=True):
-        value = track.decode(fields[position])
-        rule = column.spec.check(value)
+        if column.kind == _FREE:
+            continue  # a string with no constraint: every value passes
+        raw = fields[position]
+        known = track.exact[column.index]
+        rule = known.get(raw, _UNKNOWN)
+        if rule is _UNKNOWN:
+            rule = column.spec.check(track.decode(raw))
+            if len(known) < _REMEMBER:
+                known[raw] = rule
         if rule is not None:
-            add(row, line, column.index, rule, value)
+            add(row, line, column.index, str(rule), track.decode(raw))
 
 
 def _line_ends(piece: bytes) -> int:
@@ -478,6 +551,27 @@ def _line_ends(piece: bytes) -> int:
     if b"\r" in piece:
         lines += piece.count(b"\r") - piece.count(b"\r\n")
     return lines
+
+
+def _shared_ok(column: _Column, values: list[bytes]) -> bool:
+    """The bulk checks that accept ASCII text only (so whatever the encoding):
+    True when every value passes ``check``; False when undecided."""
+    if column.kind == _REQUIRED:
+        return not any(m in values for m in column.missing)
+    present = values
+    for m in column.missing:
+        if m in values:
+            if column.spec.required or column.missing != (b"",):
+                return False
+            present = list(filter(None, values))
+    if not present:
+        return True
+    if b"" in present:
+        return False
+    joined = b"\n".join(present)
+    if column.kind == _NUMBER_KIND:
+        return _number_ok(joined, present) and _float_bounds_ok(column, present)
+    return _integer_ok(joined, present) and _int_bounds_ok(column.spec, joined, present)
 
 
 def _integer_ok(joined: bytes, values: list[bytes]) -> bool:
@@ -499,17 +593,26 @@ def _number_ok(joined: bytes, values: list[bytes]) -> bool:
     return _NUMBER_COLUMN.fullmatch(joined) is not None
 
 
-def _int_bounds_ok(spec: FieldSpec, values: list[bytes]) -> bool:
-    numbers = list(map(int, values))
+def _int_bounds_ok(spec: FieldSpec, joined: bytes, values: list[bytes]) -> bool:
     low, high = spec.minimum, spec.maximum
     assert low is None or isinstance(low, int)
     assert high is None or isinstance(high, int)
+    if low is not None and low <= 0 and b"-" not in joined:
+        low = None  # no sign: every value is 0 or more
+    signs = b"+" in joined or b"-" in joined
+    if high is not None and high > 0 and not signs and max(map(len, values)) < len(str(high)):
+        high = None  # fewer digits than the bound
+    if low is None and high is None:
+        return True
+    numbers = list(map(int, values))
     return (low is None or min(numbers) >= low) and (high is None or max(numbers) <= high)
 
 
 def _float_bounds_ok(column: _Column, values: list[bytes]) -> bool:
     """Strictly inside the bounds as floats: rounding is monotonic, so the decimals
     are inside them too (a tie is left to the exact check)."""
+    if column.low is None and column.high is None:
+        return True
     numbers = list(map(float, values))
     return (column.low is None or min(numbers) > column.low) and (
         column.high is None or max(numbers) < column.high

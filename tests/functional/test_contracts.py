@@ -6,13 +6,21 @@ The packaged contract ``contracts/sales.json`` governs ``sales/``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chalicelib.adapters.storage import InputObjects
+from chalicelib.core.contracts import load_contract
+from chalicelib.core.csvreference import reference_profile
+from chalicelib.core.events import uploads_from_event
+from chalicelib.core.profile import ProfileSettings
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HEADER = b"order_id,order_date,region,product_id,product_name,quantity,unit_price,total\n"
 REGIONS = (b"North", b"East", b"South", b"West")
@@ -119,3 +127,23 @@ def test_files_and_the_status_page_mark_the_contract(stack: Stack, client: Any) 
     assert "violations" not in json.dumps(detail["contract"]["counts"])
     page = client.http.get("/", headers={"accept": "text/html"}).body.decode()
     assert "contract sales: 1 violation(s)" in page
+
+
+def test_a_large_contracted_upload_is_read_in_order_with_the_same_verdict(stack: Stack) -> None:
+    """Past the parallel threshold, a contracted key is read as one stream, exactly."""
+    contract = load_contract(ROOT / "contracts" / "sales.json")
+    body = sales_rows(6000, bad_row=5000)
+    [upload] = uploads_from_event(stack.put("sales/big.csv", body))
+    reader = InputObjects(
+        stack.s3, chunk_size=16 << 10, parallel_threshold=64 << 10, range_size=64 << 10
+    )
+    gets: list[str | None] = []
+    original = reader.get
+    reader.get = lambda u, pin, span=None: gets.append(span) or original(u, pin, span)  # type: ignore[method-assign]
+
+    _, profile = reader.profile_object(upload, contract=contract)
+
+    assert gets == [None]  # one GET of the whole object, no ranges
+    assert profile == reference_profile(body, ProfileSettings(contract=contract))
+    assert profile.contract is not None
+    assert [(v.row, v.line) for v in profile.contract.violations] == [(5000, 5002)]

@@ -86,7 +86,7 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
         status = json.loads(response.read())
     assert status["database"]["ok"] is True
     assert status["counts"]["succeeded"] == 4 + len(ODD_KEYS)
-    assert status["counts"]["rejected"] == 2
+    assert status["counts"]["rejected"] == 3  # broken-export, ragged-inventory, the contract sample
 
     # A second `make local` on the same state is refused clearly.
     second = run_devstack("--state-dir", str(local.state), timeout=60)

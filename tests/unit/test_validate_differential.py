@@ -315,3 +315,56 @@ def test_fast_validator_agrees(
 def test_small_chunks(case: tuple[Contract, bytes], size: int) -> None:
     contract, data = case
     agrees(contract, data[:4000], list(range(size, min(len(data), 4000), size)))
+
+
+SALES = parse_contract(
+    '{"name": "s", "prefixes": ["s/"], "schema": {"fields": ['
+    '{"name": "id", "type": "integer", "constraints": {"minimum": 1}},'
+    '{"name": "city", "constraints": {"enum": ["Troms\\u00f8", "Cork"]}}]}}'
+)
+
+
+def test_a_late_cp1252_byte_changes_the_verdicts_before_it() -> None:
+    """Rows read as UTF-8 are valid; the file turns out cp1252 at its end, and then
+    the UTF-8 bytes of 'Tromsø' read as cp1252 break the enum in every row: the
+    report is cp1252's."""
+    body = "".join(f"{i},Troms\u00f8\n" for i in range(1, 3000)).encode()
+    data = b"id,city\n" + body + b"0,caf\xe9\n"
+    options = ProfileSettings(contract=SALES)
+    result = profile_chunks(split_at(data, list(range(0, len(data), 4096))), options)
+    assert result == reference_profile(data, options)
+    assert result.encoding == "cp1252"
+    assert result.contract is not None
+    assert result.contract.total == 3000 + 1  # every city, and the last id
+    utf8 = profile_chunks([data[: -len(b"0,caf\xe9\n")]], options)
+    assert utf8.contract is not None
+    assert utf8.contract.total == 0
+
+
+def test_a_mismatched_header_stops_the_profile() -> None:
+    """Nothing after the header is read: an open quote later is not UNTERMINATED_QUOTE."""
+    data = b'id,town\n1,Cork\n2,"open\n' + b"3,x\n" * 5000
+    options = ProfileSettings(contract=SALES)
+    result = profile_chunks(split_at(data, [10, 5000]), options)
+    assert result == reference_profile(data, options)
+    assert result.error is not None
+    assert result.error.code == "CONTRACT_VIOLATION"
+    assert result.row_count is None
+    assert result.contract is not None
+    assert not result.contract.rows_checked
+
+
+def test_a_contract_reads_the_file_in_order() -> None:
+    """Ranged reads are off with a contract: the leading profiler never becomes rangeable."""
+    from chalicelib.core.csvprofile import Profiler
+
+    data = b"id,city\n" + b"1,Cork\n" * 20
+    plain, governed = (
+        Profiler(ProfileSettings(profile_rows=1)),
+        Profiler(ProfileSettings(profile_rows=1, contract=SALES)),
+    )
+    for profiler in (plain, governed):
+        profiler.feed(data)
+    assert plain.rangeable
+    assert not governed.rangeable
+    assert governed.split_delimiter is None
