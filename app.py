@@ -89,6 +89,11 @@ def list_files() -> Response:
     return get_api().files(get_request().query_params)
 
 
+@app.route("/datasets", methods=["GET"], authorizer=AUTHORIZER)
+def list_datasets() -> Response:
+    return get_api().datasets(get_request().query_params)
+
+
 @app.route("/files/{file_id}", methods=["GET"], authorizer=AUTHORIZER)
 def get_file(file_id: str) -> Response:
     return get_api().file(file_id, get_request().headers)

@@ -3,6 +3,8 @@
 - ``GET /files?status=&limit=&cursor=``: uploads, newest first, optionally of
   one status; keyset paging by id (the cursor is opaque: base64 of the last id).
 - ``GET /files/{id}``: one upload with its result and backup locations and error.
+- ``GET /datasets?limit=&cursor=``: each dataset (the folder of a key) by name,
+  with its contract, current columns, last upload and last schema change.
 - ``GET /``: the status page for browsers (``Accept: text/html``), else the
   ``/status`` JSON.
 
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 from chalice.app import IAMAuthorizer, Response
 
 from chalicelib import statuspage
+from chalicelib.core.contracts import EMPTY_CONTRACTS, Contract, ContractSet
+from chalicelib.core.drift import dataset_label
 from chalicelib.core.errors import ConfigError, PipelineError
 from chalicelib.core.results import jsonable
 from chalicelib.core.settings import API_AUTH_MODES, Settings
@@ -34,9 +38,13 @@ STATUSES = ("processing", "succeeded", "rejected", "failed")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 PAGE_ROWS = 25
+PAGE_DATASETS = 25
 LATEST_LIMIT = 10
 _MAX_ID = 2**31 - 1  # file_metadata.id is a SERIAL (int4)
 _CURSOR_PREFIX = "id:"
+_DATASET_CURSOR_PREFIX = "ds:"
+#: A dataset cursor is base64 of a key's folder (S3 keys are at most 1,024 bytes).
+_MAX_DATASET_CURSOR = 2048
 #: No number this API takes has more digits (ids are int4, limits at most 100):
 #: longer ones are refused before ``int()``, which raises ``ValueError`` past
 #: 4,300 digits (Python's integer-string conversion limit), a 500.
@@ -154,6 +162,12 @@ def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str)
         "backup": {"bucket": backup_bucket, "key": backup_key} if backup_key else None,
         "uploaded_at": jsonable(row.get("timestamp")),
         "updated_at": jsonable(row.get("updated_at")),
+        "schema_changed": bool(row.get("schema_changed")),
+        "contract": (
+            {"name": row["contract"], "violations": row.get("contract_violations")}
+            if row.get("contract")
+            else None
+        ),
     }
 
 
@@ -163,9 +177,90 @@ def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) 
         detail[name] = row.get(name)
     # the header, the ragged examples and the column profile of the sampled rows
     detail["profile"] = row.get("profile")
+    if detail["contract"] is not None:  # header problems, counts per column and rule
+        detail["contract"] = {**(row.get("contract_report") or {}), **detail["contract"]}
     detail["event_time"] = jsonable(row.get("event_time"))
+    detail["dataset"] = row.get("dataset")
+    detail["schema_change"] = row.get("schema_change")
     detail["notified_at"] = jsonable(row.get("notified_at"))
     return detail
+
+
+def encode_dataset_cursor(dataset: str) -> str:
+    raw = f"{_DATASET_CURSOR_PREFIX}{dataset}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_dataset_cursor(raw: str | None) -> str | None:
+    """The dataset name to page after; ``None`` (no cursor) starts at the first."""
+    if raw is None or raw == "":
+        return None
+    text = ""
+    if len(raw) <= _MAX_DATASET_CURSOR:
+        try:
+            text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            text = ""
+    if not text.startswith(_DATASET_CURSOR_PREFIX) or "\x00" in text:
+        raise BadRequest(
+            "BAD_CURSOR",
+            "cursor is not one this API returned: pass next_cursor from a previous "
+            "response, or leave it out to start at the first dataset",
+        )
+    return text.removeprefix(_DATASET_CURSOR_PREFIX)
+
+
+def contract_view(contract: Contract | None) -> dict[str, Any] | None:
+    """A dataset's contract as ``GET /datasets`` names it."""
+    if contract is None:
+        return None
+    return {
+        "name": contract.name,
+        "prefixes": list(contract.prefixes),
+        "schema_change": contract.schema_change,
+    }
+
+
+def dataset_view(row: Mapping[str, Any], contract: Contract | None = None) -> dict[str, Any]:
+    """One dataset as ``GET /datasets`` shows it (``docs/outputs.md``, "GET /datasets").
+
+    ``contract`` is the deployed contract that governs the dataset's newest upload.
+    """
+    header, types = row.get("header"), row.get("column_types")
+    columns = (
+        [{"name": n, "type": t} for n, t in zip(header, types, strict=False)]
+        if header is not None and types is not None
+        else None
+    )
+    change = row.get("schema_change")
+    return {
+        "dataset": row["dataset"],
+        "name": dataset_label(row["dataset"]),
+        "contract": contract_view(contract),
+        "columns": columns,
+        "column_count": row.get("column_count"),
+        "columns_from": (
+            {"id": row["metadata_id"], "key": row.get("filename")}
+            if row.get("metadata_id") is not None
+            else None
+        ),
+        "last_upload": {
+            "id": row["last_id"],
+            "key": row["last_key"],
+            "status": row["last_status"],
+            "error_code": row.get("last_error_code"),
+            "uploaded_at": jsonable(row.get("last_uploaded_at")),
+        },
+        "last_schema_change": (
+            {
+                "id": row.get("change_metadata_id"),
+                "at": jsonable(row.get("changed_at")),
+                "schema_change": change,
+            }
+            if change
+            else None
+        ),
+    }
 
 
 #: On every answer: no MIME sniffing, no framing, no referrer to other sites.
@@ -205,16 +300,22 @@ def error_response(status_code: int, code: str, message: str) -> Response:
 
 
 _QUERY_PARAMS = ("status", "limit", "cursor")
+_DATASET_PARAMS = ("limit", "cursor")
 
 
 class StatusApi:
     """The routes' logic, on the container's settings and database."""
 
     def __init__(
-        self, settings: Settings, database: Database, lambda_context: object = None
+        self,
+        settings: Settings,
+        database: Database,
+        lambda_context: object = None,
+        contracts: ContractSet = EMPTY_CONTRACTS,
     ) -> None:
         self.settings = settings
         self.database = database
+        self.contracts = contracts
         self.request_id = getattr(lambda_context, "aws_request_id", None)
 
     def _unavailable(self, exc: PipelineError) -> Response:
@@ -226,6 +327,9 @@ class StatusApi:
             extra={"function_request_id": self.request_id},
         )
         return error_response(503, exc.code, exc.message)
+
+    def _dataset(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return dataset_view(row, self.contracts.for_key(row["last_key"]))
 
     def _summary(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return file_summary(row, self.settings.output_bucket, self.settings.backup_bucket)
@@ -258,6 +362,37 @@ class StatusApi:
             "next_cursor": encode_cursor(page[-1]["id"]) if more else None,
             "limit": limit,
             "status": status,
+        }
+        return Response(body=body, status_code=200)
+
+    @_hardened
+    def datasets(self, params: Mapping[str, str] | None) -> Response:
+        """``GET /datasets``: datasets by name, keyset-paged by the last name."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(_DATASET_PARAMS))
+        try:
+            if unknown:
+                raise BadRequest(
+                    "BAD_PARAMETER",
+                    f"unknown query parameter(s) {', '.join(unknown)}: "
+                    f"use {', '.join(_DATASET_PARAMS)}",
+                )
+            limit = parse_limit(params.get("limit"))
+            after = decode_dataset_cursor(params.get("cursor"))
+        except BadRequest as exc:
+            return error_response(400, exc.code, exc.message)
+        try:
+            with self.database.session() as store:
+                rows = store.datasets_page(after, limit + 1)
+        except PipelineError as exc:
+            return self._unavailable(exc)
+        page = rows[:limit]
+        body = {
+            "datasets": [self._dataset(row) for row in page],
+            "next_cursor": encode_dataset_cursor(page[-1]["dataset"])
+            if len(rows) > limit
+            else None,
+            "limit": limit,
         }
         return Response(body=body, status_code=200)
 
@@ -330,8 +465,13 @@ class StatusApi:
         code, error = 200, None
         counts: dict[str, int] = {}
         files: list[dict[str, Any]] = []
+        datasets: list[dict[str, Any]] = []
+        hours: list[dict[str, Any]] = []
         try:
             counts, files = self._overview(PAGE_ROWS)
+            with self.database.session() as store:
+                datasets = [self._dataset(r) for r in store.datasets_page(None, PAGE_DATASETS)]
+                hours = store.uploads_by_hour()
         except PipelineError as exc:
             self._unavailable(exc)
             code, error = 503, f"{exc.code}: {exc.message}"
@@ -340,6 +480,8 @@ class StatusApi:
             files=files,
             buckets=(self.settings.input_bucket, self.settings.output_bucket),
             error=error,
+            datasets=datasets,
+            hours=hours,
         )
         return Response(
             body=page,

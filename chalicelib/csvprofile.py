@@ -2,9 +2,11 @@
 
 One JSON line per file with ``file`` and every field of "What a profile
 reports" (``docs/csv-rules.md``); ``--ragged-rows accept|reject`` and
-``--profile-rows N`` override ``RAGGED_ROWS`` / ``PROFILE_ROWS``. Exit status 2
-when a file could not be read at all, else 1 when one was rejected, else 0.
-Also ``python -m ops profile``.
+``--profile-rows N`` override ``RAGGED_ROWS`` / ``PROFILE_ROWS``;
+``--contract contracts/x.json`` checks every row against that contract, as the
+Lambda does for the keys it governs (``docs/contracts.md``). Exit status 2
+when a file could not be read at all (or the contract is not valid), else 1
+when one was rejected, else 0. Also ``python -m ops profile``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from chalicelib.core.contracts import Contract, ContractError, load_contract
 from chalicelib.core.csvprofile import profile_file
 from chalicelib.core.profile import DEFAULT_PROFILE_ROWS, RAGGED_MODES, ProfileSettings
 
@@ -47,11 +51,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help=f"rows in the column sample (default: $PROFILE_ROWS or {DEFAULT_PROFILE_ROWS})",
     )
+    parser.add_argument(
+        "--contract",
+        type=Path,
+        metavar="CONTRACT.json",
+        help="check every row against this contract (docs/contracts.md)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not args.files:
         parser.print_usage(sys.stderr)
         return 2
-    settings = ProfileSettings(ragged_rows=args.ragged_rows, profile_rows=args.profile_rows)
+    contract: Contract | None = None
+    if args.contract is not None:
+        try:
+            contract = load_contract(args.contract)
+        except ContractError as exc:
+            print(f"the contract is not valid: {exc}", file=sys.stderr)
+            return 2
+    settings = ProfileSettings(
+        ragged_rows=args.ragged_rows, profile_rows=args.profile_rows, contract=contract
+    )
     worst = 0
     for path in args.files:
         try:

@@ -17,6 +17,7 @@ from chalicelib.adapters.database import Claim, Database, MetadataStore
 from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.core import keys
+from chalicelib.core.contracts import EMPTY_CONTRACTS, ContractSet
 from chalicelib.core.deadline import Deadline
 from chalicelib.core.errors import (
     BadEvent,
@@ -76,8 +77,11 @@ class Pipeline:
         results: ResultWriter,
         backup: Backup,
         notifier: Notifier,
+        contracts: ContractSet = EMPTY_CONTRACTS,
     ) -> None:
         self.settings = settings
+        #: The deployed data contracts; the key's one (if any) checks every row.
+        self.contracts = contracts
         self.database = database
         self.objects = objects
         self.results = results
@@ -124,15 +128,15 @@ class Pipeline:
     ) -> Outcome:
         outcome = self._profile(upload, deadline)
         outcome = replace(outcome, metadata_id=claim.id)
-        # The result and the backup do not depend on each other or on the row:
-        # write them while this thread records the row; notify once all are done.
-        writes: list[Future[Any]] = [
-            _io_pool().submit(self.results.write, outcome.result_key, build_result(outcome), upload)
-        ]
+        # The backup does not depend on the row: copy it while this thread records
+        # the row (with a success's schema change, which the result carries), then
+        # writes the result; notify once all are done.
+        writes: list[Future[Any]] = []
         if outcome.backup_key:
             writes.append(_io_pool().submit(self._copy, upload, outcome))
         try:
-            store.finish(claim, outcome)
+            outcome = store.record(claim, outcome, self.contracts.for_key(upload.key))
+            self.results.write(outcome.result_key, build_result(outcome), upload)
         finally:
             _wait_all(writes)
         self.notifier.publish(build_notification(outcome))
@@ -149,7 +153,8 @@ class Pipeline:
     def _profile(self, upload: Upload, deadline: Deadline) -> Outcome:
         try:
             deadline.check("starting to read the file")
-            info, profile = self.objects.profile_object(upload, deadline.check)
+            contract = self.contracts.for_key(upload.key)
+            info, profile = self.objects.profile_object(upload, deadline.check, contract)
         except (ObjectMissing, DeadlineExceeded) as exc:
             return self._outcome(upload, "failed", None, code=exc.code, message=exc.message)
         except ReadInterrupted as exc:  # the object was found, then reading stopped

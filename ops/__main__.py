@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "chalicelib.csvprofile",
         "profile local CSV files as the Lambda does (one JSON line per file)",
     ),
+    "contracts": (
+        "ops.contracts",
+        "check that every data contract file is valid (run by make test)",
+    ),
     "migrate": (
         "ops.migrate",
         "apply the database migrations and set the functions' database logins",

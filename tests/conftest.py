@@ -119,7 +119,7 @@ def reset_database(db: DbInfo) -> None:
     """The database as a first deploy finds it: no table, no migration history."""
     conn = db.connect()
     try:
-        conn.run("DROP TABLE IF EXISTS file_metadata, schema_migrations")
+        conn.run("DROP TABLE IF EXISTS datasets, file_metadata, schema_migrations")
     finally:
         conn.close()
 

@@ -17,7 +17,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -27,6 +27,15 @@ from pg8000.exceptions import DatabaseError as PgDatabaseError
 from pg8000.exceptions import InterfaceError as PgInterfaceError
 
 from chalicelib.adapters.secrets import SecretProvider
+from chalicelib.core.contracts import CONTRACT_VIOLATION, Contract
+from chalicelib.core.drift import (
+    Baseline,
+    Schema,
+    SchemaChange,
+    dataset_of,
+    rejection,
+    schema_change,
+)
 from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError
 from chalicelib.core.events import Upload
 from chalicelib.core.profile import Profile
@@ -268,6 +277,96 @@ class MetadataStore:
             result_key=outcome.result_key,
             backup_key=outcome.backup_key,
         )
+        if profile is not None and profile.contract is not None:
+            report = profile.contract
+            self._run(
+                "record_contract",
+                id=claim.id,
+                contract=report.contract,
+                contract_violations=report.total,
+                contract_report=json.dumps(report.summary()),
+            )
+
+    def record(self, claim: Claim, outcome: Outcome, contract: Contract | None = None) -> Outcome:
+        """:meth:`finish`; a success is first compared with its dataset's last one.
+
+        The comparison, the dataset's row and the upload's row are written in
+        one transaction, under the dataset row's lock: concurrent uploads of a
+        dataset are compared one after the other, each against the one before
+        it. An upload compared already (a redelivery) gets what it got then.
+        The key's ``contract`` may reject a change: the upload then
+        ends ``rejected`` and its dataset keeps its schema. Returns
+        ``outcome`` with its ``schema_change`` (and that rejection).
+        """
+        profile = outcome.profile
+        schema = Schema.of(profile) if profile and outcome.status == "succeeded" else None
+        if schema is None:
+            self.finish(claim, outcome)
+            return outcome
+        self._statement("BEGIN")
+        try:
+            change, message = self._compare(claim.id, outcome.upload, schema, contract)
+            outcome = replace(outcome, schema_change=change)
+            if message:
+                outcome = replace(
+                    outcome,
+                    status="rejected",
+                    error_code=CONTRACT_VIOLATION,
+                    error_message=message,
+                )
+            self.finish(claim, outcome)
+            self._statement("COMMIT")
+        except BaseException:
+            with suppress(PgDatabaseError, PgInterfaceError, OSError):  # gone: nothing committed
+                self._conn.run("ROLLBACK")
+            raise
+        return outcome
+
+    def _compare(
+        self, row_id: int, upload: Upload, schema: Schema, contract: Contract | None
+    ) -> tuple[SchemaChange | None, str | None]:
+        """The upload's schema change and, if its contract rejects it, why."""
+        dataset = dataset_of(upload.key)
+        [row] = self._rows("lock_dataset", id=row_id, dataset=dataset)
+        if row["compared"]:
+            stored = row["stored"]
+            change = SchemaChange.from_dict(stored) if stored else None
+            return change, rejection(change, contract)
+        previous = (
+            Baseline(
+                key=row["filename"],
+                metadata_id=row["metadata_id"],
+                schema=Schema(
+                    tuple(row["header"]), tuple(row["column_types"]), row["column_count"]
+                ),
+            )
+            if row["metadata_id"] is not None
+            else None
+        )
+        change = schema_change(previous, schema)
+        message = rejection(change, contract)
+        self._run(
+            "record_comparison",
+            id=row_id,
+            dataset=dataset,
+            schema_change=json.dumps(change.to_dict()) if change else None,
+            # a rejected upload does not become the one compared against
+            advance=message is None,
+            filename=upload.key,
+            event_time=upload.event_time,
+            header=json.dumps(list(schema.names)),
+            column_types=json.dumps(list(schema.types)),
+            column_count=schema.column_count,
+        )
+        return change, message
+
+    def _statement(self, sql: str) -> None:
+        try:
+            self._conn.run(sql)
+        except PgDatabaseError as exc:
+            raise DatabaseError(f"{sql} failed (SQLSTATE {sqlstate(exc)})") from exc
+        except (PgInterfaceError, OSError) as exc:
+            raise DatabaseError(f"lost the connection to PostgreSQL during {sql}") from exc
 
     def release(self, claim: Claim, code: str, message: str) -> None:
         self._run("release", id=claim.id, error_code=code, error_message=message)
@@ -306,6 +405,14 @@ class MetadataStore:
     def file_by_id(self, row_id: int) -> dict[str, Any] | None:
         rows = self._rows("file_by_id", id=row_id)
         return rows[0] if rows else None
+
+    def datasets_page(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Datasets named after ``after`` (all from the first), by name, with their last upload."""
+        return self._rows("datasets_page", after=after, limit=limit)
+
+    def uploads_by_hour(self) -> list[dict[str, Any]]:
+        """``{"hour", "status", "n"}`` for the last 24 hours (UTC); ``status`` null: none."""
+        return self._rows("uploads_by_hour")
 
 
 def row_facts(profile: Profile | None) -> dict[str, str | None]:

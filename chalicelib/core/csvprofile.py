@@ -75,10 +75,12 @@ from chalicelib.core.profile import (
     ProfileSettings,
     RaggedExample,
     decode_raw,
+    header_mismatch,
     not_csv_message,
     outcome,
     rejected,
 )
+from chalicelib.core.validate import ContractValidator
 
 csv.field_size_limit(sys.maxsize)
 
@@ -687,6 +689,8 @@ class Profiler:
         self._machine: _Machine | None = None
         self._sample: _Sample | None = None
         self._cr = False  # the last text byte was CR (a CRLF may be cut)
+        #: Issue 14: every row checked against ``settings.contract`` (docs/contracts.md).
+        self._validator: ContractValidator | None = None
 
     # --- feeding -------------------------------------------------------------------
 
@@ -777,16 +781,29 @@ class Profiler:
             best = max(range(len(DELIMITERS)), key=lambda i: (counts[i], -i))
             self._delimiter = DELIMITERS[best].encode() if counts[best] else b","
         if self._machine is None:
-            assert self._delimiter is not None
-            self._machine = _Machine(self._delimiter)
-            self._sample = _Sample(self._delimiter.decode("latin-1"), self.settings.profile_rows)
-            self._original = None
+            self._start_records()
         self._records(data, final)
+
+    def _start_records(self) -> None:
+        assert self._delimiter is not None
+        self._machine = _Machine(self._delimiter)
+        self._sample = _Sample(self._delimiter.decode("latin-1"), self.settings.profile_rows)
+        self._original = None
+        if self.settings.contract is not None:
+            self._validator = ContractValidator(
+                self.settings.contract, self._delimiter, utf16=self._utf16 is not None
+            )
 
     def _records(self, data: bytes, final: bool) -> None:
         machine, sample = self._machine, self._sample
         assert machine is not None
         assert sample is not None
+        validator = self._validator
+        if validator is not None:
+            # The contract's validator reads the same text (line ends as they are).
+            validator.feed(data, self._encoding, final)
+            if validator.stopped:
+                return  # the header does not match: no record is read (docs/contracts.md)
         if not sample.done:
             sample.feed(data, final)
         if not data:
@@ -823,6 +840,7 @@ class Profiler:
         machine, sample = self._machine, self._sample
         return (
             machine is not None
+            and self.settings.contract is None  # a contract reads the file in order
             and machine.header_done
             and sample is not None
             and sample.done
@@ -876,6 +894,19 @@ class Profiler:
         assert sample is not None
         assert self._delimiter is not None
         delimiter = self._delimiter.decode("latin-1")
+        validator = self._validator
+        if validator is not None and validator.mismatch(self._encoding):
+            names = validator.header_names(self._encoding)
+            assert names is not None
+            return header_mismatch(
+                bytes_read=size,
+                delimiter=delimiter,
+                delimiter_source=self._source,
+                encoding=self._encoding,
+                compression=compression,
+                names=names,
+                contract=validator.finish(self._encoding),
+            )
         if machine.finish():
             return rejected(
                 UNTERMINATED_QUOTE,
@@ -910,6 +941,7 @@ class Profiler:
             examples=machine.examples,
             sample=sample.sample,
             settings=self.settings,
+            contract=None if validator is None else validator.finish(self._encoding),
         )
 
     def stitch(self, rest: Sequence[RangePart]) -> Profile:  # noqa: C901

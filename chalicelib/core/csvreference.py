@@ -18,6 +18,7 @@ from typing import Literal
 
 import zstandard
 
+from chalicelib.core.contractreference import ReferenceValidator, header_verdict
 from chalicelib.core.profile import (
     BINARY,
     CORRUPT_COMPRESSED,
@@ -33,6 +34,7 @@ from chalicelib.core.profile import (
     ProfileSettings,
     RaggedExample,
     choose_delimiter,
+    header_mismatch,
     not_csv_message,
     outcome,
     rejected,
@@ -173,6 +175,7 @@ def reference_profile(  # noqa: C901
     records = ragged = 0
     examples: list[RaggedExample] = []
     sample: ColumnSample | None = None
+    validator: ReferenceValidator | None = None
     while True:
         start = lines.read + 1  # the line the next record starts on (blank lines are records here)
         try:
@@ -193,6 +196,19 @@ def reference_profile(  # noqa: C901
         if header is None:
             header = row
             sample = ColumnSample(len(header), settings.profile_rows)
+            if settings.contract is not None:
+                mismatch = header_verdict(settings.contract, header)
+                if mismatch is not None:  # reported before any row is read
+                    return header_mismatch(
+                        bytes_read=size,
+                        delimiter=delimiter,
+                        delimiter_source=source,
+                        encoding=encoding,
+                        compression=compression,
+                        names=header,
+                        contract=mismatch,
+                    )
+                validator = ReferenceValidator(settings.contract, header)
         elif len(row) != len(header):
             ragged += 1
             if len(examples) < MAX_RAGGED_EXAMPLES:
@@ -200,6 +216,8 @@ def reference_profile(  # noqa: C901
         else:
             assert sample is not None
             sample.add(row)
+            if validator is not None:
+                validator.record(records, start, row)
         records += 1
     if header is None or sample is None:
         return rejected(
@@ -217,4 +235,5 @@ def reference_profile(  # noqa: C901
         examples=examples,
         sample=sample,
         settings=settings,
+        contract=None if validator is None else validator.report(),
     )

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from chalicelib.core.contracts import CONTRACT_VIOLATION, Contract, ContractReport
+
 BINARY = "BINARY"
 EMPTY = "EMPTY"
 UNTERMINATED_QUOTE = "UNTERMINATED_QUOTE"
@@ -78,10 +80,12 @@ RaggedMode = Literal["reject", "accept"]
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """``RAGGED_ROWS`` (rule 13) and ``PROFILE_ROWS`` (rule 15)."""
+    """``RAGGED_ROWS`` (rule 13), ``PROFILE_ROWS`` (rule 15), the key's contract (issue 14)."""
 
     ragged_rows: RaggedMode = "reject"
     profile_rows: int = DEFAULT_PROFILE_ROWS
+    #: Every row is checked against it (``docs/contracts.md``); None: profiled only.
+    contract: Contract | None = None
 
     def __post_init__(self) -> None:
         if self.ragged_rows not in RAGGED_MODES:
@@ -199,6 +203,8 @@ class Profile:
     sampled_rows: int | None = None
     columns: tuple[ColumnProfile, ...] | None = None
     warnings: tuple[ProfileWarning, ...] = ()
+    #: The contract's verdict (``docs/contracts.md``); None when no contract governs the key.
+    contract: ContractReport | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -220,6 +226,7 @@ class Profile:
             "sampled_rows": self.sampled_rows,
             "columns": None if self.columns is None else [c.to_dict() for c in self.columns],
             "warnings": [warning.to_dict() for warning in self.warnings],
+            "contract": None if self.contract is None else self.contract.to_dict(),
             "error": self.error.to_dict() if self.error else None,
         }
 
@@ -300,8 +307,15 @@ def outcome(
     examples: Sequence[RaggedExample],
     sample: ColumnSample,
     settings: ProfileSettings,
+    contract: ContractReport | None = None,
 ) -> Profile:
-    """The profile of a file whose records all ended (rules 13-15 applied)."""
+    """The profile of a file whose records all ended (rules 13-15 applied).
+
+    ``contract`` is the verdict of ``settings.contract`` over every row. A
+    broken contract gives ``CONTRACT_VIOLATION``, which comes before
+    ``RAGGED_ROWS``: the ragged rows are then a warning whatever ``RAGGED_ROWS``
+    says, and still counted (``docs/contracts.md``, "Precedence").
+    """
     warnings = header_warnings(names)
     error = None
     if ragged:
@@ -310,6 +324,10 @@ def outcome(
             error = ProfileError(RAGGED_ROWS, message)
         else:
             warnings.insert(0, ProfileWarning(RAGGED_ROWS, message))
+    if contract is not None and contract.broken:
+        if error is not None:
+            warnings.insert(0, error)
+        error = ProfileError(CONTRACT_VIOLATION, contract.message())
     return Profile(
         status="rejected" if error else "succeeded",
         row_count=records - 1,
@@ -326,6 +344,38 @@ def outcome(
         sampled_rows=sample.rows,
         columns=sample.columns(names, encoding),
         warnings=tuple(warnings),
+        contract=contract,
+    )
+
+
+def header_mismatch(
+    *,
+    bytes_read: int,
+    delimiter: str,
+    delimiter_source: Literal["sep_line", "detected"],
+    encoding: str,
+    compression: Literal["gzip", "zstd"] | None,
+    names: Sequence[str],
+    contract: ContractReport,
+) -> Profile:
+    """``CONTRACT_VIOLATION`` for a header that does not match: no row was read.
+
+    The counts, the ragged rows and the column profile are unknown (null);
+    the header, its warnings and the header problems are reported.
+    """
+    return Profile(
+        status="rejected",
+        row_count=None,
+        column_count=len(names),
+        delimiter=delimiter,
+        encoding=encoding,
+        bytes_read=bytes_read,
+        header=header_preview(names),
+        error=ProfileError(CONTRACT_VIOLATION, contract.message()),
+        delimiter_source=delimiter_source,
+        compression=compression,
+        warnings=tuple(header_warnings(names)),
+        contract=contract,
     )
 
 

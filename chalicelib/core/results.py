@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from chalicelib.core.contracts import ContractReport
+from chalicelib.core.drift import SchemaChange, email_paragraph
 from chalicelib.core.events import Upload
 from chalicelib.core.profile import Profile
 
@@ -46,6 +48,8 @@ class Outcome:
     #: What the failure reporter could not do (the row, the backup, the result),
     #: each a sentence for the email and the result JSON.
     not_done: tuple[str, ...] = ()
+    #: How its columns differ from its dataset's last succeeded upload (core/drift.py).
+    schema_change: SchemaChange | None = None
 
     @property
     def error(self) -> dict[str, str] | None:
@@ -69,6 +73,7 @@ PROFILE_KEYS = (
     "sampled_rows",
     "columns",
     "warnings",
+    "contract",
 )
 
 
@@ -103,6 +108,7 @@ def build_result(outcome: Outcome) -> dict[str, Any]:
             "metadata_id": outcome.metadata_id,
             "result": {"bucket": outcome.result_bucket, "key": outcome.result_key},
             "not_done": list(outcome.not_done),
+            "schema_change": outcome.schema_change.to_dict() if outcome.schema_change else None,
         }
     )
     return document
@@ -222,6 +228,8 @@ def body_for(outcome: Outcome) -> str:
             for w in profile.warnings
             if w.code != outcome.error_code
         ]
+    if profile and profile.contract:
+        lines += contract_lines(profile.contract)
     size = outcome.size if outcome.size is not None else upload.size
     if size is not None:
         lines.append(f"Size:        {size:,} bytes")
@@ -236,8 +244,23 @@ def body_for(outcome: Outcome) -> str:
     else:
         lines.append("Record:      not written (the database was unavailable)")
     lines += [f"Not done:    {shown(item)}" for item in outcome.not_done]
+    if outcome.schema_change:
+        lines += ["", *email_paragraph(outcome.schema_change, shown)]
     lines += ["", _advice(outcome)]
     return "\n".join(lines) + "\n"
+
+
+def contract_lines(report: ContractReport) -> list[str]:
+    """Which contract governed the file and, per column and rule, how many values break
+    it with the first row and line: names and counts, never values."""
+    if not report.broken:
+        return [f"Contract:    {shown(report.contract)}: every row holds"]
+    head = f"Contract:    {shown(report.contract)}: " + (
+        "the header does not match; no row was read"
+        if report.header_problems
+        else f"{report.total:,} value{'s' if report.total != 1 else ''} break it"
+    )
+    return [head] + [f"             {shown(line)}" for line in report.lines()]
 
 
 def format_line(profile: Profile) -> str:
@@ -259,6 +282,8 @@ def _headline(outcome: Outcome) -> str:
 
 
 def _advice(outcome: Outcome) -> str:
+    if outcome.status == "succeeded" and outcome.schema_change:
+        return "No action is needed unless what reads this dataset expects its old columns."
     if outcome.status == "succeeded":
         return "No action is needed."
     if outcome.status == "rejected":

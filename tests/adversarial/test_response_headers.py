@@ -53,7 +53,14 @@ def test_the_status_page_allows_its_own_stylesheet_and_nothing_else(
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/status", 200), ("/files", 200), ("/files/abc", 400), ("/files/999", 404), ("/", 200)],
+    [
+        ("/status", 200),
+        ("/files", 200),
+        ("/files/abc", 400),
+        ("/files/999", 404),
+        ("/datasets", 200),
+        ("/", 200),
+    ],
 )
 def test_json_answers_carry_the_same_headers_and_allow_nothing(
     stack: Stack, client: Any, path: str, status: int

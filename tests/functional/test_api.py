@@ -291,7 +291,7 @@ def test_deployed_stages_put_every_route_behind_iam_and_the_local_stage_does_not
     deployed = _authorizers(None)
     assert deployed.returncode == 0, deployed.stderr
     routes = json.loads(deployed.stdout)
-    assert set(routes) == {"/", "/status", "/files", "/files/{file_id}"}
+    assert set(routes) == {"/", "/status", "/files", "/files/{file_id}", "/datasets"}
     assert set(routes.values()) == {"IAMAuthorizer"}
 
     local = _authorizers("none")

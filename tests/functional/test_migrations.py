@@ -58,6 +58,10 @@ WRITER_DENIED = [
     "DROP TABLE schema_migrations",
     "INSERT INTO schema_migrations VALUES ('9999', 'x', 'x')",
     "CREATE ROLE intruder",
+    "DELETE FROM datasets",
+    "TRUNCATE datasets",
+    "DROP TABLE datasets",
+    "ALTER TABLE datasets ADD COLUMN intruder int",
 ]
 
 
@@ -74,6 +78,10 @@ READER_DENIED = [
     "DELETE FROM file_metadata",
     "CREATE TABLE intruder (id int)",
     "SELECT nextval('file_metadata_id_seq')",
+    "INSERT INTO datasets (dataset) VALUES ('x/')",
+    "UPDATE datasets SET schema_change = NULL",
+    "DELETE FROM datasets",
+    "SELECT * FROM datasets FOR UPDATE",
 ]
 
 
@@ -97,6 +105,19 @@ def test_each_role_does_what_its_function_needs(stack: Stack) -> None:
     assert (user, status) == (READER_ROLE, "succeeded")
     [[count]] = run(stack.writer, "SELECT count(*) FROM file_metadata")
     assert count == 1
+
+
+def test_0004_adds_datasets_and_the_rows_dataset(stack: Stack) -> None:
+    """An upload's dataset is generated from its key; the reader sees datasets."""
+    run(
+        stack.writer,
+        "INSERT INTO file_metadata (filename, status, bucket, upload_id) "
+        "VALUES ('a/b/c.csv', 'failed', 'b', 'u'), ('top.csv', 'failed', 'b', 'v')",
+    )
+    rows = run(stack.reader, "SELECT dataset, schema_compared FROM file_metadata ORDER BY id")
+    assert rows == [["a/b/", False], ["", False]]
+    assert refused(stack.writer, "UPDATE file_metadata SET dataset = 'x/'") == "428C9"  # generated
+    assert run(stack.reader, "SELECT count(*) FROM datasets") == [[0]]
 
 
 def test_a_second_run_is_a_no_op(stack: Stack) -> None:

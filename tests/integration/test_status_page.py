@@ -91,6 +91,13 @@ def test_the_status_page_shows_an_upload_in_headless_chromium(
     assert "UNTERMINATED_QUOTE" in text  # the sample that is rejected, with its error
     assert '<span class="badge succeeded">succeeded</span>' in html
     assert '<span class="badge rejected">rejected</span>' in html
+    # the datasets, the key's folder among them, and the chart of the last 24 hours
+    assert "<h2>Datasets</h2>" in html
+    assert '<td class="key">reports/</td>' in html
+    assert '<td class="key">samples/</td>' in html
+    [chart] = html.split("<svg")[1:]
+    assert "UTC: no uploads</title>" in chart
+    assert '<rect class="succeeded"' in chart
 
     shot = tmp_path / "status-page.png"
     result = chromium(

@@ -104,6 +104,7 @@ PROFILE_KEYS = {
     "sampled_rows",
     "columns",
     "warnings",
+    "contract",
     "error",
 }
 CLI_KEYS = {"file", *PROFILE_KEYS}
@@ -140,6 +141,7 @@ def test_cli_all_succeeded_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture
                 for n, lo, hi in (("a", "1", "4"), ("b", "2", "5"), ("c", "3", "6"))
             ],
             "warnings": [],
+            "contract": None,
             "error": None,
         }
     ]

@@ -1,0 +1,619 @@
+"""The fast streaming contract validator (issue 14): every row, flat memory.
+
+Fed the text bytes the record machine reads (:meth:`Profiler._records
+<chalicelib.core.csvprofile.Profiler._records>`: after the BOM and the ``sep=``
+line, UTF-16 re-encoded as UTF-8, line ends as they are), it produces exactly the
+:class:`~chalicelib.core.contracts.ContractReport` of the straightforward
+validator (:mod:`chalicelib.core.contractreference`), which runs
+:meth:`FieldSpec.check <chalicelib.core.contracts.FieldSpec.check>` on every cell:
+``tests/unit/test_validate_differential.py`` holds it to that.
+
+How it goes fast. The text is taken in *pieces* of whole lines (up to the last
+LF of what has come). A piece whose quoting is regular (each quote opens a field
+at its start and closes it before a delimiter or a line end) is checked column
+by column with C-level methods:
+
+1. quoted fields are unquoted: those without a delimiter, line end or doubled
+   quote by one ``re.sub``; the others become a placeholder (``NUL`` and a
+   number, since NUL never reaches here: rule 4) whose value is put back only
+   in the columns that need it;
+2. CRLF becomes LF (a lone CR, or a quote left over, sends the piece to the
+   exact path), blank lines are dropped, and one ``split`` on the delimiter
+   (LF turned into it) gives the fields; a field count that is not ``rows x
+   width`` (a ragged row) sends the piece to the exact path;
+3. each contract column, a slice ``fields[position::width]``, passes a bulk
+   check that implies :meth:`FieldSpec.check` passes on each of its values:
+   a string column without constraints always; integers and numbers by
+   ``translate`` (only digits, signs, one dot), or a column regex, with the
+   bounds from ``min``/``max`` over ``map(int, ...)`` / ``map(float, ...)``
+   (rounding to float is monotonic, so a float strictly inside a bound is a
+   decimal inside it; a tie goes to the exact check); every other column
+   (dates, booleans, enums, patterns, lengths, datetimes) by its *distinct*
+   values, each checked once with :meth:`FieldSpec.check` and remembered.
+   A column that fails its bulk check is tried by its distinct values too.
+
+A piece that fails is cut in halves at a line end outside quotes, down to
+:data:`_LEAF_ROWS` rows, and those rows go to the *exact path*: the ``csv``
+module over the text read as latin-1, one :meth:`FieldSpec.check` per cell, with
+rule 13's ``row`` and ``line``. Irregular pieces (stray quotes, a quoted field
+open at the piece's end, lone CRs, ragged rows) go to the exact path whole.
+
+Encoding (rule 3): until the text proves not to be UTF-8 (which the profiler
+finds as the bytes pass), the file may still turn out cp1252 at its very end, and
+a value's text, so its verdict and the reported value, depends on it. So two
+*tracks* are kept, one per decoding, each with its header verdict, its tally and
+its remembered values; the bulk checks that only accept ASCII are shared. The
+UTF-8 track is dropped as soon as the text is known to be cp1252 (and there is
+no cp1252 track for UTF-16 input). :meth:`ContractValidator.finish` reports the
+track of the file's encoding.
+
+A header that does not match stops its track at once (nothing more is read for
+it); when every track has stopped, :attr:`ContractValidator.stopped` tells the
+profiler to stop reading records. Memory: the text of the record being read, a
+piece (up to a chunk plus one record), and at most :data:`_REMEMBER` values per
+column per track.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+
+from chalicelib.core.contracts import (
+    MAX_VIOLATIONS,
+    Contract,
+    ContractReport,
+    ContractTally,
+    FieldSpec,
+    HeaderProblem,
+    header_report,
+)
+
+csv.field_size_limit(sys.maxsize)
+
+#: Rows a failing piece is cut down to before the exact path reads it.
+_LEAF_ROWS = 64
+#: Values remembered as valid per column and track (distinct-value checks).
+_REMEMBER = 1 << 16
+_DIGITS = b"0123456789"
+#: The longest integer text the bulk check accepts (``int`` refuses over 4300 digits).
+_INT_CHARS = 4000
+_INT_COLUMN = re.compile(rb"(?:[+-]?[0-9]+\n)*[+-]?[0-9]+")
+_NUMBER = rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?"
+_NUMBER_COLUMN = re.compile(b"(?:" + _NUMBER + b"\n)*" + _NUMBER)
+#: The delimiters the bulk path handles (a ``sep=`` line may give any other).
+_FAST_DELIMITERS = frozenset(b",;\t|")
+
+_UNKNOWN = object()
+
+# How a column is checked in bulk.
+_FREE, _REQUIRED, _INTEGER, _NUMBER_KIND, _DISTINCT = range(5)
+
+
+def _plan(spec: FieldSpec) -> int:
+    ascii_missing = all(m.isascii() for m in spec.missing_values)
+    if not ascii_missing or spec.enum is not None:
+        return _DISTINCT
+    if spec.type == "string" and (
+        spec.min_length is None and spec.max_length is None and spec.pattern is None
+    ):
+        return _REQUIRED if spec.required else _FREE
+    if spec.type == "integer" and spec.bare_number:
+        return _INTEGER
+    if spec.type == "number" and not spec.number_options:
+        return _NUMBER_KIND
+    return _DISTINCT
+
+
+def _float_bound(value: object) -> float | None:
+    if value is None:
+        return None
+    assert isinstance(value, (int, Decimal))
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+class _Column:
+    """One contract field: where it is, how it is checked in bulk."""
+
+    def __init__(self, index: int, spec: FieldSpec) -> None:
+        self.index = index
+        self.spec = spec
+        self.kind = _plan(spec)
+        self.missing = tuple(m.encode("ascii") for m in spec.missing_values if m.isascii())
+        self.low = _float_bound(spec.minimum) if self.kind in (_INTEGER, _NUMBER_KIND) else None
+        self.high = _float_bound(spec.maximum) if self.kind in (_INTEGER, _NUMBER_KIND) else None
+
+
+class _Tally(ContractTally):
+    """The shared tally, plus counting without locating (once nothing else is reported)."""
+
+    @property
+    def full(self) -> bool:
+        return len(self.violations) >= MAX_VIOLATIONS
+
+    def known(self, index: int, rule: str) -> bool:
+        return (index, rule) in self._counts
+
+    def add_many(self, index: int, rule: str, count: int) -> None:
+        """``count`` more values of a column and rule already counted, past the first 100."""
+        self.total += count
+        self._counts[(index, rule)][0] += count
+
+
+class _Track:
+    """The validation under one decoding of the text (rule 3)."""
+
+    def __init__(self, contract: Contract, codec: str) -> None:
+        self.contract = contract
+        self.codec = codec
+        self.names: list[str] | None = None
+        self.problems: tuple[HeaderProblem, ...] = ()
+        self.positions: tuple[int, ...] = ()
+        self.tally = _Tally(contract)
+        self.good: list[set[bytes]] = [set() for _ in contract.fields]
+        self.bad: list[dict[bytes, str]] = [{} for _ in contract.fields]
+        #: The exact path's verdicts by the field as read (latin-1).
+        self.exact: list[dict[str, object]] = [{} for _ in contract.fields]
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.problems)
+
+    def decode(self, raw: str) -> str:
+        """A field read as latin-1 (its bytes), as this track's text."""
+        if raw.isascii():
+            return raw
+        return raw.encode("latin-1").decode(self.codec, errors="replace")
+
+    def header(self, raw: Sequence[str]) -> None:
+        self.names = [self.decode(name) for name in raw]
+        self.problems = self.contract.header_problems(self.names)
+        if not self.problems:
+            self.positions = self.contract.positions(self.names)
+
+    def verdict(self, column: _Column, value: bytes) -> str | None:
+        """The rule ``value`` breaks, or None (remembered)."""
+        bad = self.bad[column.index]
+        rule = bad.get(value)
+        if rule is None:
+            rule = column.spec.check(value.decode(self.codec, errors="replace"))
+            if rule is None:
+                if len(self.good[column.index]) < _REMEMBER:
+                    self.good[column.index].add(value)
+            elif len(bad) < _REMEMBER:
+                bad[value] = rule
+        return rule
+
+    def distinct_ok(
+        self, column: _Column, values: Sequence[bytes], seen: set[bytes] | None = None
+    ) -> bool:
+        """Every value passes ``check`` (each distinct one checked once, remembered)."""
+        good = self.good[column.index]
+        if seen is None:
+            seen = set(values)
+        if seen <= good:
+            return True
+        return all(self.verdict(column, value) is None for value in seen - good)
+
+    def broken(self, column: _Column, values: list[bytes]) -> dict[str, int]:
+        """How many values break each rule (a column that failed its bulk check)."""
+        good = self.good[column.index]
+        counts: dict[str, int] = {}
+        for value in set(values) - good:
+            rule = self.verdict(column, value)
+            if rule is not None:
+                counts[rule] = counts.get(rule, 0) + values.count(value)
+        return counts
+
+    def report(self) -> ContractReport:
+        if self.problems:
+            return header_report(self.contract, self.problems)
+        return self.tally.report()
+
+
+class ContractValidator:
+    """Feed it the text (:meth:`feed`) with the encoding known so far, then :meth:`finish`."""
+
+    def __init__(self, contract: Contract, delimiter: bytes, utf16: bool = False) -> None:
+        self.contract = contract
+        self.delimiter = delimiter
+        self._dstr = delimiter.decode("latin-1")
+        self._tracks = [_Track(contract, "utf-8")]
+        if not utf16:
+            self._tracks.append(_Track(contract, "cp1252"))
+        self._columns = [_Column(i, spec) for i, spec in enumerate(contract.fields)]
+        self.rows = 0  # data rows before the pending text
+        self.lines = 0  # line ends before it
+        self.width: int | None = None  # the header's fields
+        self._parts: list[bytes] = []  # the text not read yet (it starts a record)
+        self._size = 0
+        self._retry = 0  # try again once the pending text is this long
+        self._fast = delimiter[0] in _FAST_DELIMITERS
+        d = re.escape(delimiter)
+        # A quote at a field's start (after the delimiter or LF) to its closing quote,
+        # followed by a field's end: with no delimiter, line end or quote inside; and
+        # any (possessive: the csv module pairs quotes the same way).
+        opening, closing = b'"(?<=[' + d + b'\n]")', b'"(?=[' + d + b"\r\n])"
+        self._simple = re.compile(opening + b'([^"' + d + b"\r\n]+)" + closing)
+        self._quoted = re.compile(opening + b'((?:[^"]|"")*+)' + closing)
+        self._to_delimiter = bytes.maketrans(b"\n", delimiter)
+
+    # --- the stream ------------------------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        """True once the header failed every track: no record needs reading."""
+        return all(track.stopped for track in self._tracks)
+
+    def feed(self, data: bytes, encoding: str, final: bool = False) -> None:
+        """The next text bytes; ``encoding`` is the profiler's so far (cp1252 once the
+        text is known not to be UTF-8)."""
+        if encoding == "cp1252" and len(self._tracks) > 1:
+            del self._tracks[0]  # the text is not UTF-8 after all: the UTF-8 track goes
+        if self.stopped:
+            self._parts, self._size = [], 0
+            return
+        if data:
+            self._parts.append(data)
+            self._size += len(data)
+        if not final and self._size < self._retry:
+            return  # a record still open: wait until its text has doubled
+        buf = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        if final:
+            piece, rest = buf, b""
+        else:
+            cut = buf.rfind(b"\n") + 1
+            piece, rest = buf[:cut], buf[cut:]
+        used = self._piece(piece, final) if piece else 0
+        left = piece[used:] + rest if used < len(piece) else rest
+        self._parts, self._size = ([left] if left else []), len(left)
+        # A record that stays open (a long quoted field) is parsed again only once
+        # its text has doubled: linear time.
+        self._retry = 2 * len(left) if used == 0 and piece else 0
+
+    def _track(self, encoding: str) -> _Track:
+        codec = "cp1252" if encoding == "cp1252" else "utf-8"
+        return next((t for t in self._tracks if t.codec == codec), self._tracks[-1])
+
+    def finish(self, encoding: str) -> ContractReport:
+        """The report for the file's encoding (call after the last :meth:`feed`)."""
+        return self._track(encoding).report()
+
+    def mismatch(self, encoding: str) -> bool:
+        """Whether the header, read in the file's encoding, does not match the contract."""
+        return self._track(encoding).stopped
+
+    def header_names(self, encoding: str) -> list[str] | None:
+        """The header as the file's encoding reads it (None before the header)."""
+        return self._track(encoding).names
+
+    # --- pieces --------------------------------------------------------------------
+
+    def _piece(self, piece: bytes, final: bool) -> int:
+        """Check the whole records of ``piece`` (it starts at a record); how far it read."""
+        if self.width is None:
+            used = self._exact(piece, self._live(), final, header_only=True)
+            if self.width is None or used == len(piece) or self.stopped:
+                return used
+            return used + self._piece(piece[used:], final)
+        if not self._fast or final:
+            return self._exact(piece, self._live(), final)
+        quotes = piece.count(b'"')
+        pos = 0
+        if quotes & 1:
+            # With regular quoting the last quote opens a field still open: keep
+            # its record for later (an irregular piece is found below anyway).
+            cut = piece.rfind(b"\n", 0, piece.rfind(b'"')) + 1
+            if cut == 0:
+                return self._exact(piece, self._live(), final)
+            pos = self._check(piece[:cut], self._live())
+            if pos < cut:
+                return pos
+            return pos + self._exact(piece[cut:], self._live(), final)
+        return self._check(piece, self._live())
+
+    def _live(self) -> list[_Track]:
+        return [track for track in self._tracks if not track.stopped]
+
+    def _check(self, piece: bytes, tracks: list[_Track]) -> int:
+        """A piece of whole lines: in bulk, else halves, else exactly."""
+        split = self._split(piece)
+        if split is None:
+            return self._exact(piece, tracks, False)
+        rows, fields = split
+        rows_before, lines_before = self.rows, self.lines
+        shared: dict[int, bool] = {}
+        distinct: dict[int, set[bytes]] = {}
+        for track in tracks:
+            failed = self._failing(track, rows, fields, shared, distinct)
+            if failed and not self._counted(track, rows, fields, failed):
+                self._locate(piece, track, rows)
+                self.rows, self.lines = rows_before, lines_before
+        self.rows += rows
+        self.lines += _line_ends(piece)
+        return len(piece)
+
+    def _counted(self, track: _Track, rows: int, fields: list[bytes], failed: list[int]) -> bool:
+        """Once the first 100 violations are known, a failing piece whose broken rules
+        are all counted already only adds to the counts: no need to find its rows."""
+        if not track.tally.full:
+            return False
+        width = self.width
+        assert width is not None
+        found = []
+        for index in failed:
+            column = self._columns[index]
+            values = fields[track.positions[index] : rows * width : width]
+            for rule, count in track.broken(column, values).items():
+                if not track.tally.known(index, rule):
+                    return False
+                found.append((index, rule, count))
+        for index, rule, count in found:
+            track.tally.add_many(index, rule, count)
+        return True
+
+    def _locate(self, piece: bytes, track: _Track, rows: int) -> None:
+        """Find the violations of a regular piece for one track (rows, lines advance)."""
+        if rows > _LEAF_ROWS:
+            middle = self._middle(piece)
+            if middle > 0:
+                for half in (piece[:middle], piece[middle:]):
+                    split = self._split(half)
+                    assert split is not None  # halves of a regular piece are regular
+                    if self._bulk_ok(track, *split):
+                        self.rows += split[0]
+                        self.lines += _line_ends(half)
+                    else:
+                        self._locate(half, track, split[0])
+                return
+        used = self._exact(piece, [track], False)
+        assert used == len(piece)
+
+    @staticmethod
+    def _middle(piece: bytes) -> int:
+        """A line end outside quotes near the middle (quotes are regular): after it."""
+        at = len(piece) // 2
+        while True:
+            lf = piece.find(b"\n", at, len(piece) - 1)
+            if lf < 0:
+                return -1
+            if not piece.count(b'"', 0, lf) & 1:
+                return lf + 1
+            at = lf + 1
+
+    def _split(self, piece: bytes) -> tuple[int, list[bytes]] | None:  # noqa: C901
+        """Rows and fields of a regular piece of whole lines, else None."""
+        width = self.width
+        assert width is not None
+        text = piece
+        values: list[bytes] = []
+        if b'"' in text:
+            text = self._simple.sub(rb"\1", b"\n" + text)
+            if b'"' in text:
+
+                def hold(match: re.Match[bytes]) -> bytes:
+                    values.append(match.group(1).replace(b'""', b'"'))
+                    return b"\0%d" % (len(values) - 1)
+
+                text = self._quoted.sub(hold, text)
+                if b'"' in text:
+                    return None
+            text = text[1:]
+        if b"\r" in text:
+            text = text.replace(b"\r\n", b"\n")
+            if b"\r" in text:
+                return None
+        if text[:1] == b"\n":
+            text = text.lstrip(b"\n")
+        while b"\n\n" in text:
+            text = text.replace(b"\n\n", b"\n")
+        rows = text.count(b"\n")
+        flat = text.translate(self._to_delimiter)
+        fields = flat.split(self.delimiter)
+        if len(fields) != rows * width + 1:
+            return None
+        if values:
+            self._restore(flat, fields, values)
+        return rows, fields
+
+    def _restore(self, flat: bytes, fields: list[bytes], values: list[bytes]) -> None:
+        """Put the placeholders' values back, in the contract's columns only."""
+        width = self.width
+        assert width is not None
+        wanted = {p for track in self._tracks for p in track.positions}
+        d = self.delimiter
+        at = flat.find(b"\0")
+        index, last = 0, 0
+        while at >= 0:
+            index += flat.count(d, last, at)
+            last = at
+            if index % width in wanted:
+                fields[index] = values[int(fields[index][1:])]
+            at = flat.find(b"\0", at + 1)
+
+    def _bulk_ok(self, track: _Track, rows: int, fields: list[bytes]) -> bool:
+        return not self._failing(track, rows, fields, {}, {}, first=True)
+
+    def _failing(  # noqa: C901
+        self,
+        track: _Track,
+        rows: int,
+        fields: list[bytes],
+        shared: dict[int, bool],
+        distinct: dict[int, set[bytes]],
+        first: bool = False,
+    ) -> list[int]:
+        """The contract columns that fail their bulk check (only the first: ``first``).
+
+        ``shared`` keeps the verdicts that do not depend on the track (checks that
+        accept ASCII text only), ``distinct`` each column's set of values, for the
+        other track of the same piece.
+        """
+        width = self.width
+        assert width is not None
+        end = rows * width
+        failed = []
+        for column, position in zip(self._columns, track.positions, strict=True):
+            kind = column.kind
+            if kind == _FREE:
+                continue
+            key = column.index
+            if shared.get(key):
+                continue  # passed for the other track in a way that holds for this one
+            values = fields[position:end:width]
+            if kind != _DISTINCT:
+                if key not in shared:
+                    shared[key] = _shared_ok(column, values)
+                if shared[key]:
+                    continue
+            seen = distinct.get(key)
+            if seen is None:
+                seen = distinct[key] = set(values)
+            if not track.distinct_ok(column, values, seen):
+                failed.append(column.index)
+                if first:
+                    break
+            elif kind == _DISTINCT and b"".join(seen).isascii():
+                shared[key] = True  # ASCII text reads the same in either encoding
+        return failed
+
+    # --- the exact path --------------------------------------------------------------
+
+    def _exact(
+        self, piece: bytes, tracks: list[_Track], final: bool, header_only: bool = False
+    ) -> int:
+        """The records that end in ``piece`` (all of it when ``final``), read by the csv
+        module and checked cell by cell; the length they take."""
+        text = piece.decode("latin-1")
+        lines = io.StringIO(text, newline="").readlines()
+        count = len(lines)
+        if not final:
+            lines.append("x\n")  # a record that reads it did not end in the piece
+        reader = csv.reader(lines, delimiter=self._dstr, strict=False)
+        taken = 0
+        for row in reader:
+            if not final and reader.line_num > count:
+                break
+            start = self.lines + taken + 1
+            taken = reader.line_num
+            if not row:
+                continue
+            if self.width is None:
+                self._header(row)
+                tracks = self._live()
+                if header_only or not tracks:
+                    break
+                continue
+            self.rows += 1
+            if len(row) != self.width:
+                continue  # ragged: rule 13 counts it, its cells are not checked
+            for track in tracks:
+                _check_row(track, self._columns, self.rows, start, row)
+        self.lines += taken
+        if final and not header_only:
+            return len(piece)
+        return sum(map(len, lines[:taken]))
+
+    def _header(self, row: list[str]) -> None:
+        self.width = len(row)
+        for track in self._tracks:
+            track.header(row)
+
+
+def _check_row(
+    track: _Track, columns: Sequence[_Column], row: int, line: int, fields: Sequence[str]
+) -> None:
+    add = track.tally.add
+    for column, position in zip(columns, track.positions, strict=True):
+        if column.kind == _FREE:
+            continue  # a string with no constraint: every value passes
+        raw = fields[position]
+        known = track.exact[column.index]
+        rule = known.get(raw, _UNKNOWN)
+        if rule is _UNKNOWN:
+            rule = column.spec.check(track.decode(raw))
+            if len(known) < _REMEMBER:
+                known[raw] = rule
+        if rule is not None:
+            add(row, line, column.index, str(rule), track.decode(raw))
+
+
+def _line_ends(piece: bytes) -> int:
+    """Rule 13's line ends: LF, CRLF, a lone CR."""
+    lines = piece.count(b"\n")
+    if b"\r" in piece:
+        lines += piece.count(b"\r") - piece.count(b"\r\n")
+    return lines
+
+
+def _shared_ok(column: _Column, values: list[bytes]) -> bool:
+    """The bulk checks that accept ASCII text only (so whatever the encoding):
+    True when every value passes ``check``; False when undecided."""
+    if column.kind == _REQUIRED:
+        return not any(m in values for m in column.missing)
+    present = values
+    for m in column.missing:
+        if m in values:
+            if column.spec.required or column.missing != (b"",):
+                return False
+            present = list(filter(None, values))
+    if not present:
+        return True
+    if b"" in present:
+        return False
+    joined = b"\n".join(present)
+    if column.kind == _NUMBER_KIND:
+        return _number_ok(joined, present) and _float_bounds_ok(column, present)
+    return _integer_ok(joined, present) and _int_bounds_ok(column.spec, joined, present)
+
+
+def _integer_ok(joined: bytes, values: list[bytes]) -> bool:
+    """ASCII digits with an optional sign, each value: ``int`` reads them exactly."""
+    rest = joined.translate(None, _DIGITS + b"\n")
+    if rest and (rest.translate(None, b"+-") or not _INT_COLUMN.fullmatch(joined)):
+        return False
+    return max(map(len, values)) <= _INT_CHARS
+
+
+def _number_ok(joined: bytes, values: list[bytes]) -> bool:
+    """Decimal text ``Decimal`` reads (digits, one dot, a sign, a short exponent)."""
+    rest = joined.translate(None, _DIGITS)
+    count = len(values)
+    if rest == b"\n" * (count - 1):
+        return True  # integers
+    if rest == b".\n" * (count - 1) + b"." and b"." not in values:
+        return True  # one dot each, and a digit
+    return _NUMBER_COLUMN.fullmatch(joined) is not None
+
+
+def _int_bounds_ok(spec: FieldSpec, joined: bytes, values: list[bytes]) -> bool:
+    low, high = spec.minimum, spec.maximum
+    assert low is None or isinstance(low, int)
+    assert high is None or isinstance(high, int)
+    if low is not None and low <= 0 and b"-" not in joined:
+        low = None  # no sign: every value is 0 or more
+    signs = b"+" in joined or b"-" in joined
+    if high is not None and high > 0 and not signs and max(map(len, values)) < len(str(high)):
+        high = None  # fewer digits than the bound
+    if low is None and high is None:
+        return True
+    numbers = list(map(int, values))
+    return (low is None or min(numbers) >= low) and (high is None or max(numbers) <= high)
+
+
+def _float_bounds_ok(column: _Column, values: list[bytes]) -> bool:
+    """Strictly inside the bounds as floats: rounding is monotonic, so the decimals
+    are inside them too (a tie is left to the exact check)."""
+    if column.low is None and column.high is None:
+        return True
+    numbers = list(map(float, values))
+    return (column.low is None or min(numbers) > column.low) and (
+        column.high is None or max(numbers) < column.high
+    )

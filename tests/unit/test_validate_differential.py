@@ -1,0 +1,370 @@
+"""Differential tests: the fast contract validator against the straightforward one.
+
+The fast profiler with a contract (:mod:`chalicelib.core.validate`, fed by
+``Profiler._records``) must give the very profile the reference gives
+(:func:`chalicelib.core.csvreference.reference_profile`, whose validator runs
+:meth:`FieldSpec.check` on every cell): the same ``contract`` report (header
+problems, the first 100 violations with rows, lines and values, the counts per
+column and rule, the total) and every other field. Hypothesis generates
+contracts (every type and constraint, formats, missing values, header rules) and
+CSVs of values that nearly match (leading zeros, ``+1``, ``1e5``, ``2024-02-30``,
+spaces, Unicode digits), quoted or not, with delimiters, doubled quotes and line
+ends inside quotes, CR/LF/CRLF mixes, blank lines, ragged rows, cp1252 bytes
+(early or late), BOMs and UTF-16, repeated into long inputs (so that pieces are
+checked in bulk and cut in halves), fed in random chunk splits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.core.contracts import Contract, parse_contract
+from chalicelib.core.csvprofile import profile_chunks
+from chalicelib.core.csvreference import reference_profile
+from chalicelib.core.profile import ProfileSettings
+
+DIFFERENTIAL = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+#: Cell texts per type: valid ones and ones that nearly are.
+VALUES: dict[str, list[str]] = {
+    "integer": [
+        "0",
+        "7",
+        "42",
+        "007",
+        "+1",
+        "-3",
+        "-0",
+        "1e5",
+        "1.0",
+        " 12",
+        "12 ",
+        "1_000",
+        "\u0663",
+        "99999999999999999999",
+        "1" * 4400,
+        "",
+        "NA",
+        "x",
+        "12a",
+        "+-1",
+    ],
+    "number": [
+        "0",
+        "1.5",
+        ".5",
+        "5.",
+        "1e5",
+        "1E-3",
+        "-2.25",
+        "+3",
+        "NaN",
+        "Infinity",
+        "-0.0",
+        "1,5",
+        "1.2.3",
+        ".",
+        "",
+        " 4.5",
+        "1_0.5",
+        "5000",
+        "5000.00",
+        "5000.0001",
+        "4999.999",
+        "1e400",
+        "0.1",
+        "NA",
+    ],
+    "date": [
+        "2024-02-29",
+        "2023-02-29",
+        "2024-02-30",
+        "2024-1-5",
+        "2024-13-01",
+        "0000-01-01",
+        "2024-01-01 ",
+        " 2024-01-01",
+        "2019-12-31",
+        "2020-01-01",
+        "2025-06-18",
+        "",
+        "01/02/2024",
+        "31/12/2023",
+        "30/02/2024",
+        "1/2/2024",
+        "2024-01-01T00:00:00",
+    ],
+    "datetime": [
+        "2024-01-01T10:00:00",
+        "2024-01-01T10:00:00Z",
+        "2024-01-01 10:00:00+01:00",
+        "2024-01-01T25:00:00",
+        "2024-01-01T10:00",
+        "2024-02-30T10:00:00",
+        "",
+        "2024-01-01T10:00:00.123456",
+        "01/02/2024 10:30",
+    ],
+    "boolean": ["true", "True", "TRUE", "1", "0", "yes", "false", "FALSE", "", "t", "no"],
+    "string": [
+        "abc",
+        "Ab",
+        "North",
+        "South",
+        "é",
+        "日本",
+        "x" * 50,
+        "a,b",
+        'say "hi"',
+        "line\nbreak",
+        "line\r\nbreak",
+        "",
+        "NA",
+        " ",
+        "SO-12345",
+        "SO-1234",
+        "P-001",
+        "\u00e9t\u00e9",
+        "0",
+    ],
+}
+BOUNDS: dict[str, list[object]] = {
+    "integer": [0, 1, 42, -5, 1000],
+    "number": [0, 0.5, 5000, -1.25, "4999.999"],
+    "date": ["2020-01-01", "2024-02-29"],
+    "datetime": ["2024-01-01T10:00:00"],
+}
+PATTERNS = ["[a-z]+", "SO-[0-9]{5}", ".*", "[^,]*", "\\w+", "(a|b)c?", "", "x{2,60}"]
+MISSING = [[""], ["", "NA"], ["NA"], [], ["-", "é"]]
+TERMINATORS = ["\n", "\r\n", "\r"]
+
+
+@st.composite
+def field_json(draw: st.DrawFn, name: str) -> dict[str, object]:  # noqa: C901
+    kind = draw(st.sampled_from(sorted(VALUES)))
+    field: dict[str, object] = {"name": name, "type": kind}
+    constraints: dict[str, object] = {}
+    if draw(st.booleans()):
+        constraints["required"] = draw(st.booleans())
+    if kind == "string":
+        if draw(st.integers(0, 3)) == 0:
+            constraints["minLength"] = draw(st.integers(0, 3))
+        if draw(st.integers(0, 3)) == 0:
+            constraints["maxLength"] = draw(st.integers(0, 45))
+        if draw(st.integers(0, 2)) == 0:
+            constraints["pattern"] = draw(st.sampled_from(PATTERNS))
+    if kind in BOUNDS:
+        for key in ("minimum", "maximum"):
+            if draw(st.integers(0, 2)) == 0:
+                constraints[key] = draw(st.sampled_from(BOUNDS[kind]))
+    if kind == "date" and draw(st.integers(0, 3)) == 0:
+        field["format"] = "%d/%m/%Y"
+    if kind == "datetime" and draw(st.integers(0, 3)) == 0:
+        field["format"] = "%d/%m/%Y %H:%M"
+    if draw(st.integers(0, 3)) == 0:
+        pool = [v for v in VALUES[kind] if v][:8]
+        enum = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4, unique=True))
+        constraints["enum"] = enum
+    if draw(st.integers(0, 5)) == 0:
+        field["missingValues"] = draw(st.sampled_from(MISSING))
+    if constraints:
+        field["constraints"] = constraints
+    return field
+
+
+@st.composite
+def contracts(draw: st.DrawFn) -> Contract:
+    count = draw(st.integers(1, 5))
+    fields = [draw(field_json(f"c{i}")) for i in range(count)]
+    schema: dict[str, object] = {"fields": fields}
+    if draw(st.integers(0, 4)) == 0:
+        schema["missingValues"] = draw(st.sampled_from(MISSING))
+    document = {
+        "name": "gen",
+        "prefixes": ["gen/"],
+        "schema": schema,
+        "header": {
+            "order": draw(st.sampled_from(["exact", "any"])),
+            "extra_columns": draw(st.booleans()),
+        },
+    }
+    try:
+        return parse_contract(json.dumps(document))
+    except ValueError:  # e.g. an enum value that is not of its type: another one
+        return parse_contract(
+            json.dumps(
+                {**document, "schema": {"fields": [{"name": f"c{i}"} for i in range(count)]}}
+            )
+        )
+
+
+def cell(draw: st.DrawFn, text: str, delimiter: str) -> str:
+    special = any(c in text for c in (delimiter, '"', "\n", "\r"))
+    if special or draw(st.integers(0, 9)) == 0:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+@st.composite
+def contract_csv(draw: st.DrawFn) -> tuple[Contract, bytes]:  # noqa: C901
+    contract = draw(contracts())
+    delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
+    names = [spec.name for spec in contract.fields]
+    roll = draw(st.integers(0, 9))
+    if roll == 0:
+        names = draw(st.permutations(names))
+    elif roll == 1:
+        names = [*names, "extra"]
+    elif roll == 2 and len(names) > 1:
+        names = names[:-1]
+    specs = {spec.name: spec for spec in contract.fields}
+    pool_all = [v for values in VALUES.values() for v in values]
+    # Mostly values the column accepts (so that pieces pass in bulk), some not.
+    valid = {
+        name: [v for v in pool_all if spec.check(v) is None] or pool_all
+        for name, spec in specs.items()
+    }
+    rows = []
+    for _ in range(draw(st.integers(0, 12))):
+        values = []
+        for name in names:
+            if name in specs and draw(st.integers(0, 7)):
+                values.append(draw(st.sampled_from(valid[name])))
+            else:
+                values.append(draw(st.sampled_from(pool_all)))
+        shape = draw(st.integers(0, 14))
+        if shape == 0:
+            values.append("more")  # ragged
+        elif shape == 1 and values:
+            values.pop()
+        if shape == 2:
+            rows.append("")  # a blank line
+        line = delimiter.join(cell(draw, v, delimiter) for v in values)
+        rows.append(line + draw(st.sampled_from(TERMINATORS)))
+    header = delimiter.join(cell(draw, n, delimiter) for n in names)
+    body = "".join(rows)
+    repeat = draw(st.sampled_from([1, 1, 2, 7, 40]))
+    text = header + draw(st.sampled_from(TERMINATORS)) + body * repeat
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")  # the last record ends with the file
+    data = text.encode("utf-8")
+    encoding = draw(st.integers(0, 9))
+    if encoding == 0:  # cp1252, from a byte anywhere (late too)
+        at = draw(st.integers(0, len(data)))
+        cut = data.rfind(b"\n", 0, at) + 1
+        data = data[:cut] + b"caf\xe9" + data[cut:]
+    elif encoding == 1:
+        data = text.encode("utf-16-le")
+        data = b"\xff\xfe" + data
+    elif encoding == 2:
+        data = b"\xef\xbb\xbf" + data
+    return contract, data
+
+
+def split_at(data: bytes, cuts: list[int]) -> Iterator[bytes]:
+    start = 0
+    for cut in sorted(min(cut, len(data)) for cut in cuts):
+        yield data[start:cut]
+        start = cut
+    yield data[start:]
+
+
+def agrees(contract: Contract, data: bytes, cuts: list[int], rows: int = 10_000) -> None:
+    options = ProfileSettings(contract=contract, ragged_rows="accept", profile_rows=rows)
+    reference = reference_profile(data, options)
+    assert profile_chunks([data], options) == reference
+    result = profile_chunks(split_at(data, cuts), options)
+    assert result.contract == reference.contract
+    assert result == reference
+
+
+@DIFFERENTIAL
+@given(case=contract_csv(), cuts=st.lists(st.integers(0, 1 << 16), max_size=8), draw=st.data())
+@example(
+    case=(
+        parse_contract(
+            '{"name": "x", "prefixes": ["x"], "schema": {"fields": ['
+            '{"name": "a", "type": "integer", "constraints": {"maximum": 5}},'
+            '{"name": "b", "constraints": {"pattern": "[a-z]+"}}]}}'
+        ),
+        b'a,b\n1,x\n"7",y\r\n\n3,"q,r"\n' * 50 + b'2,"z""z"\n9,a\r',
+    ),
+    cuts=[100, 700],
+    draw=None,
+)
+def test_fast_validator_agrees(
+    case: tuple[Contract, bytes], cuts: list[int], draw: st.DataObject | None
+) -> None:
+    contract, data = case
+    if draw is not None:
+        # Cuts within the data, some of them small chunks.
+        cuts = [c % (len(data) + 1) for c in cuts]
+    agrees(contract, data, cuts)
+
+
+@settings(DIFFERENTIAL, max_examples=150)
+@given(case=contract_csv(), size=st.integers(1, 64))
+def test_small_chunks(case: tuple[Contract, bytes], size: int) -> None:
+    contract, data = case
+    agrees(contract, data[:4000], list(range(size, min(len(data), 4000), size)))
+
+
+SALES = parse_contract(
+    '{"name": "s", "prefixes": ["s/"], "schema": {"fields": ['
+    '{"name": "id", "type": "integer", "constraints": {"minimum": 1}},'
+    '{"name": "city", "constraints": {"enum": ["Troms\\u00f8", "Cork"]}}]}}'
+)
+
+
+def test_a_late_cp1252_byte_changes_the_verdicts_before_it() -> None:
+    """Rows read as UTF-8 are valid; the file turns out cp1252 at its end, and then
+    the UTF-8 bytes of 'Tromsø' read as cp1252 break the enum in every row: the
+    report is cp1252's."""
+    body = "".join(f"{i},Troms\u00f8\n" for i in range(1, 3000)).encode()
+    data = b"id,city\n" + body + b"0,caf\xe9\n"
+    options = ProfileSettings(contract=SALES)
+    result = profile_chunks(split_at(data, list(range(0, len(data), 4096))), options)
+    assert result == reference_profile(data, options)
+    assert result.encoding == "cp1252"
+    assert result.contract is not None
+    assert result.contract.total == 3000 + 1  # every city, and the last id
+    utf8 = profile_chunks([data[: -len(b"0,caf\xe9\n")]], options)
+    assert utf8.contract is not None
+    assert utf8.contract.total == 0
+
+
+def test_a_mismatched_header_stops_the_profile() -> None:
+    """Nothing after the header is read: an open quote later is not UNTERMINATED_QUOTE."""
+    data = b'id,town\n1,Cork\n2,"open\n' + b"3,x\n" * 5000
+    options = ProfileSettings(contract=SALES)
+    result = profile_chunks(split_at(data, [10, 5000]), options)
+    assert result == reference_profile(data, options)
+    assert result.error is not None
+    assert result.error.code == "CONTRACT_VIOLATION"
+    assert result.row_count is None
+    assert result.contract is not None
+    assert not result.contract.rows_checked
+
+
+def test_a_contract_reads_the_file_in_order() -> None:
+    """Ranged reads are off with a contract: the leading profiler never becomes rangeable."""
+    from chalicelib.core.csvprofile import Profiler
+
+    data = b"id,city\n" + b"1,Cork\n" * 20
+    plain, governed = (
+        Profiler(ProfileSettings(profile_rows=1)),
+        Profiler(ProfileSettings(profile_rows=1, contract=SALES)),
+    )
+    for profiler in (plain, governed):
+        profiler.feed(data)
+    assert plain.rangeable
+    assert not governed.rangeable
+    assert governed.split_delimiter is None
