@@ -154,6 +154,11 @@ def file_summary(row: Mapping[str, Any], output_bucket: str, backup_bucket: str)
         "backup": {"bucket": backup_bucket, "key": backup_key} if backup_key else None,
         "uploaded_at": jsonable(row.get("timestamp")),
         "updated_at": jsonable(row.get("updated_at")),
+        "contract": (
+            {"name": row["contract"], "violations": row.get("contract_violations")}
+            if row.get("contract")
+            else None
+        ),
     }
 
 
@@ -163,6 +168,8 @@ def file_detail(row: Mapping[str, Any], output_bucket: str, backup_bucket: str) 
         detail[name] = row.get(name)
     # the header, the ragged examples and the column profile of the sampled rows
     detail["profile"] = row.get("profile")
+    if detail["contract"] is not None:  # header problems, counts per column and rule
+        detail["contract"] = {**(row.get("contract_report") or {}), **detail["contract"]}
     detail["event_time"] = jsonable(row.get("event_time"))
     detail["notified_at"] = jsonable(row.get("notified_at"))
     return detail

@@ -17,6 +17,7 @@ from chalicelib.adapters.database import Claim, Database, MetadataStore
 from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.core import keys
+from chalicelib.core.contracts import EMPTY_CONTRACTS, ContractSet
 from chalicelib.core.deadline import Deadline
 from chalicelib.core.errors import (
     BadEvent,
@@ -76,8 +77,11 @@ class Pipeline:
         results: ResultWriter,
         backup: Backup,
         notifier: Notifier,
+        contracts: ContractSet = EMPTY_CONTRACTS,
     ) -> None:
         self.settings = settings
+        #: The deployed data contracts; the key's one (if any) checks every row.
+        self.contracts = contracts
         self.database = database
         self.objects = objects
         self.results = results
@@ -149,7 +153,8 @@ class Pipeline:
     def _profile(self, upload: Upload, deadline: Deadline) -> Outcome:
         try:
             deadline.check("starting to read the file")
-            info, profile = self.objects.profile_object(upload, deadline.check)
+            contract = self.contracts.for_key(upload.key)
+            info, profile = self.objects.profile_object(upload, deadline.check, contract)
         except (ObjectMissing, DeadlineExceeded) as exc:
             return self._outcome(upload, "failed", None, code=exc.code, message=exc.message)
         except ReadInterrupted as exc:  # the object was found, then reading stopped

@@ -19,6 +19,8 @@ from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.secrets import SecretProvider
 from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.api import StatusApi
+from chalicelib.core.contracts import PACKAGED_DIR, ContractError, ContractSet, load_contracts
+from chalicelib.core.errors import ConfigError
 from chalicelib.core.settings import (
     SECRETS_CONNECT_TIMEOUT,
     SECRETS_MAX_ATTEMPTS,
@@ -77,6 +79,14 @@ class Runtime:
         return Database(SecretProvider(self.secretsmanager, self.settings), self.settings)
 
     @cached_property
+    def contracts(self) -> ContractSet:
+        """The data contracts packaged with the function, read once per container."""
+        try:
+            return load_contracts(PACKAGED_DIR)
+        except ContractError as exc:  # `python -m ops contracts check` catches this before
+            raise ConfigError(f"a packaged data contract is not valid: {exc}") from exc
+
+    @cached_property
     def pipeline(self) -> Pipeline:
         s = self.settings
         return Pipeline(
@@ -86,6 +96,7 @@ class Runtime:
             results=ResultWriter(self.s3, s.output_bucket),
             backup=Backup(self.s3, s.backup_bucket),
             notifier=Notifier(self.sns, s.sns_topic_arn),
+            contracts=self.contracts,
         )
 
     @cached_property

@@ -100,7 +100,7 @@ def _row(item: Mapping[str, Any]) -> str:
     return (
         "<tr>"
         f'<td class="num"><a href="files/{int(item["id"])}">{int(item["id"])}</a></td>'
-        f'<td class="key">{escape(str(item["key"]))}</td>'
+        f'<td class="key">{escape(str(item["key"]))}{_contract(item)}</td>'
         f'<td><span class="badge {status}">{status}</span></td>'
         f'<td class="num">{_number(item.get("row_count"))}</td>'
         f'<td class="num">{_number(item.get("column_count"))}</td>'
@@ -109,6 +109,16 @@ def _row(item: Mapping[str, Any]) -> str:
         f"<td>{escape(_utc(item.get('uploaded_at')))}</td>"
         "</tr>"
     )
+
+
+def _contract(item: Mapping[str, Any]) -> str:
+    """The mark of a data contract: its name, and how many values broke it."""
+    contract = item.get("contract")
+    if not contract:
+        return ""
+    broken = contract.get("violations")
+    count = f": {int(broken):,} violation(s)" if broken else ""
+    return f'<div class="warn">contract {escape(str(contract.get("name")))}{count}</div>'
 
 
 def _format(item: Mapping[str, Any]) -> str:
@@ -128,6 +138,18 @@ def _warnings(item: Mapping[str, Any]) -> str:
     if ragged:
         notes.append(f'<div class="warn">{int(ragged):,} ragged row(s)</div>')
     return "".join(notes)
+
+
+def _contract_fact(contract: Mapping[str, Any] | None) -> str:
+    if not contract:
+        return ""
+    counts = contract.get("counts") or []
+    parts = [
+        f"{c.get('column')} {c.get('rule')} x{c.get('count')} (first row {c.get('first_row')})"
+        for c in counts
+    ]
+    parts += [f"{p.get('column')} {p.get('kind')}" for p in contract.get("header_problems") or []]
+    return f"{contract.get('name')}" + (": " + "; ".join(parts) if parts else ": every row holds")
 
 
 def render(
@@ -194,6 +216,7 @@ def render_file(detail: Mapping[str, Any]) -> str:
         ("delimiter", repr(detail.get("delimiter")) if detail.get("delimiter") else ""),
         ("ragged rows", _number(detail.get("ragged_rows"))),
         ("error", f"{error['code']}: {error.get('message') or ''}" if error else ""),
+        ("contract", _contract_fact(detail.get("contract"))),
         ("uploaded (UTC)", _utc(detail.get("uploaded_at"))),
     ]
     warnings = [f"{w.get('code')}: {w.get('message')}" for w in detail.get("warnings") or []]

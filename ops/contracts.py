@@ -13,11 +13,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib.core.contracts import Contract, ContractError, ContractSet, load_contract
+from chalicelib.core.contracts import (
+    PACKAGED_DIR,
+    Contract,
+    ContractError,
+    ContractSet,
+    load_contract,
+)
 
 #: Where the Lambda reads contracts from (packaged with ``chalicelib/``); the
 #: repository's ``contracts/`` is a link to it.
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "chalicelib" / "contracts"
+DEFAULT_DIR = PACKAGED_DIR
 
 
 def check(directory: Path) -> tuple[list[str], list[str]]:
@@ -48,6 +54,14 @@ def check(directory: Path) -> tuple[list[str], list[str]]:
     return good, problems
 
 
+def _shown(directory: Path) -> Path:
+    """The directory relative to the working directory when it is under it (shorter lines)."""
+    try:
+        return directory.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return directory
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ops contracts",
@@ -57,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checker = commands.add_parser("check", help="check that every contract file is valid")
     checker.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    good, problems = check(args.directory)
+    good, problems = check(_shown(args.directory))
     for line in good:
         print(line)
     for line in problems:

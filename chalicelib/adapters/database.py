@@ -268,6 +268,15 @@ class MetadataStore:
             result_key=outcome.result_key,
             backup_key=outcome.backup_key,
         )
+        if profile is not None and profile.contract is not None:
+            report = profile.contract
+            self._run(
+                "record_contract",
+                id=claim.id,
+                contract=report.contract,
+                contract_violations=report.total,
+                contract_report=json.dumps(report.summary()),
+            )
 
     def release(self, claim: Claim, code: str, message: str) -> None:
         self._run("release", id=claim.id, error_code=code, error_message=message)

@@ -14,12 +14,14 @@ import logging
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import is_missing, translated
+from chalicelib.core.contracts import Contract
 from chalicelib.core.csvprofile import RangePart
 from chalicelib.core.errors import DeadlineExceeded, ObjectMissing, ReadInterrupted, StorageError
 from chalicelib.core.events import Upload
@@ -83,7 +85,7 @@ class InputObjects:
         return ObjectInfo.from_response(response), self.chunks(upload, response)
 
     def profile_object(
-        self, upload: Upload, check: Check | None = None
+        self, upload: Upload, check: Check | None = None, contract: Contract | None = None
     ) -> tuple[ObjectInfo, Profile]:
         """Read and profile the exact object of the event; ``check(step)`` runs per chunk.
 
@@ -94,12 +96,19 @@ class InputObjects:
         found are raised as they are; a missing or replaced object, or
         ``check``'s DeadlineExceeded, once it was found come as
         :class:`ReadInterrupted`.
+
+        ``contract`` (the key's, ``docs/contracts.md``): every row is checked
+        against it, in one sequential stream (a header that does not match
+        stops the read).
         """
         check = check or _no_check
-        if upload.size is not None and upload.size > self._parallel_threshold:
+        settings = self.profile_settings
+        if contract is not None:
+            settings = replace(settings, contract=contract)
+        elif upload.size is not None and upload.size > self._parallel_threshold:
             return _RangedRead(self, upload, check).run(self._range_size, self._ranges_in_flight)
         info, chunks = self.open(upload)
-        plan = RangePlan(info.size, (), self.profile_settings)
+        plan = RangePlan(info.size, (), settings)
         try:
             for chunk in chunks:
                 check(f"reading the file ({plan.first.bytes_read:,} of {info.size:,} bytes)")

@@ -56,6 +56,9 @@ DEFAULT_DATE_PATTERN = "%Y-%m-%d"
 #: ``strptime`` directives whose meaning depends on nothing but the text (no
 #: locale, no time zone database, no current date).
 FORMAT_DIRECTIVES = frozenset("YymdjHIMSfz%")
+#: Where the Lambda reads its contracts: packaged with ``chalicelib/`` (the
+#: repository's top-level ``contracts/`` is a link to it).
+PACKAGED_DIR = Path(__file__).resolve().parent.parent / "contracts"
 #: Result limits (DESIGN.md, "Data contracts and schema drift").
 MAX_VIOLATIONS = 100
 MAX_VALUE_CHARS = 40
@@ -415,6 +418,12 @@ class ContractReport:
             "total": self.total,
             "rows_checked": self.rows_checked,
         }
+
+    def summary(self) -> dict[str, object]:
+        """What the ``file_metadata`` row keeps: no violation list, so no values."""
+        document = self.to_dict()
+        del document["violations"]
+        return document
 
     def message(self) -> str:
         """One sentence for people: names columns, rules, rows and lines, never values."""
@@ -806,6 +815,8 @@ class _Parser:
         if read is None:
             how = f" in format {spec.format}" if spec.format != "default" else ""
             raise self.fail(path, f"{value!r} is not a {spec.type}{how}")
+        if isinstance(read, Decimal) and read.is_nan():
+            raise self.fail(path, "NaN equals nothing and bounds nothing: give a number")
         return read
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from chalicelib.core.contracts import ContractReport
 from chalicelib.core.events import Upload
 from chalicelib.core.profile import Profile
 
@@ -223,6 +224,8 @@ def body_for(outcome: Outcome) -> str:
             for w in profile.warnings
             if w.code != outcome.error_code
         ]
+    if profile and profile.contract:
+        lines += contract_lines(profile.contract)
     size = outcome.size if outcome.size is not None else upload.size
     if size is not None:
         lines.append(f"Size:        {size:,} bytes")
@@ -239,6 +242,19 @@ def body_for(outcome: Outcome) -> str:
     lines += [f"Not done:    {shown(item)}" for item in outcome.not_done]
     lines += ["", _advice(outcome)]
     return "\n".join(lines) + "\n"
+
+
+def contract_lines(report: ContractReport) -> list[str]:
+    """Which contract governed the file and, per column and rule, how many values break
+    it with the first row and line: names and counts, never values."""
+    if not report.broken:
+        return [f"Contract:    {shown(report.contract)}: every row holds"]
+    head = f"Contract:    {shown(report.contract)}: " + (
+        "the header does not match; no row was read"
+        if report.header_problems
+        else f"{report.total:,} value{'s' if report.total != 1 else ''} break it"
+    )
+    return [head] + [f"             {shown(line)}" for line in report.lines()]
 
 
 def format_line(profile: Profile) -> str:

@@ -27,7 +27,7 @@ ODD_KEYS = ["with space.csv", "a+b.csv", "100%.csv", "ü/日本.csv", "nested/de
 CSV = b'id,city\n1,Oslo\n2,"Rio, RJ"\n'
 
 
-#: samples/: 4 succeed (sales, customers, the Excel export, the gzip), 2 are rejected
+#: samples/: 4 succeed (sales, customers, the Excel export, the gzip), 3 are rejected
 SAMPLES = sorted(p.name for p in (ROOT / "samples").iterdir() if p.is_file())
 
 
@@ -43,6 +43,9 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
     local.wait_for("samples/excel-unicode-export.csv  12 rows")
     local.wait_for("samples/orders-2025-10.csv.gz  200 rows")
     local.wait_for("REJECTED: ragged-inventory.csv (RAGGED_ROWS)")
+    # the sales contract (contracts/sales.json) governs samples/sales-*: one sample breaks it
+    local.wait_for("REJECTED: sales-2025-q4-broken.csv (CONTRACT_VIOLATION)")
+    local.wait_for("column 'region': 2 values break enum; first at row 3 (line 4)")
     env = local.env()
     for name in (
         "AWS_ENDPOINT_URL",
@@ -83,7 +86,7 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
         status = json.loads(response.read())
     assert status["database"]["ok"] is True
     assert status["counts"]["succeeded"] == 4 + len(ODD_KEYS)
-    assert status["counts"]["rejected"] == 2
+    assert status["counts"]["rejected"] == 3  # broken-export, ragged-inventory, the contract sample
 
     # A second `make local` on the same state is refused clearly.
     second = run_devstack("--state-dir", str(local.state), timeout=60)

@@ -224,6 +224,11 @@ def test_invalid_contract_names_file_and_path(doc: dict[str, Any], path: str) ->
     assert str(caught.value).startswith(f"contracts/bad.json: {path}: ")
 
 
+def test_a_nan_bound_is_refused() -> None:
+    with pytest.raises(ContractError, match=r"constraints\.enum\[0\]: NaN"):
+        spec(type="number", constraints={"enum": ["NaN"]})
+
+
 def test_not_json_names_the_line() -> None:
     with pytest.raises(ContractError, match=r"contracts/bad.json: \$: not JSON: .* line 2"):
         parse_contract('{\n  "name": }', "contracts/bad.json")

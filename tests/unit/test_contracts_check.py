@@ -25,6 +25,18 @@ def test_contracts_link_points_at_the_packaged_directory() -> None:
     assert len(load_contracts(DEFAULT_DIR)) >= 1
 
 
+def test_chalice_packages_every_contract() -> None:
+    """What Chalice puts in the function's zip (its own walk of the project)."""
+    from chalice.deploy.packager import LambdaDeploymentPackager
+    from chalice.utils import UI, OSUtils
+
+    packager = LambdaDeploymentPackager(OSUtils(), None, UI())
+    packaged = {name for _, name in packager._iter_app_filenames(str(ROOT))}
+    contracts = {f"chalicelib/contracts/{p.name}" for p in DEFAULT_DIR.glob("*.json")}
+    assert contracts
+    assert contracts <= packaged
+
+
 def write(directory: Path, name: str, doc: object) -> None:
     (directory / name).write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
 

@@ -55,6 +55,14 @@ SET status = :status,
     updated_at = now()
 WHERE id = :id;
 
+-- name: record_contract
+-- Issue 14: the contract that governed the upload and its verdict (no values).
+UPDATE file_metadata
+SET contract = :contract,
+    contract_violations = :contract_violations,
+    contract_report = CAST(:contract_report AS jsonb)
+WHERE id = :id;
+
 -- name: release
 -- A retryable failure: keep the row in 'processing', note why, free the lease.
 UPDATE file_metadata
@@ -100,7 +108,7 @@ SELECT status, count(*) AS n FROM file_metadata GROUP BY status;
 -- (or 2^31, past any SERIAL, for the first page: hence bigint).
 SELECT id, bucket, filename, status, row_count, column_count, encoding, compression,
        ragged_rows, warnings, error_code, error_message, result_key, backup_key,
-       "timestamp", updated_at
+       "timestamp", updated_at, contract, contract_violations
 FROM file_metadata
 WHERE (CAST(:status AS text) IS NULL OR status = CAST(:status AS text))
   AND id < CAST(:before AS bigint)
@@ -112,6 +120,7 @@ LIMIT :limit;
 SELECT id, bucket, filename, upload_id, status, event_time, size_bytes, etag,
        row_count, column_count, delimiter, encoding, compression, delimiter_source,
        ragged_rows, warnings, profile, error_code, error_message,
-       result_key, backup_key, attempts, notified_at, "timestamp", updated_at
+       result_key, backup_key, attempts, notified_at, "timestamp", updated_at,
+       contract, contract_violations, contract_report
 FROM file_metadata
 WHERE id = :id;
