@@ -25,9 +25,10 @@ by column with C-level methods:
    check that implies :meth:`FieldSpec.check` passes on each of its values:
    a string column without constraints always; integers and numbers by
    ``translate`` (only digits, signs, one dot), or a column regex, with the
-   bounds from ``min``/``max`` over ``map(int, ...)`` / ``map(float, ...)``
-   (rounding to float is monotonic, so a float strictly inside a bound is a
-   decimal inside it; a tie goes to the exact check); every other column
+   bounds as one regex over the joined column (integer bounds from 0 up:
+   :func:`range_regex`) or from ``min``/``max`` over ``map(int, ...)`` /
+   ``map(float, ...)`` (rounding to float is monotonic, so a float strictly
+   inside a bound is a decimal inside it; a tie goes to the exact check); every other column
    (dates, booleans, enums, patterns, lengths, datetimes) by its *distinct*
    values, each checked once with :meth:`FieldSpec.check` and remembered.
    A column that fails its bulk check is tried by its distinct values too.
