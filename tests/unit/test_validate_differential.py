@@ -368,3 +368,24 @@ def test_a_contract_reads_the_file_in_order() -> None:
     assert plain.rangeable
     assert not governed.rangeable
     assert governed.split_delimiter is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    low=st.integers(0, 10**6),
+    span=st.integers(0, 10**6),
+    values=st.lists(st.integers(0, 3 * 10**6), max_size=30),
+)
+def test_range_regex_is_the_bounds(low: int, span: int, values: list[int]) -> None:
+    """The integer bounds' regex matches exactly the plain integers inside them."""
+    import re
+
+    from chalicelib.core.validate import range_regex
+
+    high = low + span
+    pattern = re.compile(range_regex(low, high))
+    for value in [*values, low, high, low - 1, high + 1, 0, 9, 10, 99, 100]:
+        if value >= 0:
+            assert bool(pattern.fullmatch(str(value))) == (low <= value <= high)
+    assert not pattern.fullmatch("0" + str(low))
+    assert not pattern.fullmatch("+" + str(low))
