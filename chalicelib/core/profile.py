@@ -588,6 +588,24 @@ class ColumnSample:
         if len(self._pending) >= 1000:
             self.flush()
 
+    def add_measured(self, row: list[str], sizes: Sequence[int], points: Sequence[int]) -> None:
+        """One row whose values were measured as they were read (the fast profiler's
+        records longer than its parse window, ``raw`` only).
+
+        ``row`` holds stand-ins for the first ``min(width, MAX_COLUMNS)`` values:
+        texts that type, count as empty and order as the stripped values do;
+        ``sizes`` and ``points`` are the values' lengths as read, in bytes and in
+        code points as UTF-8.
+        """
+        if self.rows >= self.limit:
+            return
+        for column, size, count in zip(self._columns, sizes, points, strict=False):
+            column.longest = max(column.longest, size)
+            column.longest_utf8 = max(column.longest_utf8, count)
+        if len(row) < self.width:
+            row = row + [""] * (self.width - len(row))
+        self.add(row)
+
     def flush(self) -> None:
         rows, self._pending = self._pending, []
         if not rows:
