@@ -19,10 +19,12 @@ input (hypothesis differential tests), without holding the file:
   comparison. Only a run that fails it is split to count its ragged rows; while
   fewer than 10 examples are known, such a chunk is run again by the exact
   (slower) scan that also knows each record's line.
-- **Column sample** (rules 14-15): the first ``PROFILE_ROWS`` rows are read by
-  the ``csv`` module itself, on the text read as latin-1 (bytes as they are;
-  names are decoded once the encoding is known at the end); after that it costs
-  nothing.
+- **Column sample** (rules 14-15): the first ``PROFILE_ROWS`` rows, on the text
+  read as latin-1 (bytes as they are; names are decoded once the encoding is
+  known at the end), a window of whole lines at a time: quote-free lines are
+  split by ``str`` methods, records with quotes read by the ``csv`` module, and
+  a record longer than the window by :class:`_Record`, which streams its values
+  (lengths, and only the text that can type them); after that it costs nothing.
 - **Ranges**: once plain input (no container, not UTF-16) has its header and
   a full column sample (:attr:`Profiler.rangeable`), the rest of the object
   may be profiled in ranges apart, one :class:`RangeProfiler` per range, and
@@ -739,6 +741,7 @@ class _Sample:
         self._pending = b""
         self._retry = 0  # parse again once the pending text is this long
         self._long: _Record | None = None
+        self._shape: bytes | None = None  # the bytes that are not the delimiter or LF
 
     def feed(self, text: bytes, final: bool = False) -> None:  # noqa: C901
         """Parses whole lines, at most a window at a time: a large chunk is not decoded
@@ -774,7 +777,7 @@ class _Sample:
                 if whole and (cut <= start or cut - start < self._retry):
                     break  # wait for more text
             if cut > start:
-                used = self._parse(buf[start:cut].decode("latin-1"))
+                used = self._parse(buf[start:cut])
                 start += used
                 if whole:
                     # Parse the open record again once its text has doubled.
@@ -799,40 +802,113 @@ class _Sample:
             sample.add_measured(*row)
             self.done = sample.full
 
-    def _parse(self, text: str) -> int:
-        """The records that end in ``text`` (whole lines): the length they take.
+    def _parse(self, raw: bytes) -> int:
+        """The records that end in ``raw`` (whole lines): the length they take.
 
-        The lines are followed by one more, ``x``: a record that reads it was not
-        ended by the text (a quoted field still open), and a record that starts on it
-        is not the text's. The csv module counts the lines it read (``line_num``).
+        Lines without a quote whose records all have the header's fields are split
+        by ``str`` methods; a record with a quote (and lines with a ragged record)
+        are read by the csv module. The values of the rows with the header's fields
+        are gathered in order, then go to the sample column by column.
         """
-        lines = io.StringIO(text, newline="").readlines()
-        count = len(lines)
-        lines.append("x\n")
-        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
-        taken = 0  # lines of the records read
         sample = self.sample
-        width = -1 if self.names is None else len(self.names)
-        need = -1 if sample is None else sample.limit - sample.rows  # rows still wanted
-        rows: list[list[str]] = []
+        if sample is None:
+            return self._header(raw)
+        width = sample.width
+        text = raw.decode("latin-1")
+        values: list[str] = []
+        pos, end = 0, len(raw)
+        reader: Iterator[list[str]] | None = None
+        lines = io.StringIO()
+        limit = end
+        while pos < end:
+            quote = raw.find(b'"', pos)
+            stop = end if quote < 0 else max(pos, raw.rfind(b"\n", pos, quote) + 1)
+            if quote >= 0:
+                stop = max(stop, raw.rfind(b"\r", pos, quote) + 1)
+            if stop > pos:
+                self._lines(raw[pos:stop], text, pos, values, width)
+            if quote < 0:
+                pos = end
+                break
+            # The record with the quote; a record still open at the end reads on into
+            # the line after the text, "x" (after a line end, the file's last line has
+            # none: it ends as before).
+            if reader is None:
+                ended = raw.endswith((b"\n", b"\r"))
+                limit = end if ended else end + 1
+                lines = io.StringIO(text + ("x\n" if ended else "\nx\n"), newline="")
+                reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+            lines.seek(stop)
+            row = next(reader)
+            after = lines.tell()
+            if after > limit:
+                pos = stop
+                break
+            if len(row) == width:
+                values.extend(row)
+            pos = min(after, end)
+        rows = min(len(values) // width, sample.limit - sample.rows)
+        last = rows * width
+        sample.add_columns([values[i:last:width] for i in range(min(width, MAX_COLUMNS))], rows)
+        self.done = sample.full
+        return pos
+
+    def _header(self, raw: bytes) -> int:
+        """The header, the first record (after blank lines), if it ends in ``raw``: the
+        length it takes (0 if it does not end in it)."""
+        lines = io.StringIO(raw.decode("latin-1"), newline="").readlines()
+        count = len(lines)
+        lines.append("x\n")  # a record that reads it did not end in the text
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        taken = 0
         for row in reader:
             if reader.line_num > count:
                 break
             taken = reader.line_num
-            if not row:
-                continue
-            if sample is None:
+            if row:
                 self.names = row
-                sample = self.sample = ColumnSample(len(row), self.limit, raw=True)
-                width, need = len(row), self.limit
-            elif len(row) == width:
-                rows.append(row)
-            if len(rows) >= need:
-                self.done = True
+                self.sample = ColumnSample(len(row), self.limit, raw=True)
+                self.done = self.sample.full
                 break
-        if sample is not None:
-            sample.extend(rows)
         return sum(map(len, lines[:taken]))
+
+    def _lines(self, raw: bytes, text: str, pos: int, values: list[str], width: int) -> None:
+        """Whole lines without a quote: the values of their rows with ``width`` fields."""
+        if not self._plain(raw, text, pos, values, width):
+            lines = io.StringIO(text[pos : pos + len(raw)], newline="")
+            for row in csv.reader(lines, delimiter=self.delimiter, strict=False):
+                if len(row) == width:
+                    values.extend(row)
+
+    def _plain(self, raw: bytes, text: str, pos: int, values: list[str], width: int) -> bool:
+        """Whole lines without a quote (``raw``, at ``pos`` of ``text``): their values
+        into ``values`` if every record in them has the header's fields, else False.
+        Unquoted, a field is the text between delimiters, and CRLF, a lone CR and LF
+        all end a record (rule 7)."""
+        data = raw
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").translate(_CR_TO_LF)
+        blank = data[:1] == b"\n" or b"\n\n" in data
+        if blank:
+            data = data.lstrip(b"\n")
+            while b"\n\n" in data:
+                data = data.replace(b"\n\n", b"\n")
+        if not data:
+            return True
+        if data[-1:] != b"\n":
+            data += b"\n"  # the last line of the file
+        delimiter = self.delimiter
+        if self._shape is None:
+            self._shape = bytes(b for b in range(256) if b not in (_LF, ord(delimiter)))
+        rows = data.count(b"\n")
+        if (
+            data.translate(None, self._shape)
+            != (delimiter.encode("latin-1") * (width - 1) + b"\n") * rows
+        ):
+            return False  # a ragged row
+        piece = text[pos : pos + len(raw)] if data is raw else data.decode("latin-1")
+        values += piece.replace("\n", delimiter).split(delimiter)[: rows * width]
+        return True
 
 
 class Profiler:

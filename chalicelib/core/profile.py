@@ -11,6 +11,7 @@ Pure: no I/O, no AWS, no database.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -444,6 +445,16 @@ def _first_extremes(texts: Sequence[str]) -> tuple[int, int]:
     )
 
 
+def _first_integer_extremes(texts: Sequence[str]) -> tuple[int, int]:
+    """:func:`_first_extremes` of integers (rule 15's), exactly: the ``json`` module
+    reads a list of them as ints several times faster than ``int`` one by one."""
+    try:
+        numbers = json.loads("[" + ",".join(texts).replace("+", "") + "]")
+    except ValueError:  # more digits than int reads by default (4,300)
+        return _first_extremes(texts)
+    return numbers.index(min(numbers)), numbers.index(max(numbers))
+
+
 def _exact_first(
     texts: Sequence[str], floats: list[float], bound: float, pick: Callable[..., int]
 ) -> int:
@@ -516,11 +527,11 @@ class _Column:
             if self.most is None or high > self.most:
                 self.most = high
         elif kind in ("integer", "number"):
-            self._extremes(present)
+            self._extremes(present, kind == "integer")
 
-    def _extremes(self, texts: Sequence[str]) -> None:
+    def _extremes(self, texts: Sequence[str], integers: bool) -> None:
         """Least and greatest as exact decimals; the first one on a tie."""
-        low_at, high_at = _first_extremes(texts)
+        low_at, high_at = _first_integer_extremes(texts) if integers else _first_extremes(texts)
         low, high = texts[low_at], texts[high_at]
         if self.least is None or number_key(low) < number_key(self.least):
             self.least = low
@@ -605,6 +616,16 @@ class ColumnSample:
         if len(row) < self.width:
             row = row + [""] * (self.width - len(row))
         self.add(row)
+
+    def add_columns(self, columns: Sequence[Sequence[str]], rows: int) -> None:
+        """``rows`` rows given as columns (the first ``min(width, MAX_COLUMNS)``)."""
+        rows = min(rows, self.limit - self.rows)
+        if rows <= 0:
+            return
+        self.flush()
+        self.rows += rows
+        for column, values in zip(self._columns, columns, strict=False):
+            column.add(values[:rows] if len(values) > rows else values, self._raw)
 
     def flush(self) -> None:
         rows, self._pending = self._pending, []
