@@ -4,7 +4,7 @@
 #   make bench-plot         redraw docs/benchmarks-*.png from .bench/results.json
 BENCH_MB ?= 256
 BENCH_REPEAT ?= 3
-BENCH_SAMPLE_REPEAT ?= 11
+BENCH_SAMPLE_REPEAT ?= 21
 BENCH_VENV ?= .venv
 BENCH_STAMP := $(BENCH_VENV)/.bench-installed
 
