@@ -777,8 +777,12 @@ class _Sample:
                 if whole and (cut <= start or cut - start < self._retry):
                     break  # wait for more text
             if cut > start:
+                header = self.sample is None
                 used = self._parse(buf[start:cut])
                 start += used
+                if header and self.sample is not None:
+                    self._retry = 0
+                    continue  # the rows after the header, in the same text
                 if whole:
                     # Parse the open record again once its text has doubled.
                     self._retry = 2 * (len(buf) - start)
