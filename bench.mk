@@ -4,6 +4,7 @@
 #   make bench-plot         redraw docs/benchmarks-*.png from .bench/results.json
 BENCH_MB ?= 256
 BENCH_REPEAT ?= 3
+BENCH_SAMPLE_REPEAT ?= 21
 BENCH_VENV ?= .venv
 BENCH_STAMP := $(BENCH_VENV)/.bench-installed
 # Small uploads are measured against main before issue 12 (rules 1-15, the column
@@ -18,11 +19,13 @@ $(BENCH_STAMP): requirements.txt requirements-dev.txt requirements-bench.txt
 	touch $@
 
 ## make bench: the profiler against the csv module and wc -l (throughput, peak RSS),
+## the CPU the column sample adds (against PROFILE_ROWS=0),
 ## parallel ranged GETs against one GET, contract validation against the csv module
 ## and a straightforward validator, cold start against import boto3, and
 ## the end-to-end latency of small uploads on the local stack against LATENCY_REF
 bench: $(BENCH_STAMP)
 	BENCH_MB=$(BENCH_MB) BENCH_REPEAT=$(BENCH_REPEAT) $(BENCH_VENV)/bin/python -m bench
+	$(BENCH_VENV)/bin/python -m bench.sample --mb $(BENCH_MB) --repeat $(BENCH_SAMPLE_REPEAT)
 	$(BENCH_VENV)/bin/python -m bench.ranged --mb $(BENCH_MB) --cap 40
 	$(BENCH_VENV)/bin/python -m bench.contracts --mb $(BENCH_MB) --repeat $(BENCH_REPEAT) --broken
 	$(BENCH_VENV)/bin/python -m bench.coldstart --runs 21 --json .bench/coldstart.json --plot docs/benchmarks-coldstart.png

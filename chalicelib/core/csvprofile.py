@@ -22,10 +22,12 @@ input (hypothesis differential tests), without holding the file:
   comparison. Only a run that fails it is split to count its ragged rows; while
   fewer than 10 examples are known, such a chunk is run again by the exact
   (slower) scan that also knows each record's line.
-- **Column sample** (rules 14-15): the first ``PROFILE_ROWS`` rows are read by
-  the ``csv`` module itself, on the text read as latin-1 (bytes as they are;
-  names are decoded once the encoding is known at the end); after that it costs
-  nothing.
+- **Column sample** (rules 14-15): the first ``PROFILE_ROWS`` rows, on the text
+  read as latin-1 (bytes as they are; names are decoded once the encoding is
+  known at the end), a window of whole lines at a time: quote-free lines are
+  split by ``str`` methods, records with quotes read by the ``csv`` module, and
+  a record longer than the window by :class:`_Record`, which streams its values
+  (lengths, and only the text that can type them); after that it costs nothing.
 - **Ranges**: once plain input (no container, not UTF-16) has its header and
   a full column sample (:attr:`Profiler.rangeable`), the rest of the object
   may be profiled in ranges apart, one :class:`RangeProfiler` per range, and
@@ -65,6 +67,7 @@ from chalicelib.core.profile import (
     DELIMITERS,
     EMPTY,
     GZIP_MAGIC,
+    MAX_COLUMNS,
     MAX_RAGGED_EXAMPLES,
     NOT_CSV,
     SIGNATURE_BYTES,
@@ -96,6 +99,11 @@ Compression = Literal["gzip", "zstd"]
 # States of the reader (CPython's Modules/_csv.c), reduced to what counting
 # needs: after a closing quote the reader behaves as at a field's start.
 _START_RECORD, _START_FIELD, _IN_FIELD, _IN_QUOTED = range(4)
+#: The column sample's long records (:class:`_Record`) also know the state after a
+#: quote inside a quoted field (closing, or the first of a doubled pair).
+_QUOTE_IN_QUOTED = 4
+_CR = ord("\r")
+_LINE_ENDS = b"\r\n"
 _QUOTE = ord('"')
 _LF = ord("\n")
 _CR_TO_LF = bytes.maketrans(b"\r", b"\n")
@@ -105,6 +113,8 @@ _QUOTED_TEXT = re.compile(b'[^"]*+(?:""[^"]*+)*+')
 _WINDOW = 1 << 20
 #: Text the column sample parses at a time (rule 15), more for a longer record.
 _SAMPLE_WINDOW = 1 << 18
+#: The most bytes a long record of the column sample (:class:`_Record`) reads at a step.
+_RECORD_WINDOW = 1 << 20
 #: Opening quotes handled one by one after a region held a stray quote.
 _SLOW = 64
 
@@ -579,11 +589,225 @@ class _Machine:
         return -1 if at < 0 else joined.count(b"\0", 0, at + 1)
 
 
+#: A stripped value longer than this can only be an integer or a number (rule 15: a
+#: datetime, the longest of the other types, has at most 35 characters).
+_KEPT = 64
+_BLANKS = b" \t"
+_DIGITS = b"0123456789"
+#: The bytes of a numeral besides its digits, and how many of them one has at most.
+_NUMERAL_MARKS = b"+-.eE"
+_MARKS_MAX = 4
+#: UTF-8 continuation bytes: a value's code points are its other bytes.
+_CONTINUATION = bytes(range(0x80, 0xC0))
+#: What a long value whose text is a string stands for in the column sample.
+_A_STRING = "x"
+
+
+class _Streamed:
+    """One field of a long record (:class:`_Record`), measured as it passes.
+
+    It keeps the value's length (bytes, and code points as UTF-8 counts them: the
+    bytes that are not continuation bytes) and its stripped text while that text
+    could still be typed anything but a string: while it has at most ``_KEPT``
+    bytes, or, past that, while it could still be a numeral (digits and at most
+    four of ``+-.eE``). A numeral of hundreds of MB is the one value held whole:
+    its text may be the column's min or max.
+    """
+
+    __slots__ = ("blanks", "core", "marks", "points", "size", "string")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.points = 0
+        self.core = bytearray()  # from the first byte that is not blank to the last so far
+        self.blanks = b""  # blanks after the core (at most _KEPT + 1 of them)
+        self.marks = -1  # bytes of the core that are not digits, once it is past _KEPT
+        self.string = False  # the stripped text is a string: the core is dropped
+
+    def add(self, piece: bytes, pairs: int = 0) -> None:
+        """More of the value: ``piece`` as read, holding ``pairs`` doubled quotes."""
+        size = len(piece)
+        self.size += size - pairs
+        self.points += size if piece.isascii() else len(piece.translate(None, _CONTINUATION))
+        self.points -= pairs
+        if self.string:
+            return
+        if pairs:
+            piece = piece.replace(b'""', b'"')
+        stripped = piece.strip(_BLANKS)
+        if not stripped:
+            if self.core and len(self.blanks) <= _KEPT:
+                self.blanks += piece[: _KEPT + 1]
+            return
+        core = self.core
+        if core:
+            inner = self.blanks + piece[: len(piece) - len(piece.lstrip(_BLANKS))]
+            if inner:
+                if len(core) + len(inner) + len(stripped) > _KEPT:  # a blank in a long text
+                    self._drop()
+                    return
+                core += inner
+        core += stripped
+        if len(core) > _KEPT:
+            added = core if self.marks < 0 else stripped
+            marks = added.translate(None, _DIGITS)
+            self.marks = max(self.marks, 0) + len(marks)
+            if self.marks > _MARKS_MAX or marks.translate(None, _NUMERAL_MARKS):
+                self._drop()
+                return
+        self.blanks = piece[len(piece.rstrip(_BLANKS)) :][: _KEPT + 1]
+
+    def _drop(self) -> None:
+        self.string = True
+        self.core = bytearray()
+        self.blanks = b""
+
+    def stand_in(self) -> str:
+        """A value that types, is empty and orders as this one's stripped text does."""
+        return _A_STRING if self.string else self.core.decode("latin-1")
+
+
+class _Record:
+    """Rule 15 for a record longer than a parse window, read as the ``csv`` module reads
+    it (``excel`` dialect, ``strict=False``) but without keeping its text: each of the
+    first ``min(width, MAX_COLUMNS)`` fields is :class:`_Streamed`.
+
+    The states are the C reader's (``Modules/_csv.c``): after a closing quote a quote
+    is a literal one, the delimiter or a line end ends the field, and any other byte
+    joins the field, which goes on unquoted.
+    """
+
+    def __init__(self, delimiter: bytes, width: int) -> None:
+        self._dbyte = delimiter[0]
+        self._width = width
+        self._kept = min(width, MAX_COLUMNS)
+        self._unquoted = re.compile(b"[" + re.escape(delimiter) + b"\r\n]")
+        self.state = _START_RECORD
+        self.fields = 0  # fields ended
+        self.values: list[_Streamed] = []
+        self._value: _Streamed | None = None
+
+    def feed(self, buf: bytes, pos: int, final: bool) -> int:
+        """Read ``buf[pos:]``: where the record ended (after its line end), or -1 while
+        it goes on. With ``final`` the end of ``buf`` ends it."""
+        end = len(buf)
+        while pos < end:
+            if self.state == _IN_QUOTED:
+                pos = self._quoted(buf, pos, end)
+                continue
+            if self.state == _IN_FIELD:
+                stop = min(end, pos + _RECORD_WINDOW)
+                found = self._unquoted.search(buf, pos, stop)
+                at = stop if found is None else found.start()
+                if at > pos and self._value is not None:
+                    self._value.add(buf[pos:at])
+                pos = at
+                if found is None:
+                    continue
+            else:
+                taken = self._opening(buf[pos])
+                if taken >= 0:
+                    pos += taken
+                    continue
+            # The delimiter or a line end, at pos, ends the field.
+            byte = buf[pos]
+            self._end_field()
+            pos += 1
+            if byte == self._dbyte:
+                self.state = _START_FIELD
+                continue
+            self.state = _START_RECORD
+            if byte == _CR and pos < end and buf[pos] == _LF:
+                pos += 1
+            return pos
+        return end if final and self._end_of_input() else -1
+
+    def _end_of_input(self) -> bool:
+        """The text ended (as a last line without a line end does): whether that ended
+        a record."""
+        if self.state == _START_RECORD:
+            return False
+        if self.state == _START_FIELD:
+            self._start()  # an empty last field
+        self._end_field()
+        self.state = _START_RECORD
+        return True
+
+    def _quoted(self, buf: bytes, pos: int, end: int) -> int:
+        """Quoted text from ``pos``, a window at most: where reading goes on."""
+        stop = min(end, pos + _RECORD_WINDOW)
+        close, pairs = stop, 0
+        first = buf.find(b'"', pos, stop)
+        if first >= 0:
+            # Doubled quotes become two NULs (never in the text: rule 4), so the first
+            # quote left closes the field (or is doubled across the window's end: the
+            # next byte tells).
+            at = buf[pos:stop].replace(b'""', b"\0\0").find(b'"', first - pos)
+            close = stop if at < 0 else pos + at
+            pairs = buf.count(b'"', first, close) >> 1
+        if close > pos and self._value is not None:
+            self._value.add(buf[pos:close], pairs)
+        if close < stop:
+            self.state = _QUOTE_IN_QUOTED
+            close += 1
+        return close
+
+    def _opening(self, byte: int) -> int:
+        """``byte`` at a record's or field's start, or after a quote inside quotes: the
+        bytes it takes (0: it is text, read on in the field), or -1 if it ends the field."""
+        state = self.state
+        if state == _QUOTE_IN_QUOTED and byte == _QUOTE:  # a doubled quote
+            if self._value is not None:
+                self._value.add(b'"')
+            self.state = _IN_QUOTED
+            return 1
+        if state == _START_RECORD and byte in _LINE_ENDS:  # a blank line
+            return 1
+        if state != _QUOTE_IN_QUOTED:
+            self._start()
+            if byte == _QUOTE:  # an opening quote
+                self.state = _IN_QUOTED
+                return 1
+        if byte == self._dbyte or byte in _LINE_ENDS:
+            return -1
+        self.state = _IN_FIELD
+        return 0
+
+    def _start(self) -> None:
+        self._value = _Streamed() if self.fields < self._kept else None
+
+    def _end_field(self) -> None:
+        if self._value is not None:
+            self.values.append(self._value)
+            self._value = None
+        self.fields += 1
+        if self.fields > self._width:
+            self.values.clear()  # ragged: it is not in the sample
+
+    @property
+    def row(self) -> tuple[list[str], list[int], list[int]] | None:
+        """The ended record as the sample takes it (stand-ins, bytes, code points),
+        or None when it is ragged."""
+        if self.fields != self._width:
+            return None
+        values = self.values
+        return (
+            [value.stand_in() for value in values],
+            [value.size for value in values],
+            [value.points for value in values],
+        )
+
+
 class _Sample:
     """Rules 14-15: the header's names and the column sample, read by the csv module.
 
-    Fed the text (after BOM and sep line) as it comes; reads whole lines, and
-    keeps the text of a record not yet ended.
+    Fed the text (after BOM and sep line) as it comes. Records are parsed a window
+    (``_SAMPLE_WINDOW``) at a time, as whole lines read as latin-1 (bytes as they
+    are; names are decoded once the encoding is known, at the end). A record after
+    the header that is longer than a window is read by :class:`_Record` instead,
+    which keeps its values' lengths and only the text that can matter: so what the
+    sample holds is bounded by the window, but for the header (its names are kept
+    whole) and a numeral of hundreds of MB (:class:`_Streamed`).
     """
 
     def __init__(self, delimiter: str, limit: int) -> None:
@@ -594,75 +818,179 @@ class _Sample:
         self.done = False
         self._pending = b""
         self._retry = 0  # parse again once the pending text is this long
+        self._long: _Record | None = None
+        self._shape: bytes | None = None  # the bytes that are not the delimiter or LF
 
-    def feed(self, text: bytes, final: bool = False) -> None:
+    def feed(self, text: bytes, final: bool = False) -> None:  # noqa: C901
         """Parses whole lines, at most a window at a time: a large chunk is not decoded
         (nor copied) past the rows the sample needs."""
         if self.done:
             return
-        pending = self._pending + text
-        start = 0  # pending[:start] is parsed
-        window = max(_SAMPLE_WINDOW, self._retry)
-        while True:
-            end = start + window
-            whole = len(pending) <= end
-            if whole and final:
-                cut = len(pending)
-            elif whole:
-                cut = max(pending.rfind(b"\n", start), pending.rfind(b"\r", start)) + 1
-                if cut == 0 or cut - start < self._retry:
+        buf = self._pending + text if self._pending else text
+        start = 0  # buf[:start] is read
+        window = _SAMPLE_WINDOW
+        while not self.done:
+            if self._long is not None:
+                end = self._long.feed(buf, start, final)
+                if end < 0:
+                    start = len(buf)
                     break
-            else:
-                cut = max(pending.rfind(b"\n", start, end), pending.rfind(b"\r", start, end)) + 1
-                if cut == 0:  # no line end in the window yet
-                    window *= 2
-                    continue
-            used = self._parse(pending[start:cut].decode("latin-1"))
-            if self.done:
-                self._pending = b""
-                return
-            start += used
-            if whole:
-                self._retry = 2 * (len(pending) - start)
+                self._ended(self._long)
+                self._long = None
+                start = end
+                continue
+            if start >= len(buf):
                 break
-            if used == 0:  # a record longer than the window
-                window *= 2
-        self._pending = pending[start:]
+            if self.sample is not None:
+                window = _SAMPLE_WINDOW
+            elif window < self._retry:  # the header, long: parsed again once it doubled
+                window = self._retry
+            stop = start + window
+            whole = len(buf) <= stop
+            if whole and final:
+                cut = len(buf)
+            else:
+                stop = min(stop, len(buf))
+                cut = max(buf.rfind(b"\n", start, stop), buf.rfind(b"\r", start, stop)) + 1
+                if whole and (cut <= start or cut - start < self._retry):
+                    break  # wait for more text
+            if cut > start:
+                header = self.sample is None
+                used = self._parse(buf[start:cut])
+                start += used
+                if header and self.sample is not None:
+                    self._retry = 0
+                    continue  # the rows after the header, in the same text
+                if whole:
+                    # Parse the open record again once its text has doubled.
+                    self._retry = 2 * (len(buf) - start)
+                    break
+                self._retry = 0
+                if used or self.done:
+                    continue
+            # No record ends in the window: the one at start is longer than it.
+            if self.sample is None:
+                window *= 2  # the header: its names are kept whole
+                continue
+            self._long = _Record(self.delimiter.encode("latin-1"), self.sample.width)
+        self._pending = b"" if self.done else buf[start:]
 
-    def _parse(self, text: str) -> int:
-        """The records that end in ``text`` (whole lines): the length they take.
-
-        The lines are followed by one more, ``x``: a record that reads it was not
-        ended by the text (a quoted field still open), and a record that starts on it
-        is not the text's. The csv module counts the lines it read (``line_num``).
-        """
-        lines = io.StringIO(text, newline="").readlines()
-        count = len(lines)
-        lines.append("x\n")
-        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
-        taken = 0  # lines of the records read
+    def _ended(self, record: _Record) -> None:
+        """A long record ended: into the sample unless it is ragged."""
+        row = record.row
         sample = self.sample
-        width = -1 if self.names is None else len(self.names)
-        need = -1 if sample is None else sample.limit - sample.rows  # rows still wanted
-        rows: list[list[str]] = []
+        assert sample is not None
+        if row is not None:
+            sample.add_measured(*row)
+            self.done = sample.full
+
+    def _parse(self, raw: bytes) -> int:
+        """The records that end in ``raw`` (whole lines): the length they take.
+
+        Lines without a quote whose records all have the header's fields are split
+        by ``str`` methods; a record with a quote (and lines with a ragged record)
+        are read by the csv module. The values of the rows with the header's fields
+        are gathered in order, then go to the sample column by column.
+        """
+        sample = self.sample
+        if sample is None:
+            return self._header(raw)
+        width = sample.width
+        text = raw.decode("latin-1")
+        values: list[str] = []
+        pos, end = 0, len(raw)
+        reader: Iterator[list[str]] | None = None
+        lines = io.StringIO()
+        limit = end
+        while pos < end:
+            quote = raw.find(b'"', pos)
+            stop = end if quote < 0 else max(pos, raw.rfind(b"\n", pos, quote) + 1)
+            if quote >= 0:
+                stop = max(stop, raw.rfind(b"\r", pos, quote) + 1)
+            if stop > pos:
+                self._lines(raw[pos:stop], text, pos, values, width)
+            if quote < 0:
+                pos = end
+                break
+            # The record with the quote; a record still open at the end reads on into
+            # the line after the text, "x" (after a line end, the file's last line has
+            # none: it ends as before).
+            if reader is None:
+                ended = raw.endswith((b"\n", b"\r"))
+                limit = end if ended else end + 1
+                lines = io.StringIO(text + ("x\n" if ended else "\nx\n"), newline="")
+                reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+            lines.seek(stop)
+            row = next(reader)
+            after = lines.tell()
+            if after > limit:
+                pos = stop
+                break
+            if len(row) == width:
+                values.extend(row)
+            pos = min(after, end)
+        rows = min(len(values) // width, sample.limit - sample.rows)
+        last = rows * width
+        sample.add_columns([values[i:last:width] for i in range(min(width, MAX_COLUMNS))], rows)
+        self.done = sample.full
+        return pos
+
+    def _header(self, raw: bytes) -> int:
+        """The header, the first record (after blank lines), if it ends in ``raw``: the
+        length it takes (0 if it does not end in it)."""
+        lines = io.StringIO(raw.decode("latin-1"), newline="").readlines()
+        count = len(lines)
+        lines.append("x\n")  # a record that reads it did not end in the text
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        taken = 0
         for row in reader:
             if reader.line_num > count:
                 break
             taken = reader.line_num
-            if not row:
-                continue
-            if sample is None:
+            if row:
                 self.names = row
-                sample = self.sample = ColumnSample(len(row), self.limit, raw=True)
-                width, need = len(row), self.limit
-            elif len(row) == width:
-                rows.append(row)
-            if len(rows) >= need:
-                self.done = True
+                self.sample = ColumnSample(len(row), self.limit, raw=True)
+                self.done = self.sample.full
                 break
-        if sample is not None:
-            sample.extend(rows)
         return sum(map(len, lines[:taken]))
+
+    def _lines(self, raw: bytes, text: str, pos: int, values: list[str], width: int) -> None:
+        """Whole lines without a quote: the values of their rows with ``width`` fields."""
+        if not self._plain(raw, text, pos, values, width):
+            lines = io.StringIO(text[pos : pos + len(raw)], newline="")
+            for row in csv.reader(lines, delimiter=self.delimiter, strict=False):
+                if len(row) == width:
+                    values.extend(row)
+
+    def _plain(self, raw: bytes, text: str, pos: int, values: list[str], width: int) -> bool:
+        """Whole lines without a quote (``raw``, at ``pos`` of ``text``): their values
+        into ``values`` if every record in them has the header's fields, else False.
+        Unquoted, a field is the text between delimiters, and CRLF, a lone CR and LF
+        all end a record (rule 7)."""
+        data = raw
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").translate(_CR_TO_LF)
+        blank = data[:1] == b"\n" or b"\n\n" in data
+        if blank:
+            data = data.lstrip(b"\n")
+            while b"\n\n" in data:
+                data = data.replace(b"\n\n", b"\n")
+        if not data:
+            return True
+        if data[-1:] != b"\n":
+            data += b"\n"  # the last line of the file
+        delimiter = self.delimiter
+        if self._shape is None:
+            self._shape = bytes(b for b in range(256) if b not in (_LF, ord(delimiter)))
+        rows = data.count(b"\n")
+        if (
+            data.translate(None, self._shape)
+            != (delimiter.encode("latin-1") * (width - 1) + b"\n") * rows
+        ):
+            return False  # a ragged row
+        piece = text[pos : pos + len(raw)] if data is raw else data.decode("latin-1")
+        values += piece.replace("\n", delimiter).split(delimiter)[: rows * width]
+        return True
 
 
 class Profiler:

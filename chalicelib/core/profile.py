@@ -11,6 +11,7 @@ Pure: no I/O, no AWS, no database.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -494,6 +495,16 @@ def _first_extremes(texts: Sequence[str]) -> tuple[int, int]:
     )
 
 
+def _first_integer_extremes(texts: Sequence[str]) -> tuple[int, int]:
+    """:func:`_first_extremes` of integers (rule 15's), exactly: the ``json`` module
+    reads a list of them as ints several times faster than ``int`` one by one."""
+    try:
+        numbers = json.loads("[" + ",".join(texts).replace("+", "") + "]")
+    except ValueError:  # more digits than int reads by default (4,300)
+        return _first_extremes(texts)
+    return numbers.index(min(numbers)), numbers.index(max(numbers))
+
+
 def _exact_first(
     texts: Sequence[str], floats: list[float], bound: float, pick: Callable[..., int]
 ) -> int:
@@ -566,11 +577,11 @@ class _Column:
             if self.most is None or high > self.most:
                 self.most = high
         elif kind in ("integer", "number"):
-            self._extremes(present)
+            self._extremes(present, kind == "integer")
 
-    def _extremes(self, texts: Sequence[str]) -> None:
+    def _extremes(self, texts: Sequence[str], integers: bool) -> None:
         """Least and greatest as exact decimals; the first one on a tie."""
-        low_at, high_at = _first_extremes(texts)
+        low_at, high_at = _first_integer_extremes(texts) if integers else _first_extremes(texts)
         low, high = texts[low_at], texts[high_at]
         if self.least is None or number_key(low) < number_key(self.least):
             self.least = low
@@ -637,6 +648,34 @@ class ColumnSample:
         self._pending.extend(rows)
         if len(self._pending) >= 1000:
             self.flush()
+
+    def add_measured(self, row: list[str], sizes: Sequence[int], points: Sequence[int]) -> None:
+        """One row whose values were measured as they were read (the fast profiler's
+        records longer than its parse window, ``raw`` only).
+
+        ``row`` holds stand-ins for the first ``min(width, MAX_COLUMNS)`` values:
+        texts that type, count as empty and order as the stripped values do;
+        ``sizes`` and ``points`` are the values' lengths as read, in bytes and in
+        code points as UTF-8.
+        """
+        if self.rows >= self.limit:
+            return
+        for column, size, count in zip(self._columns, sizes, points, strict=False):
+            column.longest = max(column.longest, size)
+            column.longest_utf8 = max(column.longest_utf8, count)
+        if len(row) < self.width:
+            row = row + [""] * (self.width - len(row))
+        self.add(row)
+
+    def add_columns(self, columns: Sequence[Sequence[str]], rows: int) -> None:
+        """``rows`` rows given as columns (the first ``min(width, MAX_COLUMNS)``)."""
+        rows = min(rows, self.limit - self.rows)
+        if rows <= 0:
+            return
+        self.flush()
+        self.rows += rows
+        for column, values in zip(self._columns, columns, strict=False):
+            column.add(values[:rows] if len(values) > rows else values, self._raw)
 
     def flush(self) -> None:
         rows, self._pending = self._pending, []

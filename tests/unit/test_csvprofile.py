@@ -247,7 +247,8 @@ def _field_stream(size: int, chunk: int) -> Iterator[bytes]:
 
 
 def test_memory_stays_flat_with_a_50MB_field() -> None:
-    """Flat past the column sample; the sample keeps the text of one record (docs/csv-rules.md)."""
+    """Flat past the column sample (inside it, a long record is streamed too: rule 12
+    in docs/csv-rules.md; the bench measures that)."""
     tracemalloc.start()
     try:
         result = profile_chunks(_field_stream(50 << 20, 1 << 20), ProfileSettings(profile_rows=0))
@@ -256,6 +257,44 @@ def test_memory_stays_flat_with_a_50MB_field() -> None:
         tracemalloc.stop()
     assert (result.status, result.row_count, result.column_count) == ("succeeded", 2, 2)
     assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB while profiling a 50 MiB field"
+
+
+def _multi_mb_sample(encoding: str) -> bytes:
+    """Rows inside the column sample with multi-MB values: a quoted text with doubled
+    quotes and line ends, a date padded by MBs of blanks, a 2 MB numeral, a long
+    unquoted text of non-ASCII characters, and a ragged long row."""
+    text = 'αβγ, said "x"\r\n' if encoding == "utf-8" else 'é, said "x"\r\n'
+    quoted = '"' + (text * ((5 << 20) // len(text.encode(encoding)))).replace('"', '""') + '"'
+    rows = [
+        "id,note,day,amount,word",
+        '1,short,2024-01-01,5,"a"',
+        f"2,{quoted},{' ' * (3 << 20)}2024-02-29\t\t,{'9' * (2 << 20)},{'é' * (1 << 20)}",
+        f"3,{quoted},x,1,2,3,4",  # ragged: not in the sample
+        "4,ok,2023-12-31,-7.5e3,z",
+        '5,"' + "w" * (1 << 20) + '",2024-03-01,0,last',
+    ]
+    return "\r\n".join(rows).encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_multi_mb_fields_inside_the_sample_match_reference(encoding: str) -> None:
+    """The column sample reads records longer than its window without keeping their
+    text (docs/csv-rules.md, rule 12): the answers are still the reference's."""
+    data = _multi_mb_sample(encoding)
+    settings = ProfileSettings(ragged_rows="accept")
+    reference = reference_profile(data, settings)
+    assert reference.sampled_rows == 4
+    assert reference.columns is not None
+    assert [column.type for column in reference.columns] == [
+        "integer",
+        "string",
+        "date",
+        "number",
+        "string",
+    ]
+    for size in (1 << 16, 1 << 20, 4093):
+        assert profile_chunks(_chunks(data, size), settings) == reference, f"chunks of {size}"
+    assert profile_bytes(data, settings) == reference
 
 
 # --- chunk boundaries -------------------------------------------------------------------

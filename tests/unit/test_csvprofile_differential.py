@@ -11,12 +11,14 @@ from __future__ import annotations
 import gzip
 import sys
 from collections.abc import Iterator
+from unittest import mock
 
 import pytest
 import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.core import csvprofile
 from chalicelib.core.csvprofile import (
     GUNZIP_LIBRARIES,
     gunzip_library,
@@ -449,3 +451,104 @@ def test_decompression_is_bounded_per_step(gunzip: str) -> None:
         tracemalloc.stop()
     assert result.row_count == 16 << 20
     assert peak < 24 << 20
+
+
+# --- rule 15: long values and long records in the column sample -------------------------
+
+#: Values whose stripped text is longer than the sample keeps of a string (64 bytes):
+#: long numerals (held whole), near-numerals, long strings (UTF-8 and cp1252 too).
+LONG_VALUES = [
+    b"1" * 70,
+    b"-" + b"9" * 90 + b".5",
+    b"0." + b"0" * 80 + b"1e-3",
+    b"+" + b"7" * 65 + b"e+12",
+    b"1" * 66 + b"e1e2",
+    b"12" * 40 + b"x",
+    b"e" * 70,
+    b"2024-01-01" + b"0" * 60,
+    b"x" * 65,
+    "é".encode() * 40,
+    "日".encode() * 30,
+    b"\xe9" * 70,
+    b"a b" * 30,
+]
+
+
+@st.composite
+def long_value(draw: st.DrawFn) -> bytes:
+    """A value, maybe long, maybe padded by many blanks, maybe quoted (with doubled
+    quotes, line ends, a stray quote after it)."""
+    value = draw(st.sampled_from([*VALUES, *LONG_VALUES]))
+    pad = st.sampled_from([b"", b" ", b"\t", b" " * 70, b"\t \t" * 30])
+    value = draw(pad) + value + draw(pad)
+    style = draw(st.sampled_from(["plain", "quoted", "quoted", "stray", "inner"]))
+    if style == "plain":
+        return value
+    if style == "inner":  # quotes and line ends inside a quoted value
+        cut = draw(st.integers(0, len(value)))
+        inner = draw(st.sampled_from([b'"', b"\n", b"\r\n", b"\r", b'""']))
+        value = value[:cut] + inner + value[cut:]
+    quoted = b'"' + value.replace(b'"', b'""') + b'"'
+    if style == "stray":
+        quoted += draw(st.sampled_from([b"x", b'"', b" 1", b"\t"]))
+    return quoted
+
+
+@st.composite
+def long_value_csv(draw: st.DrawFn) -> bytes:
+    """Typed rows whose values may be long, with ragged and blank rows."""
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    width = draw(st.integers(1, 4))
+    out = [delimiter.join([b"c%d" % i for i in range(width)])]
+    for _ in range(draw(st.integers(0, 10))):
+        count = width if draw(st.integers(0, 5)) else draw(st.integers(1, 6))
+        out.append(delimiter.join(draw(long_value()) for _ in range(count)))
+        if draw(st.integers(0, 9)) == 0:
+            out.append(b"")  # a blank line
+    end = draw(st.sampled_from(TERMINATORS))
+    data = end.join(out)
+    return data + end if draw(st.booleans()) else data
+
+
+@settings(DIFFERENTIAL, max_examples=400)
+@given(
+    data=long_value_csv(),
+    draw=st.data(),
+    window=st.sampled_from([1, 2, 5, 16, 64, 300, 1 << 18]),
+    step=st.sampled_from([1, 3, 64, 1 << 20]),
+    rows=st.sampled_from([0, 1, 3, 10_000]),
+)
+def test_long_values_in_the_sample(
+    data: bytes, draw: st.DataObject, window: int, step: int, rows: int
+) -> None:
+    """Long values and long records: the sample's parse window (``_SAMPLE_WINDOW``) is
+    made a few bytes, so that most records are longer than it and are read by the
+    streaming record reader, in steps (``_RECORD_WINDOW``) of a few bytes too; chunk
+    edges fall anywhere in a value."""
+    settings = ProfileSettings(ragged_rows="accept", profile_rows=rows)
+    reference = reference_profile(data, settings)
+    with (
+        mock.patch.object(csvprofile, "_SAMPLE_WINDOW", window),
+        mock.patch.object(csvprofile, "_RECORD_WINDOW", step),
+    ):
+        same(profile_bytes(data, settings), reference)
+        same(profile_chunks(chunked(draw.draw, data), settings), reference)
+
+
+@settings(DIFFERENTIAL, max_examples=150)
+@given(
+    data=st.one_of(structured_csv(), typed_csv(), raw_csv(), wrapped()),
+    draw=st.data(),
+    window=st.sampled_from([1, 3, 8]),
+)
+def test_every_record_read_as_a_long_one(data: bytes, draw: st.DataObject, window: int) -> None:
+    """With a parse window of a few bytes, every record after the header is read by
+    the streaming record reader: it reads records exactly as the csv module does."""
+    reference = reference_profile(data, ProfileSettings(ragged_rows="accept"))
+    with (
+        mock.patch.object(csvprofile, "_SAMPLE_WINDOW", window),
+        mock.patch.object(csvprofile, "_RECORD_WINDOW", window),
+    ):
+        settings = ProfileSettings(ragged_rows="accept")
+        same(profile_bytes(data, settings), reference)
+        same(profile_chunks(chunked(draw.draw, data), settings), reference)
