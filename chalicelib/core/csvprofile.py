@@ -109,9 +109,9 @@ _WINDOW = 1 << 20
 _SAMPLE_WINDOW = 1 << 18
 #: Opening quotes handled one by one after a region held a stray quote.
 _SLOW = 64
-#: Pieces between quotes in a chunk above which :meth:`_Machine.feed_raw` reduces
-#: the text outside quotes before looking at it (all-quoted data).
-_DENSE = 1024
+#: Quotes in a chunk above which :meth:`_Machine.feed_raw` splits the text on them
+#: rather than stepping from quote to quote (all-quoted data).
+_DENSE = 512
 
 
 class _Corrupt(Exception):
@@ -284,6 +284,7 @@ class _Machine:
         self._ends = bytes(sorted(ends))
         self._raw_noise = bytes(b for b in range(256) if b not in ends | {_QUOTE})
         self._raw_classes = bytes(0 if b == 0 else 1 if b in ends else 2 for b in range(256))
+        self._opens = bytes(1 if b in ends or b == _QUOTE else 0 for b in range(256))
         self._rows_lf = b""
         self._rows_crlf = b""
 
@@ -435,34 +436,34 @@ class _Machine:
         """:meth:`feed_raw` for text with quotes: pieces between quotes alternate
         outside and inside quotes (a doubled quote is an empty piece outside)."""
         k = 1 if self.state == _IN_QUOTED else 0
-        pieces = buf.split(b'"')
-        count = len(pieces)
-        outs = pieces[k::2]
-        ends_inside = (count - 1 + k) % 2 == 1
-        followed = outs if ends_inside else outs[:-1]  # the pieces a quote follows
-        if not k and not pieces[0] and self.state == _IN_FIELD:
+        quotes = shape.count(b'"')
+        ends_inside = (quotes + k) % 2 == 1
+        if not k and buf[0] == _QUOTE and self.state == _IN_FIELD:
             return False  # the first quote is text
-        if count <= _DENSE:
-            if b"".join([piece[-1:] for piece in followed]).translate(None, self._ends):
-                return False  # a quote after text outside quotes: text, not a field's start
-            bits = shape.split(b'"')  # the same pieces, reduced to delimiters and line ends
-            outs, ins = bits[k::2], bits[1 - k :: 2]
+        if quotes <= _DENSE:
+            if self._stray(buf, k):
+                return False
+            pieces = shape.split(b'"')  # the pieces reduced to delimiters and line ends
+            outs, ins = pieces[k::2], pieces[1 - k :: 2]
             outside = b"".join(outs)
             inside = b"\0".join(ins).count(b"\n")
         else:
+            pieces = buf.split(b'"')
+            outs = pieces[k::2]
             joined = b"".join(outs)
             outside = joined.translate(None, self._raw_noise)
             if len(outside) != len(joined):  # some text outside quotes: look closer
+                followed = outs if ends_inside else outs[:-1]  # the pieces a quote follows
                 marked = b"\0".join(followed) + b"\0"
                 if marked.translate(self._raw_classes).find(b"\2\0") >= 0:
-                    return False
+                    return False  # a quote after text outside quotes: text
             ins = pieces[1 - k :: 2]
             inside = shape.count(b"\n") - outside.count(b"\n")
         if ends_inside:
             inside += cut_cr
             state = _IN_QUOTED
         else:
-            state = self._after_raw(buf[-1]) if pieces[-1] else _START_FIELD
+            state = _START_FIELD if buf[-1] == _QUOTE else self._after_raw(buf[-1])
         # Line ends inside quotes after the last record end belong to the open record.
         last = len(outs) - 1
         if not ends_inside and cut_cr:
@@ -475,6 +476,23 @@ class _Machine:
                 after = sum(piece.count(b"\n") for piece in ins[last + k :])
                 after += ends_inside and cut_cr
         return self._advance(outside, inside, after, state)
+
+    def _stray(self, buf: bytes, k: int) -> bool:
+        """Whether a quote that would open a field follows text outside quotes (so it is
+        text, rule 7): quote by quote, for chunks with few of them. ``k`` is 1 when the
+        chunk starts inside quotes (its first quote closes that field)."""
+        find, opens = buf.find, self._opens
+        at = find(b'"')
+        if k:
+            at = find(b'"', at + 1)
+        while at >= 0:
+            if at and not opens[buf[at - 1]]:
+                return True
+            at = find(b'"', at + 1)  # the quote that closes it
+            if at < 0:
+                return False
+            at = find(b'"', at + 1)
+        return False
 
     def _advance(self, outside: bytes, inside: int, after: int, state: int) -> bool:
         """Apply a chunk whose delimiters and line ends outside quotes are ``outside``,
