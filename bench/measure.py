@@ -122,13 +122,18 @@ def startup(repeat: int) -> dict[str, float]:
     }
 
 
-def run_all(base_mb: int, repeat: int, naive_max_mb: int) -> dict[str, object]:
+def run_all(
+    base_mb: int, repeat: int, naive_max_mb: int, only: list[str] | None = None
+) -> dict[str, object]:
+    """Every tool on every corpus (``only``: these corpora, by name)."""
     # Bytecode as the deployed package has it (make deploy ships it), so that a
     # PYTHONDONTWRITEBYTECODE environment does not add compiling to each run.
     compileall.compile_dir(ROOT / "chalicelib", quiet=1)
     compileall.compile_dir(ROOT / "bench", quiet=1)
     runs: list[Run] = []
     for corpus in corpora(base_mb):
+        if only and corpus.name not in only:
+            continue
         path = ensure(corpus, DATA)
         for tool in TOOLS:
             if tool == "csv-read-all" and corpus.size > naive_max_mb * MB:

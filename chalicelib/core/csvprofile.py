@@ -109,9 +109,10 @@ _WINDOW = 1 << 20
 _SAMPLE_WINDOW = 1 << 18
 #: Opening quotes handled one by one after a region held a stray quote.
 _SLOW = 64
-#: Quotes in a chunk above which :meth:`_Machine.feed_raw` splits the text on them
-#: rather than stepping from quote to quote (all-quoted data).
-_DENSE = 512
+#: A chunk with more than one quote per this many bytes is split on its quotes by
+#: :meth:`_Machine.feed_raw` rather than stepped through quote by quote (all-quoted
+#: data; sparse quotes are about one per 500 bytes).
+_DENSE = 128
 
 
 class _Corrupt(Exception):
@@ -440,7 +441,7 @@ class _Machine:
         ends_inside = (quotes + k) % 2 == 1
         if not k and buf[0] == _QUOTE and self.state == _IN_FIELD:
             return False  # the first quote is text
-        if quotes <= _DENSE:
+        if quotes * _DENSE <= len(buf):
             if self._stray(buf, k):
                 return False
             pieces = shape.split(b'"')  # the pieces reduced to delimiters and line ends
