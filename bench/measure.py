@@ -5,7 +5,8 @@ by GNU time: Linux carries a process's high-water mark across ``execve``, so a
 child forked straight from this Python process would report at least this
 process's own size. Without ``/usr/bin/time`` the figure falls back to
 ``os.wait4``, a floor of about 20 MB. Times are whole-process (interpreter start
-included), best of ``BENCH_REPEAT`` runs, with the file in the page cache.
+included), best of ``BENCH_REPEAT`` runs (the tools take turns, round after round,
+so that a busier moment weighs on all alike), with the file in the page cache.
 """
 
 from __future__ import annotations
@@ -84,13 +85,22 @@ def run_once(cmd: list[str]) -> tuple[float, int, str]:
     return seconds, kib * 1024, out
 
 
-def measure(corpus: Corpus, path: Path, tool: str, repeat: int) -> Run:
-    best, peak, out = float("inf"), 0, ""
+def measure(corpus: Corpus, path: Path, tools: list[str], repeat: int) -> list[Run]:
+    """Each tool ``repeat`` times, the tools taking turns (round after round), so
+    that a machine busier at one moment weighs on all of them alike."""
+    best = dict.fromkeys(tools, float("inf"))
+    peak = dict.fromkeys(tools, 0)
+    out = dict.fromkeys(tools, "")
     for _ in range(repeat):
-        seconds, rss, out = run_once(command(tool, path))
-        best, peak = min(best, seconds), max(peak, rss)
+        for tool in tools:
+            seconds, rss, out[tool] = run_once(command(tool, path))
+            best[tool], peak[tool] = min(best[tool], seconds), max(peak[tool], rss)
+            print(".", end="", file=sys.stderr, flush=True)
     size = path.stat().st_size
-    return Run(corpus.name, tool, size, best, peak, records(tool, out))
+    return [
+        Run(corpus.name, tool, size, best[tool], peak[tool], records(tool, out[tool]))
+        for tool in tools
+    ]
 
 
 def machine() -> dict[str, str]:
@@ -135,11 +145,13 @@ def run_all(
         if only and corpus.name not in only:
             continue
         path = ensure(corpus, DATA)
-        for tool in TOOLS:
-            if tool == "csv-read-all" and corpus.size > naive_max_mb * MB:
-                continue  # it holds the whole file several times over
-            runs.append(measure(corpus, path, tool, repeat))
-            print(".", end="", file=sys.stderr, flush=True)
+        tools = [
+            tool
+            for tool in TOOLS
+            # csv-read-all holds the whole file several times over
+            if tool != "csv-read-all" or corpus.size <= naive_max_mb * MB
+        ]
+        runs.extend(measure(corpus, path, tools, repeat))
     print(file=sys.stderr)
     results: dict[str, object] = {
         "base_mb": base_mb,
