@@ -4,7 +4,8 @@
 
 Environment: ``BENCH_MB`` (size of the main corpora, default 256),
 ``BENCH_REPEAT`` (runs per measurement, best kept, default 3),
-``BENCH_NAIVE_MAX_MB`` (largest file given to the read-all approach, default 2048).
+``BENCH_NAIVE_MAX_MB`` (largest file given to the read-all approach, default 2048),
+``BENCH_CORPORA`` (a comma-separated list of corpus names to run, default all).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main(argv: list[str]) -> int:
         base_mb=int(os.environ.get("BENCH_MB", "256")),
         repeat=int(os.environ.get("BENCH_REPEAT", "3")),
         naive_max_mb=int(os.environ.get("BENCH_NAIVE_MAX_MB", "2048")),
+        only=[name for name in os.environ.get("BENCH_CORPORA", "").split(",") if name],
     )
     print(table(results))
     print(targets(results))

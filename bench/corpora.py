@@ -67,7 +67,9 @@ def corpora(base_mb: int) -> list[Corpus]:
     base = base_mb * MB
     return [
         Corpus("sparse-quote", "sparse", base),
+        Corpus("sparse-quote-crlf", "sparse-crlf", base),
         Corpus("numeric", "numeric", base),
+        Corpus("numeric-crlf", "numeric-crlf", base),
         Corpus("all-quoted", "quoted", base),
         Corpus("sparse-quote-4x", "sparse", 4 * base),
         Corpus("huge-field", "field", base * 300 // 256),
@@ -206,6 +208,16 @@ def _numeric(size: int) -> Iterator[bytes]:
     return _blocks(b"id,count,delta,ratio,score,offset,total\n", _numeric_row, size)
 
 
+def _crlf(kind: Callable[[int], Iterator[bytes]]) -> Callable[[int], Iterator[bytes]]:
+    """The same rows with CRLF line ends (LFs inside quoted fields too, as Excel writes)."""
+
+    def blocks(size: int) -> Iterator[bytes]:
+        for block in kind(size):  # a little larger: LF becomes CRLF
+            yield block.replace(b"\n", b"\r\n")
+
+    return blocks
+
+
 def _quoted(size: int) -> Iterator[bytes]:
     header = b'"id","name","email","city","amount","date","comment"\n'
     return _blocks(header, _quoted_row, size)
@@ -225,7 +237,9 @@ def _field(size: int) -> Iterator[bytes]:
 
 KINDS: dict[str, Callable[[int], Iterator[bytes]]] = {
     "sparse": _sparse,
+    "sparse-crlf": _crlf(_sparse),
     "numeric": _numeric,
+    "numeric-crlf": _crlf(_numeric),
     "quoted": _quoted,
     "field": _field,
 }

@@ -13,15 +13,20 @@ input (hypothesis differential tests), without holding the file:
   that the record machine always reads an ASCII-compatible byte stream; UTF-8
   validity is tracked as bytes pass (cp1252 otherwise).
 - **Records and shape** (rules 7-13): :class:`_Machine` counts records, lines
-  and fields per record. CRLF, then a lone CR, become LF (inside quotes too, so
-  that a line end is one byte). After the header it works with C-level
-  ``bytes`` methods: the text outside quotes of a run (a quote-free segment, or
-  the even pieces of a region split on ``"`` up to the first *stray* quote) is
-  reduced with ``translate`` to its delimiters and LFs, and a run of well-formed
-  rows is exactly a prefix of ``(delimiter * (n - 1) + LF) * k``, one C-level
-  comparison. Only a run that fails it is split to count its ragged rows; while
-  fewer than 10 examples are known, such a chunk is run again by the exact
-  (slower) scan that also knows each record's line.
+  and fields per record. After the header, a chunk goes first to the *pattern
+  path* (:meth:`_Machine.feed_raw`), on the text as decoded: one ``translate``
+  keeps its delimiters, line ends and quotes; a split on ``"`` takes the quoted
+  fields out (once no quote that would open one follows text: a *stray* quote);
+  and rows of the header's width outside quotes are exactly a slice of
+  ``(delimiter * (n - 1) + line end) * k`` (LF or CRLF), one C-level comparison
+  that also rules out blank lines and ragged rows. A chunk it cannot decide (a
+  ragged row, a blank line, a lone CR, a stray quote, a header of one field)
+  goes, unchanged, to the paths below, where CRLF, then a lone CR, become LF
+  (inside quotes too, so that a line end is one byte): the text outside quotes
+  of a run is reduced with ``translate`` to its delimiters and LFs and compared
+  with the same pattern; only a run that fails it is split to count its ragged
+  rows; while fewer than 10 examples are known, such a chunk is run again by the
+  exact (slower) scan that also knows each record's line.
 - **Column sample** (rules 14-15): the first ``PROFILE_ROWS`` rows, on the text
   read as latin-1 (bytes as they are; names are decoded once the encoding is
   known at the end), a window of whole lines at a time: quote-free lines are
@@ -106,7 +111,10 @@ _CR = ord("\r")
 _LINE_ENDS = b"\r\n"
 _QUOTE = ord('"')
 _LF = ord("\n")
+_CR = ord("\r")
 _CR_TO_LF = bytes.maketrans(b"\r", b"\n")
+#: A CR before a byte other than LF: a lone CR (one pass, cheaper than counting CRLFs).
+_LONE_CR = re.compile(b"\r[^\n]")
 #: The text of a quoted field up to its closing quote, doubled quotes included.
 _QUOTED_TEXT = re.compile(b'[^"]*+(?:""[^"]*+)*+')
 #: The most bytes one split step looks at.
@@ -117,6 +125,10 @@ _SAMPLE_WINDOW = 1 << 18
 _RECORD_WINDOW = 1 << 20
 #: Opening quotes handled one by one after a region held a stray quote.
 _SLOW = 64
+#: A chunk with more than one quote per this many bytes is split on its quotes by
+#: :meth:`_Machine.feed_raw` rather than stepped through quote by quote (all-quoted
+#: data; sparse quotes are about one per 500 bytes).
+_DENSE = 128
 
 
 class _Corrupt(Exception):
@@ -356,6 +368,14 @@ class _Machine:
         self._classes = bytes(0 if b == 0 else 1 if b in keep else 2 for b in range(256))
         self._pattern = b""
         self._slow = 0
+        # The pattern path (feed_raw) reads text before CR becomes LF.
+        ends = keep | {_CR}
+        self._ends = bytes(sorted(ends))
+        self._raw_noise = bytes(b for b in range(256) if b not in ends | {_QUOTE})
+        self._raw_classes = bytes(0 if b == 0 else 1 if b in ends else 2 for b in range(256))
+        self._opens = bytes(1 if b in ends or b == _QUOTE else 0 for b in range(256))
+        self._rows_lf = b""
+        self._rows_crlf = b""
 
     # --- shared ------------------------------------------------------------------
 
@@ -468,6 +488,139 @@ class _Machine:
         if self.missed:
             self.restore(saved)
             self.feed_exact(data)
+
+    # --- the pattern path: text as decoded, a translate and a comparison ------------
+
+    def feed_raw(self, buf: bytes) -> bool:
+        """Text after the header before CRLF and CR become LF: True when counted here;
+        False, with nothing changed, when only the other paths can tell.
+
+        ``translate`` keeps the delimiters, line ends and quotes. Outside quotes, rows
+        of the header's width are exactly a slice of ``(delimiter * (width - 1) + line
+        end) * k``, compared in C: that also rules out blank lines (the header has 2
+        fields at least), a mix of line ends and ragged rows. Quoted fields are taken
+        out by splitting on quotes, once every quote that would open one is known to
+        follow a delimiter, a line end or a quote (rule 7: else it is text). A CR that
+        is not followed by LF (a lone CR) is left to the other paths.
+        """
+        width = self.width
+        if width is None or width < 2 or not buf or (self.in_range and self.head is None):
+            return False
+        if self.fields >= width:
+            return False  # the open record is ragged already
+        shape = buf.translate(None, self._raw_noise)
+        cut_cr = buf[-1] == _CR  # its LF, if any, begins the next chunk
+        if b"\r" in shape and _LONE_CR.search(buf):
+            return False  # a CR that is not followed by LF (the last byte's LF may follow)
+        if b'"' not in shape:
+            if self.state != _IN_QUOTED:
+                return self._advance(shape, 0, 0, self._after_raw(buf[-1]))
+            ends = shape.count(b"\n") + cut_cr
+            self.inner += ends
+            self.lines += ends
+            return True
+        return self._quoted(buf, shape, cut_cr)
+
+    def _quoted(self, buf: bytes, shape: bytes, cut_cr: bool) -> bool:
+        """:meth:`feed_raw` for text with quotes: pieces between quotes alternate
+        outside and inside quotes (a doubled quote is an empty piece outside)."""
+        k = 1 if self.state == _IN_QUOTED else 0
+        quotes = shape.count(b'"')
+        ends_inside = (quotes + k) % 2 == 1
+        if not k and buf[0] == _QUOTE and self.state == _IN_FIELD:
+            return False  # the first quote is text
+        if quotes * _DENSE <= len(buf):
+            if self._stray(buf, k):
+                return False
+            pieces = shape.split(b'"')  # the pieces reduced to delimiters and line ends
+            outs, ins = pieces[k::2], pieces[1 - k :: 2]
+            outside = b"".join(outs)
+            inside = b"\0".join(ins).count(b"\n")
+        else:
+            pieces = buf.split(b'"')
+            outs = pieces[k::2]
+            joined = b"".join(outs)
+            outside = joined.translate(None, self._raw_noise)
+            if len(outside) != len(joined):  # some text outside quotes: look closer
+                followed = outs if ends_inside else outs[:-1]  # the pieces a quote follows
+                marked = b"\0".join(followed) + b"\0"
+                if marked.translate(self._raw_classes).find(b"\2\0") >= 0:
+                    return False  # a quote after text outside quotes: text
+            ins = pieces[1 - k :: 2]
+            inside = shape.count(b"\n") - outside.count(b"\n")
+        if ends_inside:
+            inside += cut_cr
+            state = _IN_QUOTED
+        else:
+            state = _START_FIELD if buf[-1] == _QUOTE else self._after_raw(buf[-1])
+        # Line ends inside quotes after the last record end belong to the open record.
+        last = len(outs) - 1
+        if not ends_inside and cut_cr:
+            after = 0  # the record ends at the chunk's last byte
+        else:
+            while last >= 0 and b"\n" not in outs[last]:
+                last -= 1
+            after = 0  # unused when no record ends (inside is added to the open record)
+            if last >= 0:
+                after = sum(piece.count(b"\n") for piece in ins[last + k :])
+                after += ends_inside and cut_cr
+        return self._advance(outside, inside, after, state)
+
+    def _stray(self, buf: bytes, k: int) -> bool:
+        """Whether a quote that would open a field follows text outside quotes (so it is
+        text, rule 7): quote by quote, for chunks with few of them. ``k`` is 1 when the
+        chunk starts inside quotes (its first quote closes that field)."""
+        find, opens = buf.find, self._opens
+        at = find(b'"')
+        if k:
+            at = find(b'"', at + 1)
+        while at >= 0:
+            if at and not opens[buf[at - 1]]:
+                return True
+            at = find(b'"', at + 1)  # the quote that closes it
+            if at < 0:
+                return False
+            at = find(b'"', at + 1)
+        return False
+
+    def _advance(self, outside: bytes, inside: int, after: int, state: int) -> bool:
+        """Apply a chunk whose delimiters and line ends outside quotes are ``outside``,
+        with ``inside`` line ends inside quotes (``after`` of them after the last
+        record end), if ``outside`` continues the open record in rows of the header's
+        width."""
+        width = self.width
+        assert width is not None
+        fields = self.fields
+        reach = fields + len(outside)
+        if b"\r" in outside:
+            size, rows = width + 1, self._rows_crlf
+            if len(rows) < reach:
+                row = self.delimiter * (width - 1) + b"\r\n"
+                rows = self._rows_crlf = row * (2 * reach // size + 2)
+        else:
+            size, rows = width, self._rows_lf
+            if len(rows) < reach:
+                row = self.delimiter * (width - 1) + b"\n"
+                rows = self._rows_lf = row * (2 * reach // size + 2)
+        if not rows.startswith(outside, fields):
+            return False
+        ended, rest = divmod(reach, size)
+        if rest == width:  # a CRLF cut after its CR: the record has ended
+            ended, rest = ended + 1, 0
+        if ended:
+            self.records += ended
+            self.inner = after
+        else:
+            self.inner += inside
+        self.fields = rest
+        self.lines += ended + inside
+        self.state = state
+        return True
+
+    def _after_raw(self, last: int) -> int:
+        if last in (_LF, _CR):
+            return _START_RECORD
+        return _START_FIELD if last == self._dbyte else _IN_FIELD
 
     # --- the fast path: C-level passes over the body -------------------------------
 
@@ -1142,6 +1295,8 @@ class Profiler:
         if not data:
             return
         self._cr = data[-1:] == b"\r"
+        if machine.feed_raw(data):
+            return
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n").translate(_CR_TO_LF)
         pos = 0
@@ -1499,32 +1654,39 @@ class RangeProfiler:
             self._binary = True
             return
         self._check_encoding(chunk)
-        chunk = self._normalized(chunk)
+        if self._cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]  # the LF of a CRLF cut by a chunk's edge
+        self._cr = chunk[-1:] == b"\r"
         if not chunk:
             return
+        normal = b""  # the chunk normalized, once a machine needs it
         quotes = b'"' in chunk
-        newlines = -1
         for machine in self._runs:
-            if machine.head is None and (quotes or machine.state != _IN_QUOTED):
-                # The first record's line is only known exactly: read it so, then on.
-                pos = machine.feed_exact(chunk, stop_after_head=True)
-                if pos < len(chunk):
-                    machine.feed_body(chunk[pos:])
-            elif quotes or machine.state != _IN_QUOTED:
-                machine.feed_body(chunk)
-            else:  # all quoted text
-                if newlines < 0:
-                    newlines = chunk.count(b"\n")
-                machine.inner += newlines
-                machine.lines += newlines
+            if machine.head is not None and machine.feed_raw(chunk):
+                continue
+            normal = normal or self._normalized(chunk)
+            self._feed_normal(machine, normal, quotes)
         if len(self._runs) > 1:
             self._merge()
 
-    def _normalized(self, chunk: bytes) -> bytes:
-        """CRLF, then a lone CR, become LF (a CRLF may be cut by a chunk's edge)."""
-        if self._cr and chunk[:1] == b"\n":
-            chunk = chunk[1:]
-        self._cr = chunk[-1:] == b"\r"
+    @staticmethod
+    def _feed_normal(machine: _Machine, normal: bytes, quotes: bool) -> None:
+        """A chunk, normalized, that :meth:`_Machine.feed_raw` did not count."""
+        if machine.head is None and (quotes or machine.state != _IN_QUOTED):
+            # The first record's line is only known exactly: read it so, then on.
+            pos = machine.feed_exact(normal, stop_after_head=True)
+            if pos < len(normal):
+                machine.feed_body(normal[pos:])
+        elif quotes or machine.state != _IN_QUOTED:
+            machine.feed_body(normal)
+        else:  # all quoted text
+            newlines = normal.count(b"\n")
+            machine.inner += newlines
+            machine.lines += newlines
+
+    @staticmethod
+    def _normalized(chunk: bytes) -> bytes:
+        """CRLF, then a lone CR, become LF."""
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").translate(_CR_TO_LF)
         return chunk

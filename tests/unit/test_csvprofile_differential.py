@@ -193,6 +193,59 @@ def sparse_csv(draw: st.DrawFn) -> bytes:
     return b"".join(out)
 
 
+@st.composite
+def shaped_csv(draw: st.DrawFn) -> bytes:
+    """Rows of the header's width in LF or CRLF, as most files are (the pattern path:
+    ``_Machine.feed_raw``), repeated so that they span many chunks: quoted fields
+    holding delimiters, line ends (LF, CRLF, a lone CR) and doubled quotes, and now
+    and then a ragged row, a blank line, a lone CR, a stray quote, text after a
+    closing quote or the other line end."""
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    width = draw(st.integers(1, 5))
+    end = draw(st.sampled_from([b"\n", b"\r\n"]))
+    d = delimiter
+    plain = st.sampled_from([b"1", b"ab", b"", b"x y", "é".encode(), b"3.5"])
+    quoted = st.sampled_from(
+        [
+            *[b'"a' + d + b'b"', b'"x\ny"', b'"x\r\ny"', b'"say ""hi"""', b'""', b'"q"'],
+            *[b'"\r"', b'"a\rb\n"', b'"' + d + b'"', b'"\n"', b'"""' + d + b'"'],
+            b'"a""' + d + b'"""',
+        ]
+    )
+    field = st.one_of(plain, plain, quoted)
+
+    def row() -> bytes:
+        fields = [draw(field) for _ in range(width)]
+        if draw(st.integers(0, 6)):
+            return d.join(fields) + end
+        return _odd_row(draw, fields, draw(field), d, end)
+
+    header = d.join(b"h%d" % i for i in range(width)) + end
+    blocks = [row() for _ in range(draw(st.integers(1, 5)))]
+    out = [header]
+    for _ in range(draw(st.integers(1, 12))):
+        out.append(draw(st.sampled_from(blocks)) * draw(st.integers(1, 80)))
+    data = b"".join(out)
+    if draw(st.booleans()):
+        data = data.rstrip(b"\r\n")
+    return data
+
+
+def _odd_row(draw: st.DrawFn, fields: list[bytes], extra: bytes, d: bytes, end: bytes) -> bytes:
+    """A row the pattern path must leave to the exact one (or one it must still count)."""
+    trouble = draw(st.sampled_from(["more", "fewer", "blank", "cr", "stray", "after", "switch"]))
+    line_end = {"blank": end + end, "cr": b"\r", "switch": b"\r\n" if end == b"\n" else b"\n"}
+    if trouble == "more":
+        fields = [*fields, extra]
+    elif trouble == "fewer":
+        fields = fields[:-1] or [b""]
+    elif trouble == "stray":
+        fields = [*fields[:-1], b'12" ' + fields[-1]]
+    elif trouble == "after":
+        fields = [b'"a"b' + fields[0], *fields[1:]]
+    return d.join(fields) + line_end.get(trouble, end)
+
+
 def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
     mode = draw(st.sampled_from(["cuts", "cuts", "fixed", "bytes"]))
     if mode == "bytes":
@@ -231,6 +284,26 @@ def test_raw_bytes(data: bytes, draw: st.DataObject) -> None:
 def test_sparse_quotes(data: bytes, draw: st.DataObject) -> None:
     """Quoted fields far apart, as in most real files: the split-and-join path."""
     agrees_whole_and_chunked(data, draw)
+
+
+@settings(DIFFERENTIAL, max_examples=400)
+@given(data=shaped_csv(), draw=st.data(), size=st.integers(1, 512))
+@example(data=b'h0,h1\r\n1,"a\rb\n"\r\n2,3\r\n', draw=None, size=7)
+@example(data=b'h0,h1\n1,2\n12" x,3\n"a"b,"c"\n4,5\n', draw=None, size=3)
+def test_rows_of_the_header_width(data: bytes, draw: st.DataObject | None, size: int) -> None:
+    """The pattern path: whole, in drawn chunks, and in chunks of ``size`` bytes, with
+    every setting (so ragged rows are examples, or counted only, or in the sample)."""
+    agrees_whole_and_chunked(data, draw)
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    for rows in (0, 3, 10_000):
+        settings = ProfileSettings(ragged_rows="accept", profile_rows=rows)
+        same(profile_chunks(chunks, settings), reference_profile(data, settings))
+    dense = csvprofile._DENSE
+    try:  # the reduction all-quoted chunks get, at any number of quotes
+        csvprofile._DENSE = len(data) + 1
+        same(profile_chunks(chunks), reference_profile(data))
+    finally:
+        csvprofile._DENSE = dense
 
 
 @settings(DIFFERENTIAL, max_examples=40)

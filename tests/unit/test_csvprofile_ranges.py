@@ -31,6 +31,7 @@ from tests.unit.test_csvprofile_differential import (
     DIFFERENTIAL,
     raw_csv,
     same,
+    shaped_csv,
     sparse_csv,
     structured_csv,
     typed_csv,
@@ -88,7 +89,7 @@ def test_every_split_point_into_two_ranges(data: bytes, profile: ProfileSettings
 
 @settings(DIFFERENTIAL, max_examples=400)
 @given(
-    data=st.one_of(structured_csv(), raw_csv(), sparse_csv(), typed_csv()),
+    data=st.one_of(structured_csv(), raw_csv(), sparse_csv(), typed_csv(), shaped_csv()),
     cuts=st.lists(st.integers(0, 4000), max_size=10),
     chunk=st.integers(1, 64),
     profile=profile_settings,
@@ -103,7 +104,7 @@ def test_random_splits_into_several_ranges(
 
 @settings(DIFFERENTIAL, max_examples=100)
 @given(
-    block=st.one_of(structured_csv(), raw_csv(), sparse_csv(), typed_csv()),
+    block=st.one_of(structured_csv(), raw_csv(), sparse_csv(), typed_csv(), shaped_csv()),
     repeat=st.integers(1, 300),
     ranges=st.integers(2, 8),
     chunk=st.sampled_from([997, 4096, 1 << 16]),
