@@ -1287,8 +1287,11 @@ class Profiler:
                 return  # the header does not match: no record is read (docs/contracts.md)
         if not sample.done:
             sample.feed(data, final)
-        if not data:
-            return
+        if data:
+            self._count(machine, data)
+
+    def _count(self, machine: _Machine, data: bytes) -> None:
+        """The record machine's part of :meth:`_records` (rules 7-13)."""
         if self._cr and data[:1] == b"\n":
             data = data[1:]  # the LF of a CRLF cut by a chunk edge
         self._cr = False
