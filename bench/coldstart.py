@@ -105,8 +105,14 @@ STEPS = {
         ("pg8000 (scramp, asn1crypto, dateutil)", "import pg8000.native"),
         ("the app and chalicelib", "import app"),
         ("botocore", "import botocore.session, botocore.config"),
-        ("the session and the first client (s3)", "runtime = app.get_runtime(); runtime.s3"),
-        ("the sns and secretsmanager clients", "runtime.sns, runtime.secretsmanager"),
+        (
+            "the session and the first client (s3)",
+            "runtime = app.get_runtime(); runtime.clients.s3",
+        ),
+        (
+            "the sns and secretsmanager clients",
+            "runtime.clients.sns, runtime.clients.secretsmanager",
+        ),
         ("the pipeline's adapters", "runtime.pipeline"),
         (
             "Powertools logger and metrics",
@@ -246,9 +252,10 @@ EXPERIMENTS: dict[str, tuple[dict[str, list[tuple[str, str]]], str]] = {
         FIRST_INVOCATION.replace(
             "runtime.pipeline",
             "from concurrent.futures import ThreadPoolExecutor\n"
-            "runtime.session\n"
+            "clients = runtime.clients\n"
+            "clients.session\n"
             "with ThreadPoolExecutor(3) as pool:\n"
-            "    list(pool.map(lambda n: getattr(runtime, n), ('s3', 'sns', 'secretsmanager')))\n"
+            "    list(pool.map(lambda n: getattr(clients, n), ('s3', 'sns', 'secretsmanager')))\n"
             "runtime.pipeline",
             1,
         ),

@@ -94,7 +94,7 @@ def test_a_transient_s3_failure_is_absorbed_without_a_failure_email(
     stack: Stack, runtime: Runtime
 ) -> None:
     event = stack.put("flaky-s3.csv", GOOD)
-    calls = fail_calls(runtime.s3, "PutObject", times=2)  # botocore retries with backoff
+    calls = fail_calls(runtime.clients.s3, "PutObject", times=2)  # botocore retries with backoff
 
     runtime.handlers.handle_s3_event(event)
 
@@ -105,7 +105,7 @@ def test_a_transient_s3_failure_is_absorbed_without_a_failure_email(
 
 def test_s3_down_for_a_whole_attempt_is_retried_by_lambda(stack: Stack, runtime: Runtime) -> None:
     event = stack.put("s3-down.csv", GOOD)
-    fail_calls(runtime.s3, "PutObject", times=100)
+    fail_calls(runtime.clients.s3, "PutObject", times=100)
 
     with pytest.raises(StorageError, match="writing s3://candidate-test-output"):
         runtime.handlers.handle_s3_event(event)
