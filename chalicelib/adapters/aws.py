@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters import botoloader
 from chalicelib.core.errors import ObjectMissing, PipelineError
 from chalicelib.core.settings import (
     SECRETS_CONNECT_TIMEOUT,
@@ -96,10 +97,17 @@ def protect_secrets() -> None:
 
 
 def new_session() -> Session:
-    """One botocore session for every client of the container."""
+    """One botocore session for every client of the container, with botocore's data
+    read through :mod:`chalicelib.adapters.botoloader` (no listing of every service)."""
     import botocore.session
 
-    return botocore.session.Session()
+    session = botocore.session.Session()
+    try:
+        loader = botoloader.create_loader(session.get_config_variable("data_path"))
+    except Exception:  # anything unexpected: botocore's own loader
+        return session
+    session.register_component("data_loader", loader)
+    return session
 
 
 def new_client(
