@@ -27,7 +27,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 import pg8000.native
@@ -104,8 +103,6 @@ class PostgresServer:
     server's and mode 0600: a TLS certificate and key that ``settings`` name, say.
     """
 
-    superuser: str = "postgres"
-
     def __init__(
         self,
         data_dir: Path,
@@ -116,8 +113,7 @@ class PostgresServer:
         settings: Mapping[str, str] | None = None,
         files: Mapping[str, str] | None = None,
     ) -> None:
-        self.data_dir = Path(data_dir).absolute()
-        self.host = host
+        self.data_dir, self.host = Path(data_dir).absolute(), host
         self.port = port or free_port(host)
         self._pick_port = port == 0  # until the first start: then the port is the server's
         self.password = self._stored_password() or secrets.token_urlsafe(24)
@@ -126,8 +122,7 @@ class PostgresServer:
         self.files = dict(files or {})
         self.start_seconds: float | None = None  # how long the last start() took
         self._account = pglayout.service_account()
-        self._bin_dir = bin_dir
-        self._bin = Path()
+        self._bin_dir, self._bin = bin_dir, Path()
         self._socket_dir: Path | None = None
         self._watchdog: subprocess.Popen[str] | None = None  # while started
 
@@ -214,12 +209,7 @@ class PostgresServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- administration (superuser over the unix socket)
@@ -232,7 +222,7 @@ class PostgresServer:
         Without params the simple protocol is used, so several statements may be sent.
         """
         conn = pg8000.native.Connection(
-            self.superuser, unix_sock=str(self.socket_path), database=dbname, timeout=30
+            "postgres", unix_sock=str(self.socket_path), database=dbname, timeout=30
         )
         try:
             return [tuple(row) for row in conn.run(sql, **(params or {})) or []]
@@ -292,7 +282,7 @@ class PostgresServer:
 
     def _initdb(self) -> None:
         code, output = self._run(
-            "initdb", "--username", self.superuser, "--auth-local=trust",
+            "initdb", "--username=postgres", "--auth-local=trust",
             "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
         if code != 0:
