@@ -125,7 +125,7 @@ def test_s3_down_for_a_whole_attempt_is_retried_by_lambda(stack: Stack, runtime:
 def test_sns_down_then_back_sends_exactly_one_notification(stack: Stack, runtime: Runtime) -> None:
     event = stack.put("sns-down.csv", GOOD)
     dead = f"http://127.0.0.1:{free_port()}"
-    runtime.__dict__["sns"] = boto3.client(
+    runtime.clients.__dict__["sns"] = boto3.client(
         "sns", endpoint_url=dead, config=Config(retries={"mode": "standard", "max_attempts": 2})
     )
 
@@ -133,7 +133,8 @@ def test_sns_down_then_back_sends_exactly_one_notification(stack: Stack, runtime
         runtime.handlers.handle_s3_event(event)
     assert stack.notifications(wait=0.2) == []
 
-    for built in ("sns", "pipeline", "handlers"):  # SNS is back
+    del runtime.clients.__dict__["sns"]  # SNS is back
+    for built in ("pipeline", "handlers"):
         del runtime.__dict__[built]
     runtime.handlers.handle_s3_event(event)
     row = one_of_each(stack, "sns-down.csv")
