@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters import botoloader
 from chalicelib.core.errors import ObjectMissing, PipelineError
 from chalicelib.core.settings import (
     SECRETS_CONNECT_TIMEOUT,
@@ -100,6 +99,8 @@ def new_session() -> Session:
     """One botocore session for every client of the container, with botocore's data
     read through :mod:`chalicelib.adapters.botoloader` (no listing of every service)."""
     import botocore.session
+
+    from chalicelib.adapters import botoloader  # botocore.loaders: not at the app's import
 
     session = botocore.session.Session()
     try:
