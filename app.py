@@ -105,7 +105,7 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.migrate import run
 
     with invocation(context):
-        return run(get_runtime().secretsmanager, MigrationSettings.from_env())
+        return run(get_runtime().clients.secretsmanager, MigrationSettings.from_env())
 
 
 # End of Event Handlers.

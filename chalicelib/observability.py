@@ -27,6 +27,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.adapters.aws import protect_secrets
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
@@ -35,8 +37,6 @@ if TYPE_CHECKING:
 
 SERVICE = "csv_pipeline"
 NAMESPACE = "CsvPipeline"
-#: Loggers whose DEBUG lines hold AWS response bodies (the secret among them).
-_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "urllib3.connectionpool")
 
 _logger: Logger | None = None
 _cold = True
@@ -63,18 +63,6 @@ class _Stdout:
 
     def flush(self) -> None:
         sys.stdout.flush()
-
-
-def protect_secrets() -> None:
-    """Keep botocore from logging response bodies (GetSecretValue's among them).
-
-    botocore writes every response body at DEBUG; a DEBUG root logger would
-    otherwise put the database password in the logs.
-    """
-    for name in _BODY_LOGGERS:
-        body_logger = logging.getLogger(name)
-        if body_logger.level < logging.INFO:
-            body_logger.setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)

@@ -1,41 +1,28 @@
-"""The wiring: one place that builds the container's collaborators, lazily.
+"""The wiring: builds one container's collaborators, each on first use.
 
-Nothing here runs at import, and nothing here decides anything: settings come
-from ``chalicelib.core.settings``, the work from the pipeline, the handlers
-and the status API. ``app.py`` holds one :class:`Container`.
+Nothing here runs at import, and nothing here decides anything: the settings
+are ``chalicelib.core.settings``'s, the clients ``chalicelib.adapters.aws``'s,
+the work the pipeline's, the handlers' and the status API's. ``app.py`` holds
+one :class:`Container`.
 """
 
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
 
-from chalicelib.adapters import aws
+from chalicelib.adapters.aws import Clients
 from chalicelib.adapters.backup import Backup
 from chalicelib.adapters.database import Database
 from chalicelib.adapters.notify import Notifier
 from chalicelib.adapters.secrets import SecretProvider
 from chalicelib.adapters.storage import InputObjects, ResultWriter
 from chalicelib.api import StatusApi
-from chalicelib.core.contracts import PACKAGED_DIR, ContractError, ContractSet, load_contracts
-from chalicelib.core.errors import ConfigError
-from chalicelib.core.settings import (
-    SECRETS_CONNECT_TIMEOUT,
-    SECRETS_MAX_ATTEMPTS,
-    SECRETS_READ_TIMEOUT,
-    Settings,
-)
+from chalicelib.core.contracts import ContractSet, packaged_contracts
+from chalicelib.core.settings import Settings
 from chalicelib.handlers import Handlers
-from chalicelib.observability import protect_secrets
 from chalicelib.pipeline import Pipeline
-
-if TYPE_CHECKING:
-    from botocore.session import Session
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-    from mypy_boto3_sns import SNSClient
 
 
 class Runtime:
@@ -43,59 +30,31 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.clients = Clients()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Runtime:
         return cls(Settings.from_env(environ))
 
     @cached_property
-    def session(self) -> Session:
-        return aws.new_session()
-
-    @cached_property
-    def s3(self) -> S3Client:
-        client: S3Client = aws.new_client(self.session, "s3")
-        return client
-
-    @cached_property
-    def sns(self) -> SNSClient:
-        client: SNSClient = aws.new_client(self.session, "sns")
-        return client
-
-    @cached_property
-    def secretsmanager(self) -> SecretsManagerClient:
-        protect_secrets()  # no GetSecretValue body in DEBUG logs
-        client: SecretsManagerClient = aws.new_client(
-            self.session,
-            "secretsmanager",
-            connect_timeout=SECRETS_CONNECT_TIMEOUT,
-            read_timeout=SECRETS_READ_TIMEOUT,
-            max_attempts=SECRETS_MAX_ATTEMPTS,
-        )
-        return client
-
-    @cached_property
     def database(self) -> Database:
-        return Database(SecretProvider(self.secretsmanager, self.settings), self.settings)
+        return Database(SecretProvider(self.clients.secretsmanager, self.settings), self.settings)
 
     @cached_property
     def contracts(self) -> ContractSet:
         """The data contracts packaged with the function, read once per container."""
-        try:
-            return load_contracts(PACKAGED_DIR)
-        except ContractError as exc:  # `python -m ops contracts check` catches this before
-            raise ConfigError(f"a packaged data contract is not valid: {exc}") from exc
+        return packaged_contracts()
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        s = self.settings
+        s, s3 = self.settings, self.clients.s3
         return Pipeline(
             settings=s,
             database=self.database,
-            objects=InputObjects(self.s3, profile_settings=s.profile),
-            results=ResultWriter(self.s3, s.output_bucket),
-            backup=Backup(self.s3, s.backup_bucket),
-            notifier=Notifier(self.sns, s.sns_topic_arn),
+            objects=InputObjects(s3, profile_settings=s.profile),
+            results=ResultWriter(s3, s.output_bucket),
+            backup=Backup(s3, s.backup_bucket),
+            notifier=Notifier(self.clients.sns, s.sns_topic_arn),
             contracts=self.contracts,
         )
 
@@ -114,16 +73,15 @@ class Runtime:
 
 
 class Container:
-    """The Lambda container's one :class:`Runtime`, built on first use."""
+    """The Lambda container's one :class:`Runtime`: built on first use, closed at exit."""
 
-    def __init__(self, factory: Callable[[], Runtime] = Runtime.from_env) -> None:
-        self._factory = factory
+    def __init__(self) -> None:
         self._runtime: Runtime | None = None
 
     def get(self) -> Runtime:
         """The runtime; the first call reads and checks the settings."""
         if self._runtime is None:
-            self._runtime = self._factory()
+            self._runtime = Runtime.from_env()
             atexit.register(self._runtime.close)
         return self._runtime
 

@@ -1,12 +1,13 @@
-"""A real PostgreSQL server for the tests and ``make local``, run by its own ``pg_ctl``.
+"""A real PostgreSQL server for the tests and ``make local``: its own ``initdb`` and ``pg_ctl``.
 
 Binaries: ``DEVSTACK_PG_BIN``, else the ``pgserver`` wheel's (``pgserver/pginstall/bin``,
 found without importing it), else a system install (``/usr/lib/postgresql/*/bin``).
 
-* TCP needs the superuser's password (SCRAM); ``trust`` is only on the unix socket, in
-  the data directory (mode 0700). The password is kept in ``<data_dir>/.devstack-password``.
-* The port, sockets, TLS and :data:`DEFAULT_SETTINGS` (speed over durability: fsync off)
-  are written to ``devstack.conf`` in the data directory at each start.
+* ``pg_ctl start -w`` returns once the server accepts connections; ``pg_ctl stop -m fast``
+  stops it. The port, the socket and :data:`DEFAULT_SETTINGS` (speed over durability:
+  fsync off) are given on its command line at each start.
+* TCP needs the superuser's password (SCRAM); ``trust`` is only on the unix socket, in a
+  directory of mode 0700. The password is kept in ``<data_dir>/.devstack-password``.
 * As root the binaries run as an unprivileged account: see :mod:`devstack.pglayout`.
 * A watchdog (``sh`` waiting on a pipe from this process) runs ``pg_ctl stop`` when this
   process ends, however it ends: a killed test run leaves no server behind.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import importlib.util
 import os
 import secrets
@@ -26,9 +26,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 import pg8000.native
@@ -44,17 +42,16 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
+    "ssl": "off",
     "log_line_prefix": "%m [%p] %q%u@%d ",
     "log_connections": "off",
 }
 _HBA = """\
-# Written by devstack/postgres.py: trust only on the unix socket (mode 0700);
-# every TCP connection, with or without TLS, needs a password.
+# Written by devstack/postgres.py: trust only on the unix socket (its directory is
+# mode 0700); every TCP connection, with or without TLS, needs a password.
 local   all   all                 trust
 host    all   all   all           scram-sha-256
 """
-_INCLUDE = "include_if_exists = 'devstack.conf'"
-_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
 
 
 class PostgresServerError(RuntimeError):
@@ -73,61 +70,38 @@ class AlreadyRunningError(PostgresServerError):
     """A server is already running on this data directory."""
 
 
-class StartupError(PostgresServerError):
-    """initdb or pg_ctl failed, or the server did not become ready in time."""
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """PEM files for ``ssl=on``: the CA that signed the server certificate, and its key."""
-
-    ca_cert: Path
-    server_cert: Path
-    server_key: Path
-
-
-def find_bin_dir(*, ssl: bool = False) -> Path:
-    """The directory with ``initdb``, ``pg_ctl`` and ``postgres`` (``ssl``: built with OpenSSL)."""
+def bin_dirs() -> list[Path]:
+    """Where the binaries may be, in order of preference (``DEVSTACK_PG_BIN`` alone if set)."""
     if override := os.environ.get(BIN_ENV):
-        if not _has_binaries(Path(override)):
-            raise BinariesNotFoundError(f"{BIN_ENV}={override} has no initdb and postgres binaries")
-        return Path(override)
+        return [Path(override)]
     spec = importlib.util.find_spec("pgserver")  # finds it without importing it
-    candidates = [Path(spec.origin).parent / "pginstall/bin"] if spec and spec.origin else []
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for candidate in candidates:
-        if _has_binaries(candidate) and (not ssl or _has_ssl(candidate)):
-            return candidate
-    wanted = "PostgreSQL built with OpenSSL (pgserver's has none)" if ssl else "PostgreSQL"
-    raise BinariesNotFoundError(
-        f"no {wanted} found in {', '.join(map(str, candidates)) or 'nowhere'}: pip install "
-        f"pgserver, install PostgreSQL (apt-get install postgresql), or set {BIN_ENV}"
-    )
+    found = [Path(spec.origin).parent / "pginstall/bin"] if spec and spec.origin else []
+    return found + sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
 
-def _has_binaries(directory: Path) -> bool:
+def has_binaries(directory: Path) -> bool:
     return all(os.access(directory / name, os.X_OK) for name in ("initdb", "pg_ctl", "postgres"))
 
 
-@functools.cache
-def _has_ssl(bin_dir: Path) -> bool:
-    """True if ``pg_config --configure`` names OpenSSL (assumed when there is no pg_config)."""
-    try:
-        done = subprocess.run(
-            [bin_dir / "pg_config", "--configure"], capture_output=True, text=True
-        )
-    except OSError:
-        return True
-    return "--with-openssl" in done.stdout or "--with-ssl=openssl" in done.stdout
+def find_bin_dir() -> Path:
+    """The first of :func:`bin_dirs` with ``initdb``, ``pg_ctl`` and ``postgres``."""
+    candidates = bin_dirs()
+    for candidate in candidates:
+        if has_binaries(candidate):
+            return candidate
+    raise BinariesNotFoundError(
+        f"no initdb and postgres binaries in {', '.join(map(str, candidates)) or 'nowhere'}: "
+        f"pip install pgserver, install PostgreSQL (apt-get install postgresql), or set {BIN_ENV}"
+    )
 
 
 class PostgresServer:
     """One PostgreSQL server on ``data_dir``, listening on ``host:port``.
 
     ``port=0`` picks a free port once, at construction, so :meth:`restart` keeps it.
+    ``files`` (name: text) are written into the data directory at each start, the
+    server's and mode 0600: a TLS certificate and key that ``settings`` name, say.
     """
-
-    superuser: str = "postgres"
 
     def __init__(
         self,
@@ -135,22 +109,20 @@ class PostgresServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        password: str | None = None,
-        tls: TlsFiles | None = None,
-        log_file: Path | None = None,
+        bin_dir: Path | None = None,
         settings: Mapping[str, str] | None = None,
+        files: Mapping[str, str] | None = None,
     ) -> None:
-        self.data_dir = Path(data_dir).absolute()
-        self.host = host
+        self.data_dir, self.host = Path(data_dir).absolute(), host
         self.port = port or free_port(host)
         self._pick_port = port == 0  # until the first start: then the port is the server's
-        self.password = password or self._stored_password() or secrets.token_urlsafe(24)
-        self.tls = tls
-        self.log_file = Path(log_file).absolute() if log_file else self.data_dir / "postgres.log"
+        self.password = self._stored_password() or secrets.token_urlsafe(24)
+        self.log_file = self.data_dir / "postgres.log"
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self.files = dict(files or {})
         self.start_seconds: float | None = None  # how long the last start() took
         self._account = pglayout.service_account()
-        self._bin = Path()
+        self._bin_dir, self._bin = bin_dir, Path()
         self._socket_dir: Path | None = None
         self._watchdog: subprocess.Popen[str] | None = None  # while started
 
@@ -179,7 +151,7 @@ class PostgresServer:
         if self._watchdog is not None:
             return
         began = time.monotonic()
-        self._bin = find_bin_dir(ssl=self.tls is not None)
+        self._bin = self._bin_dir or find_bin_dir()
         try:
             if self._account:
                 self._bin = pglayout.binaries(self._bin, self._account)
@@ -193,15 +165,14 @@ class PostgresServer:
             )
         if self._pick_port and port_in_use(self.host, self.port):
             self.port = free_port(self.host)  # taken since __init__: nobody relies on it yet
-        if port_in_use(self.host, self.port):
-            raise PortInUseError(
-                f"cannot start PostgreSQL on {self.host}:{self.port}: the port is in use "
-                "(choose another port, or port=0 for a free one)"
-            )
         if not (pgdata / "PG_VERSION").exists():
-            self._initdb(pgdata)
-        self._configure(pgdata)
-        self._pg_ctl_start(timeout)
+            self._initdb()
+            self._put(pgdata / "pg_hba.conf", _HBA)
+        for name, text in self.files.items():
+            self._put(pgdata / name, text)
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="devstack-pg-"))  # 0700; a short path
+        if self._account:
+            os.chown(self._socket_dir, self._account.pw_uid, self._account.pw_gid)
         self._watchdog = self._spawn(  # pg_ctl stop when this process ends, however it ends
             ["/bin/sh", "-c", 'read -r _; exec "$0" stop -m fast -s', str(self._bin / "pg_ctl")],
             stdin=subprocess.PIPE,
@@ -209,6 +180,7 @@ class PostgresServer:
         )
         atexit.register(self.stop)
         try:
+            self._pg_ctl_start(timeout)
             self._sync_password()
         except BaseException:
             self.stop()
@@ -217,16 +189,16 @@ class PostgresServer:
         self.start_seconds = time.monotonic() - began
 
     def stop(self, timeout: float = 15) -> None:
-        """Fast shutdown, immediate after ``timeout`` s; idempotent; waits until it is gone."""
+        """``pg_ctl stop -m fast`` (immediate after ``timeout`` s); idempotent; waits for it."""
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:  # not through the watchdog: a forked child may hold its pipe
             if self._run("pg_ctl", "stop", "-m", "fast", "-s", "-t", str(int(timeout)))[0]:
                 self._run("pg_ctl", "stop", "-m", "immediate", "-s")
             watchdog.kill()  # only now: were we killed before, it would still stop the server
             watchdog.wait()
-        if self._socket_dir and self._socket_dir != pglayout.pgdata(self.data_dir):
+        if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
-        self._socket_dir = None
+            self._socket_dir = None
         atexit.unregister(self.stop)
 
     def restart(self) -> None:
@@ -237,12 +209,7 @@ class PostgresServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- administration (superuser over the unix socket)
@@ -255,7 +222,7 @@ class PostgresServer:
         Without params the simple protocol is used, so several statements may be sent.
         """
         conn = pg8000.native.Connection(
-            self.superuser, unix_sock=str(self.socket_path), database=dbname, timeout=30
+            "postgres", unix_sock=str(self.socket_path), database=dbname, timeout=30
         )
         try:
             return [tuple(row) for row in conn.run(sql, **(params or {})) or []]
@@ -279,18 +246,6 @@ class PostgresServer:
         else:
             self.execute(f"CREATE DATABASE {db} OWNER {role}")
 
-    def drop_database(self, name: str) -> None:
-        """Drop the database if it exists, disconnecting its sessions."""
-        self.execute(f"DROP DATABASE IF EXISTS {pg8000.native.identifier(name)} WITH (FORCE)")
-
-    def terminate_connections(self, dbname: str) -> None:
-        """Kill every session on ``dbname`` (but the one doing it), waiting up to 5 s each."""
-        self.execute(
-            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-            "WHERE datname = :dbname AND pid <> pg_backend_pid()",
-            params={"dbname": dbname},
-        )
-
     def url(self, user: str, password: str, dbname: str) -> str:
         """``postgresql://user:password@host:port/dbname``, user and password URL-quoted."""
         host = f"[{self.connect_host}]" if ":" in self.connect_host else self.connect_host
@@ -298,15 +253,6 @@ class PostgresServer:
             f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
             f"@{host}:{self.port}/{quote(dbname, safe='')}"
         )
-
-    def log_tail(self, max_bytes: int = 4000, since: int = 0) -> str:
-        """The end of the server log (from offset ``since`` at the most), for error messages."""
-        try:
-            with self.log_file.open("rb") as handle:
-                handle.seek(max(since, self.log_file.stat().st_size - max_bytes))
-                return handle.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
 
     # -- internals
 
@@ -334,73 +280,45 @@ class PostgresServer:
         output, _ = proc.communicate(timeout=120)
         return proc.returncode, output or ""
 
-    def _initdb(self, pgdata: Path) -> None:
-        if any(pgdata.iterdir()):
-            raise StartupError(f"{pgdata} is neither empty nor a PostgreSQL data directory")
+    def _initdb(self) -> None:
         code, output = self._run(
-            "initdb", "--username", self.superuser, "--auth-local=trust",
+            "initdb", "--username=postgres", "--auth-local=trust",
             "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
         if code != 0:
-            raise StartupError(f"initdb {pgdata} failed:\n{output}")
-        self._put(pgdata / "pg_hba.conf", _HBA)
+            raise PostgresServerError(f"initdb {pglayout.pgdata(self.data_dir)} failed:\n{output}")
 
-    def _configure(self, pgdata: Path) -> None:
-        """Write ``devstack.conf``: where to listen, TLS, and the settings."""
-        self._socket_dir = pgdata
-        if len(str(pgdata / f".s.PGSQL.{self.port}")) > _SOCKET_PATH_MAX:
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="devstack-pg-"))  # a shorter path
-            if self._account:
-                os.chown(self._socket_dir, self._account.pw_uid, self._account.pw_gid)
+    def _pg_ctl_start(self, timeout: float) -> None:
         values = {
             "port": str(self.port),
             "listen_addresses": self.host or "*",
             "unix_socket_directories": str(self._socket_dir),
             "unix_socket_permissions": "0700",
-            "ssl": "off",
+            **self.settings,
+            "devstack.data_dir": str(self.data_dir),  # for ps and pgrep
         }
-        if self.tls is not None:
-            cert, key = pgdata / "devstack-server.crt", pgdata / "devstack-server.key"
-            self._put(cert, self.tls.server_cert.read_text(), 0o644)
-            self._put(key, self.tls.server_key.read_text())
-            values.update(ssl="on", ssl_cert_file=str(cert), ssl_key_file=str(key))
-        values.update(self.settings)
-        quoted = {k: v.replace("\\", "\\\\").replace("'", "''") for k, v in values.items()}
-        self._put(pgdata / "devstack.conf", "".join(f"{k} = '{v}'\n" for k, v in quoted.items()))
-        conf = pgdata / "postgresql.conf"
-        if _INCLUDE not in conf.read_text():  # also a data directory from before devstack.conf
-            with conf.open("a") as out:
-                out.write(f"\n{_INCLUDE}  # written by devstack\n")
-
-    def _pg_ctl_start(self, timeout: float) -> None:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        options = shlex.join(arg for k, v in values.items() for arg in ("-c", f"{k}={v}"))
         log = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         offset = os.fstat(log).st_size
         try:  # the server writes to the log through this descriptor: it need not reach the file
-            code, _ = self._run(
-                "pg_ctl", "start", "-w", "-s", "-t", str(int(timeout)),
-                "-o", shlex.join(["-c", f"devstack.data_dir={self.data_dir}"]),  # for ps, pgrep
-                log=log,
-            )  # fmt: skip
+            code, _ = self._run("pg_ctl", "start", "-w", "-s", "-t", str(int(timeout)),
+                                "-o", options, log=log)  # fmt: skip
         finally:
             os.close(log)
-        if code == 0:
-            return
-        output = self.log_tail(since=offset)
-        if "could not bind" in output or "Address already in use" in output:
-            raise PortInUseError(f"PostgreSQL cannot listen on {self.host}:{self.port}\n{output}")
-        if "lock file" in output and "already exists" in output:
-            raise AlreadyRunningError(f"another server is using {self.data_dir}\n{output}")
-        if "did not start in time" in output:
-            self._run("pg_ctl", "stop", "-m", "immediate", "-s")
-        raise StartupError(
-            f"PostgreSQL on {self.data_dir} did not start ({self.log_file}):\n{output}"
-        )
+        if code != 0:
+            with self.log_file.open("rb") as handle:
+                handle.seek(offset)
+                output = handle.read()[-4000:].decode("utf-8", "replace")
+            bound = "could not bind" in output or "Address already in use" in output
+            raise (PortInUseError if bound else PostgresServerError)(
+                f"PostgreSQL on {self.data_dir} did not start on {self.host}:{self.port} "
+                f"({self.log_file}):\n{output}"
+            )
 
-    def _put(self, path: Path, text: str, mode: int = 0o600) -> None:
-        """Write a file for the server: owned by its account, never readable by others."""
+    def _put(self, path: Path, text: str) -> None:
+        """Write a file for the server: owned by its account, mode 0600."""
         path.unlink(missing_ok=True)
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as out:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             if self._account:
                 os.fchown(out.fileno(), self._account.pw_uid, self._account.pw_gid)
             out.write(text)

@@ -2,8 +2,9 @@
 
 Clients are plain botocore clients from one session and botocore's own
 service data (boto3 is not imported on the Lambda path), with bounded waits
-and standard retries. ``AWS_ENDPOINT_URL`` (botocore's own variable) points
-them at a local emulator.
+and standard retries; Secrets Manager's waits are shorter
+(``docs/configuration.md``). ``AWS_ENDPOINT_URL`` (botocore's own variable)
+points them at a local emulator.
 
 Every adapter calls AWS inside :func:`translated`, so a ``ClientError`` or a
 ``BotoCoreError`` leaves as a :class:`~chalicelib.core.errors.PipelineError`
@@ -13,16 +14,26 @@ by its text. "Missing" is one set of codes for every service.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.core.errors import ObjectMissing, PipelineError
+from chalicelib.core.settings import (
+    SECRETS_CONNECT_TIMEOUT,
+    SECRETS_MAX_ATTEMPTS,
+    SECRETS_READ_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from botocore.session import Session
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
 
 #: Bounded waits and standard retries with backoff for every client.
 CONNECT_TIMEOUT = 5
@@ -37,13 +48,67 @@ MISSING_CODES = frozenset(
 _NO_CONTAINER = frozenset({"NoSuchBucket", "NotFoundException"})
 _REPLACED_CODES = frozenset({"PreconditionFailed", "412"})
 _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403"})
+#: Loggers whose DEBUG lines hold AWS response bodies (the secret among them).
+_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "urllib3.connectionpool")
+
+
+class Clients:
+    """The container's s3, sns and secretsmanager clients, from one session, each
+    built on first use."""
+
+    @cached_property
+    def session(self) -> Session:
+        return new_session()
+
+    @cached_property
+    def s3(self) -> S3Client:
+        client: S3Client = new_client(self.session, "s3")
+        return client
+
+    @cached_property
+    def sns(self) -> SNSClient:
+        client: SNSClient = new_client(self.session, "sns")
+        return client
+
+    @cached_property
+    def secretsmanager(self) -> SecretsManagerClient:
+        protect_secrets()  # no GetSecretValue body in DEBUG logs
+        client: SecretsManagerClient = new_client(
+            self.session,
+            "secretsmanager",
+            connect_timeout=SECRETS_CONNECT_TIMEOUT,
+            read_timeout=SECRETS_READ_TIMEOUT,
+            max_attempts=SECRETS_MAX_ATTEMPTS,
+        )
+        return client
+
+
+def protect_secrets() -> None:
+    """Keep botocore from logging response bodies (GetSecretValue's among them).
+
+    botocore writes every response body at DEBUG; a DEBUG root logger would
+    otherwise put the database password in the logs.
+    """
+    for name in _BODY_LOGGERS:
+        body_logger = logging.getLogger(name)
+        if body_logger.level < logging.INFO:
+            body_logger.setLevel(logging.INFO)
 
 
 def new_session() -> Session:
-    """One botocore session for every client of the container."""
+    """One botocore session for every client of the container, with botocore's data
+    read through :mod:`chalicelib.adapters.botoloader` (no listing of every service)."""
     import botocore.session
 
-    return botocore.session.Session()
+    from chalicelib.adapters import botoloader  # botocore.loaders: not at the app's import
+
+    session = botocore.session.Session()
+    try:
+        loader = botoloader.create_loader(session.get_config_variable("data_path"))
+    except Exception:  # anything unexpected: botocore's own loader
+        return session
+    session.register_component("data_loader", loader)
+    return session
 
 
 def new_client(

@@ -34,6 +34,8 @@ from typing import Any, Literal
 
 from dateutil.parser import isoparse
 
+from chalicelib.core.errors import ConfigError
+
 CONTRACT_VIOLATION = "CONTRACT_VIOLATION"
 
 TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
@@ -551,6 +553,15 @@ def load_contracts(directory: Path) -> ContractSet:
     if not directory.is_dir():
         return EMPTY_CONTRACTS
     return ContractSet(tuple(load_contract(path) for path in sorted(directory.glob("*.json"))))
+
+
+def packaged_contracts() -> ContractSet:
+    """The contracts packaged with the function; an invalid one is the deploy's fault
+    (:class:`ConfigError`: ``python -m ops contracts check`` catches it before)."""
+    try:
+        return load_contracts(PACKAGED_DIR)
+    except ContractError as exc:
+        raise ConfigError(f"a packaged data contract is not valid: {exc}") from exc
 
 
 def load_contract(path: Path) -> Contract:

@@ -96,7 +96,7 @@ def test_a_hanging_database_makes_the_api_answer_503_with_its_short_timeout(
 def test_the_secrets_manager_client_waits_no_longer_than_the_budget_says() -> None:
     from chalicelib.runtime import Runtime
 
-    config = Runtime.from_env().secretsmanager.meta.config
+    config = Runtime.from_env().clients.secretsmanager.meta.config
 
     assert config.connect_timeout == SECRETS_CONNECT_TIMEOUT
     assert config.read_timeout == SECRETS_READ_TIMEOUT

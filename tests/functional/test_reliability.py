@@ -94,7 +94,7 @@ def test_a_transient_s3_failure_is_absorbed_without_a_failure_email(
     stack: Stack, runtime: Runtime
 ) -> None:
     event = stack.put("flaky-s3.csv", GOOD)
-    calls = fail_calls(runtime.s3, "PutObject", times=2)  # botocore retries with backoff
+    calls = fail_calls(runtime.clients.s3, "PutObject", times=2)  # botocore retries with backoff
 
     runtime.handlers.handle_s3_event(event)
 
@@ -105,7 +105,7 @@ def test_a_transient_s3_failure_is_absorbed_without_a_failure_email(
 
 def test_s3_down_for_a_whole_attempt_is_retried_by_lambda(stack: Stack, runtime: Runtime) -> None:
     event = stack.put("s3-down.csv", GOOD)
-    fail_calls(runtime.s3, "PutObject", times=100)
+    fail_calls(runtime.clients.s3, "PutObject", times=100)
 
     with pytest.raises(StorageError, match="writing s3://candidate-test-output"):
         runtime.handlers.handle_s3_event(event)
@@ -125,7 +125,7 @@ def test_s3_down_for_a_whole_attempt_is_retried_by_lambda(stack: Stack, runtime:
 def test_sns_down_then_back_sends_exactly_one_notification(stack: Stack, runtime: Runtime) -> None:
     event = stack.put("sns-down.csv", GOOD)
     dead = f"http://127.0.0.1:{free_port()}"
-    runtime.__dict__["sns"] = boto3.client(
+    runtime.clients.__dict__["sns"] = boto3.client(
         "sns", endpoint_url=dead, config=Config(retries={"mode": "standard", "max_attempts": 2})
     )
 
@@ -133,7 +133,8 @@ def test_sns_down_then_back_sends_exactly_one_notification(stack: Stack, runtime
         runtime.handlers.handle_s3_event(event)
     assert stack.notifications(wait=0.2) == []
 
-    for built in ("sns", "pipeline", "handlers"):  # SNS is back
+    del runtime.clients.__dict__["sns"]  # SNS is back
+    for built in ("pipeline", "handlers"):
         del runtime.__dict__[built]
     runtime.handlers.handle_s3_event(event)
     row = one_of_each(stack, "sns-down.csv")

@@ -17,8 +17,8 @@ from chalicelib.adapters import database
 from chalicelib.adapters.database import connect, tls_context
 from chalicelib.core.errors import ConfigError, DatabaseAuthError, DatabaseError
 from chalicelib.core.settings import DatabaseSecret, Settings
-from devstack.postgres import BinariesNotFoundError, PostgresServer, TlsFiles, find_bin_dir
-from tests.support.tls import make_ca, make_tls_files
+from devstack.postgres import BinariesNotFoundError, PostgresServer
+from tests.support.tls import TlsFiles, make_ca, make_tls_files, ssl_bin_dir, ssl_server
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +52,10 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     files = make_tls_files(base / "tls", ["localhost"])
     wrong_ca = make_ca(base / "other-ca", "an unrelated CA").cert_file
     try:
-        find_bin_dir(ssl=True)
+        bin_dir = ssl_bin_dir()
     except BinariesNotFoundError as exc:  # pgserver's bundle is built without OpenSSL
         pytest.skip(f"no PostgreSQL with SSL support here: {exc}")
-    with PostgresServer(base / "data", tls=files) as server:
+    with ssl_server(base / "data", files, bin_dir) as server:
         server.create_role(USER, PASSWORD)
         server.create_database(DBNAME, owner=USER)
         yield TlsServer(server, files, wrong_ca)

@@ -29,7 +29,14 @@ from devstack.postgres import (
     PortInUseError,
     PostgresServer,
 )
-from tests.support.pgcontrol import descendants, pause, process_alive, resume
+from tests.support.pgcontrol import (
+    descendants,
+    drop_database,
+    pause,
+    process_alive,
+    resume,
+    terminate_connections,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,11 +212,11 @@ def test_roles_and_databases_are_idempotent(server: PostgresServer) -> None:
     conn.run("CREATE TABLE owned (id int)")  # the owner may create tables
     assert conn.run("SELECT current_user, current_database()") == [["app user", "app-db"]]
 
-    server.terminate_connections("app-db")
+    terminate_connections(server, "app-db")
     with pytest.raises((InterfaceError, DatabaseError, OSError)):
         conn.run("SELECT 1")
-    server.drop_database("app-db")
-    server.drop_database("app-db")
+    drop_database(server, "app-db")
+    drop_database(server, "app-db")
     assert server.execute("SELECT 1 FROM pg_database WHERE datname = 'app-db'") == []
 
 

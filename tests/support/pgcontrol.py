@@ -1,4 +1,5 @@
-"""Test-only powers over a running ``PostgresServer``: freeze it (SIGSTOP) and thaw it.
+"""Test-only powers over a running ``PostgresServer``: freeze it (SIGSTOP) and thaw it,
+end sessions, drop databases.
 
 The postmaster's pid is the first line of ``postmaster.pid`` (``server.pid``); its
 children (backends, checkpointer, ...) come from ``/proc/<pid>/task/*/children``.
@@ -12,6 +13,8 @@ import signal
 import time
 from pathlib import Path
 from typing import Any
+
+import pg8000.native
 
 
 def descendants(pid: int) -> list[int]:
@@ -64,3 +67,17 @@ def resume(server: Any) -> None:
     """Undo :func:`pause` (SIGCONT to the postmaster and all its children)."""
     pid = _postmaster(server)
     _signal([*descendants(pid), pid], signal.SIGCONT)
+
+
+def terminate_connections(server: Any, dbname: str) -> None:
+    """Kill every session on ``dbname`` (but the one doing it), waiting up to 5 s each."""
+    server.execute(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+        "WHERE datname = :dbname AND pid <> pg_backend_pid()",
+        params={"dbname": dbname},
+    )
+
+
+def drop_database(server: Any, name: str) -> None:
+    """Drop the database if it exists, disconnecting its sessions."""
+    server.execute(f"DROP DATABASE IF EXISTS {pg8000.native.identifier(name)} WITH (FORCE)")

@@ -4,6 +4,8 @@
 with subject alternative names for the given host names and IP addresses;
 :func:`make_ca` makes a CA on its own (e.g. an unrelated one, to show that a
 client trusting it refuses the server). Keys are ECDSA P-256: quick to make.
+:func:`ssl_server` is a ``devstack.postgres.PostgresServer`` that serves them, on
+binaries built with OpenSSL (pgserver's are not).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +22,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from devstack.postgres import TlsFiles
+from devstack.postgres import BinariesNotFoundError, PostgresServer, bin_dirs, has_binaries
 
 DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for ``ssl=on``: the CA that signed the server certificate, and its key."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
 
 
 @dataclass(frozen=True)
@@ -157,3 +169,43 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
+
+
+def has_ssl(bin_dir: Path) -> bool:
+    """True if ``pg_config --configure`` names OpenSSL (assumed when there is no pg_config)."""
+    try:
+        done = subprocess.run(
+            [bin_dir / "pg_config", "--configure"], capture_output=True, text=True
+        )
+    except OSError:
+        return True
+    return "--with-openssl" in done.stdout or "--with-ssl=openssl" in done.stdout
+
+
+def ssl_bin_dir() -> Path:
+    """The first PostgreSQL binaries devstack would consider that are built with OpenSSL."""
+    candidates = bin_dirs()
+    for candidate in candidates:
+        if has_binaries(candidate) and has_ssl(candidate):
+            return candidate
+    raise BinariesNotFoundError(
+        f"no PostgreSQL built with OpenSSL in {', '.join(map(str, candidates)) or 'nowhere'}"
+        " (pgserver's has none): install PostgreSQL (apt-get install postgresql)"
+    )
+
+
+def ssl_server(data_dir: Path, files: TlsFiles, bin_dir: Path) -> PostgresServer:
+    """A server with ``ssl=on`` and ``files``' certificate and key (copied into its data)."""
+    return PostgresServer(
+        data_dir,
+        bin_dir=bin_dir,
+        files={
+            "devstack-server.crt": files.server_cert.read_text(),
+            "devstack-server.key": files.server_key.read_text(),
+        },
+        settings={  # relative to the data directory
+            "ssl": "on",
+            "ssl_cert_file": "devstack-server.crt",
+            "ssl_key_file": "devstack-server.key",
+        },
+    )
