@@ -28,6 +28,11 @@ from devstack.services import ROOT, Services, StackError
 DEFAULT_STATE = ROOT / ".local"
 
 
+def sample_key(name: str) -> str:
+    """The key a sample is uploaded under on start: its feed's folder, then its name."""
+    return f"samples/{name.split('-', 1)[0]}/{name}"
+
+
 @dataclass
 class Options:
     state_dir: Path = DEFAULT_STATE
@@ -197,11 +202,14 @@ class LocalStack:
         return key
 
     def upload_samples(self) -> None:
+        """Each sample into the folder of its feed, the first word of its name
+        (``samples/sales/sales-2025-q3.csv``): a folder is a dataset, whose
+        uploads are compared with each other (docs/outputs.md, schema changes)."""
         from chalicelib.core.keys import csv_suffix
 
         for path in sorted((ROOT / "samples").iterdir()):
             if path.is_file() and csv_suffix(path.name):
-                self.upload(path, f"samples/{path.name}")
+                self.upload(path, sample_key(path.name))
 
     def run_once(self, files: list[Path]) -> int:
         keys = []

@@ -36,14 +36,14 @@ def test_make_local_processes_samples_and_uploads_then_stops_cleanly(
 ) -> None:
 
     local.wait_for("csv-pipeline local stack ready in")
-    local.wait_for("samples/sales-2025-q3.csv  120 rows")
+    local.wait_for("samples/sales/sales-2025-q3.csv  120 rows")
     local.wait_for("REJECTED: broken-export.csv (UNTERMINATED_QUOTE)")
     # the first screen shows each outcome: a UTF-16 export with a sep= line,
     # a gzip file, a file with ragged rows
-    local.wait_for("samples/excel-unicode-export.csv  12 rows")
-    local.wait_for("samples/orders-2025-10.csv.gz  200 rows")
+    local.wait_for("samples/excel/excel-unicode-export.csv  12 rows")
+    local.wait_for("samples/orders/orders-2025-10.csv.gz  200 rows")
     local.wait_for("REJECTED: ragged-inventory.csv (RAGGED_ROWS)")
-    # the sales contract (contracts/sales.json) governs samples/sales-*: one sample breaks it
+    # the sales contract (contracts/sales.json) governs samples/sales/: one sample breaks it
     local.wait_for("REJECTED: sales-2025-q4-broken.csv (CONTRACT_VIOLATION)")
     local.wait_for("column 'region': 2 values break enum; first at row 3 (line 4)")
     env = local.env()

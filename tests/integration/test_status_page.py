@@ -69,13 +69,13 @@ def test_the_status_page_shows_an_upload_in_headless_chromium(
 ) -> None:
     binary = chromium_binary()
     local.wait_for("csv-pipeline local stack ready in")
-    local.wait_for("samples/sales-2025-q3.csv  120 rows")
+    local.wait_for("samples/sales/sales-2025-q3.csv  120 rows")
     env = local.env()
     s3 = local.s3()
     s3.put_object(Bucket=env["INPUT_BUCKET"], Key=KEY, Body=CSV)
     row = wait_rows(env, [KEY])[KEY]
     assert (row["status"], row["row_count"]) == ("succeeded", 4)
-    wait_rows(env, ["samples/broken-export.csv"])
+    wait_rows(env, ["samples/broken/broken-export.csv"])
     page_url = env["STATUS_URL"].removesuffix("status")
 
     dom = chromium(binary, tmp_path / "profile-dom", "--dump-dom", page_url)
@@ -94,7 +94,7 @@ def test_the_status_page_shows_an_upload_in_headless_chromium(
     # the datasets, the key's folder among them, and the chart of the last 24 hours
     assert "<h2>Datasets</h2>" in html
     assert '<td class="key">reports/</td>' in html
-    assert '<td class="key">samples/</td>' in html
+    assert '<td class="key">samples/sales/</td>' in html
     [chart] = html.split("<svg")[1:]
     assert "UTC: no uploads</title>" in chart
     assert '<rect class="succeeded"' in chart
