@@ -28,7 +28,7 @@ import pytest
 
 from tests.infra.support import ROOT, STAGES
 
-ROUTES = {"/", "/status", "/files", "/files/{file_id}"}
+ROUTES = {"/", "/status", "/files", "/files/{file_id}", "/datasets"}
 
 #: What ``chalice deploy --stage <stage>`` does up to the API document, no AWS call.
 SWAGGER = """

@@ -508,7 +508,7 @@ def test_the_status_api_needs_iam(deployed: Deployed) -> None:
             if scheme.get("x-amazon-apigateway-authtype") == "awsSigv4"
         }
         assert schemes, "no SigV4 (IAM) security scheme: every route is open"
-        assert set(swagger["paths"]) == {"/", "/status", "/files", "/files/{file_id}"}
+        assert set(swagger["paths"]) == {"/", "/status", "/files", "/files/{file_id}", "/datasets"}
         assert set(swagger["paths"]) <= paths
         for path, methods in swagger["paths"].items():
             for verb, method in methods.items():
