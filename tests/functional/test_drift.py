@@ -143,7 +143,7 @@ def test_a_redelivered_upload_keeps_the_schema_change_it_got(stack: Stack) -> No
             calls[0] += 1
             raise EndpointConnectionError(endpoint_url="http://injected-fault")
 
-        runtime.s3.meta.events.register("before-send.s3.PutObject", fail)
+        runtime.clients.s3.meta.events.register("before-send.s3.PutObject", fail)
         with pytest.raises(StorageError):
             runtime.handlers.handle_s3_event(event)
         assert calls[0] > 0
