@@ -59,9 +59,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import sys
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 from chalicelib.core.contracts import (
@@ -191,6 +193,105 @@ def _bounded(spec: FieldSpec) -> re.Pattern[bytes] | None:
     return _column_regex(range_regex(low, high))
 
 
+#: Learned values (a column checked by its distinct values) put in the row regex.
+_LEARN_VALUES = 1024
+_LEARN_BYTES = 64
+#: Row regexes built per track at most (each after the values it knows grew).
+_REBUILDS = 24
+_DAYS = (
+    b"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    b"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+
+
+def _trie(values: Sequence[bytes]) -> bytes:
+    """A regex for exactly ``values`` (bytes), by shared prefixes (no long alternation)."""
+    if not values:
+        return b"(?!)"
+    rests: dict[int, list[bytes]] = {}
+    empty = False
+    for value in values:
+        if value:
+            rests.setdefault(value[0], []).append(value[1:])
+        else:
+            empty = True
+    parts = [re.escape(bytes((b,))) + _trie(rest) for b, rest in sorted(rests.items())]
+    if not parts:
+        return b""
+    body = parts[0] if len(parts) == 1 else b"(?:" + b"|".join(parts) + b")"
+    return b"(?:" + body + b")?" if empty else body
+
+
+def _integer_fragment(low: object, high: object) -> bytes | None:
+    if not (low is None or isinstance(low, int)) or not (high is None or isinstance(high, int)):
+        return None
+    if low is not None and low > 0:
+        if high is None or not low <= high < 10**18:
+            return None
+        return range_regex(low, high).encode()
+    if high is None:
+        return b"[0-9]{1,%d}+" % _INT_CHARS  # 0 or more, no bound above
+    return range_regex(0, high).encode() if 0 <= high < 10**18 else None
+
+
+def _number_fragment(low: object, high: object) -> bytes | None:
+    """An integer part from ceil(minimum) (0 at least) to floor(maximum) - 1, any fraction:
+    strictly inside the bounds."""
+    least = 0 if low is None else max(0, math.ceil(low))  # type: ignore[call-overload]
+    if high is None:
+        whole = b"[0-9]{1,30}+" if least == 0 else None
+    else:
+        top = math.floor(high) - 1  # type: ignore[call-overload]
+        whole = range_regex(least, top).encode() if 0 <= least <= top < 10**18 else None
+    return None if whole is None else b"(?:" + whole + rb")(?:\.[0-9]{1,30}+)?+"
+
+
+def _date_fragment(low: object, high: object) -> bytes | None:
+    """ISO dates of whole years inside the bounds (the calendar by _DAYS, no 29 February)."""
+    first, last = 1000, 9999
+    if isinstance(low, date):
+        first = max(first, low.year + ((low.month, low.day) != (1, 1)))
+    if isinstance(high, date):
+        last = min(last, high.year - ((high.month, high.day) != (12, 31)))
+    return range_regex(first, last).encode() + b"-" + _DAYS if first <= last else None
+
+
+def _length_fragment(spec: FieldSpec, unquoted: bytes) -> bytes | None:
+    """A string with a maximum length only: at most that many bytes (a character is one
+    byte or more in either encoding), quoted or not."""
+    if spec.pattern is not None or spec.min_length is not None or spec.max_length is None:
+        return None
+    if spec.required and spec.missing_values != {""}:
+        return None
+    least, most = int(spec.required), spec.max_length
+    return b'(?:%s{%d,%d}+|"(?:[^"]|""){%d,%d}+")' % (unquoted, least, most, least, most)
+
+
+def _static_fragment(spec: FieldSpec, kind: int, unquoted: bytes) -> bytes | None:
+    """A regex for field texts that all pass ``check`` in either encoding (ASCII
+    typed values; byte lengths bound character lengths), or None."""
+    if spec.enum is not None:
+        return None
+    if spec.type == "string":
+        return _length_fragment(spec, unquoted)
+    fragment: bytes | None = None
+    if kind == _INTEGER:
+        fragment = _integer_fragment(spec.minimum, spec.maximum)
+    elif kind == _NUMBER_KIND:
+        fragment = _number_fragment(spec.minimum, spec.maximum)
+    elif spec.type == "date" and spec.format == "default":
+        fragment = _date_fragment(spec.minimum, spec.maximum)
+    if fragment is None:
+        return None
+    compiled = re.compile(fragment)
+    missing = [m.encode("utf-8") for m in spec.missing_values]
+    if spec.required and any(compiled.fullmatch(m) for m in missing):
+        return None  # a missing value would pass
+    if not spec.required and b"" in missing:
+        fragment = b"(?:" + fragment + b")?"
+    return fragment
+
+
 class _Column:
     """One contract field: where it is, how it is checked in bulk."""
 
@@ -235,6 +336,12 @@ class _Track:
         self.bad: list[dict[bytes, str]] = [{} for _ in contract.fields]
         #: The exact path's verdicts by the field as read (latin-1).
         self.exact: list[dict[str, object]] = [{} for _ in contract.fields]
+        #: The row regex (:meth:`ContractValidator._row_regex`), rebuilt when ``good`` grew.
+        self.rows_regex: re.Pattern[bytes] | None = None
+        self.dirty = True
+        self.rebuilds = 0
+        self.skip = 0  # pieces left before the row regex is tried again
+        self.misses = 0  # its failures in a row
 
     @property
     def stopped(self) -> bool:
@@ -261,6 +368,7 @@ class _Track:
             if rule is None:
                 if len(self.good[column.index]) < _REMEMBER:
                     self.good[column.index].add(value)
+                    self.dirty = True
             elif len(bad) < _REMEMBER:
                 bad[value] = rule
         return rule
@@ -397,7 +505,14 @@ class ContractValidator:
         return [track for track in self._tracks if not track.stopped]
 
     def _check(self, piece: bytes, tracks: list[_Track]) -> int:
-        """A piece of whole lines: in bulk, else halves, else exactly."""
+        """A piece of whole lines: by the row regex, else in bulk, else halves, else exactly."""
+        if self._rows_match(piece, tracks):
+            inner = 0
+            if b'"' in piece:
+                inner = sum(p.count(b"\n") for p in piece.split(b'"')[1::2])
+            self.rows += piece.count(b"\n") - inner
+            self.lines += _line_ends(piece)
+            return len(piece)
         split = self._split(piece)
         if split is None:
             return self._exact(piece, tracks, False)
@@ -413,6 +528,69 @@ class ContractValidator:
         self.rows += rows
         self.lines += _line_ends(piece)
         return len(piece)
+
+    def _rows_match(self, piece: bytes, tracks: list[_Track]) -> bool:
+        """Every row of ``piece`` matches each track's row regex (so passes every check):
+        one ``fullmatch`` per track, no object per value. ASCII text reads the same in
+        either encoding, so one track's match holds for all."""
+        width = self.width
+        if width is None or width < 2:
+            return False  # a blank line would read as a row of one empty field
+        if piece.isascii():
+            tracks = tracks[:1]
+        for track in sorted(tracks, key=lambda t: -t.misses):
+            if track.skip:
+                track.skip -= 1
+                return False
+            regex = self._row_regex(track)
+            if regex is None or regex.fullmatch(piece) is None:
+                track.misses = min(track.misses + 1, 6)
+                track.skip = (1 << track.misses) - 1 if not track.dirty else 0
+                return False
+            track.misses = 0
+        return True
+
+    def _row_regex(self, track: _Track) -> re.Pattern[bytes] | None:
+        """The regex of ``(row LF)*`` whose rows pass every check of ``track`` (rebuilt,
+        a few times at most, when the values it knows grew), None when a column has no
+        such regex."""
+        if not track.dirty or track.rebuilds >= _REBUILDS:
+            return track.rows_regex
+        track.dirty = False
+        track.rebuilds += 1
+        width = self.width
+        assert width is not None
+        d = re.escape(self.delimiter)
+        unquoted = b"[^" + d + b'\r\n"]'
+        fragments = [b"(?:" + unquoted + b'*+|"(?:[^"]++|"")*+")'] * width
+        for column, position in zip(self._columns, track.positions, strict=True):
+            fragment = self._fragment(track, column, unquoted)
+            if fragment is None:
+                track.rows_regex = None
+                return None
+            fragments[position] = fragment
+        row = d.join(fragments) + b"\r?\n"
+        track.rows_regex = re.compile(b"(?:" + row + b")*+")
+        return track.rows_regex
+
+    def _fragment(self, track: _Track, column: _Column, unquoted: bytes) -> bytes | None:
+        kind, spec = column.kind, column.spec
+        if kind == _FREE:
+            return b"(?:" + unquoted + b'*+|"(?:[^"]++|"")*+")'
+        if kind == _REQUIRED:
+            if column.missing != (b"",):
+                return None
+            return b"(?:" + unquoted + b'++|"(?:[^"]++|"")++")'
+        static = _static_fragment(spec, kind, unquoted)
+        if static is not None or kind != _DISTINCT:
+            return static
+        # The values this track found valid (distinct-value checks): their trie.
+        good = track.good[column.index]
+        if len(good) > _LEARN_VALUES:
+            return None
+        banned = self.delimiter + b'"\r\n'
+        safe = [v for v in good if len(v) <= _LEARN_BYTES and v.translate(None, banned) == v]
+        return _trie(sorted(safe))
 
     def _counted(self, track: _Track, rows: int, fields: list[bytes], failed: list[int]) -> bool:
         """Once the first 100 violations are known, a failing piece whose broken rules
