@@ -63,6 +63,7 @@ import math
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -264,7 +265,14 @@ def _length_fragment(spec: FieldSpec, unquoted: bytes) -> bytes | None:
     if spec.required and spec.missing_values != {""}:
         return None
     least, most = int(spec.required), spec.max_length
+    if least > most:
+        return None  # no value passes
     return b'(?:%s{%d,%d}+|"(?:[^"]|""){%d,%d}+")' % (unquoted, least, most, least, most)
+
+
+def _free(unquoted: bytes) -> bytes:
+    """Any field: unquoted, or quoted (anything inside, quotes doubled)."""
+    return b"(?:" + unquoted + b'*+|"(?:[^"]++|"")*+")'
 
 
 def _static_fragment(spec: FieldSpec, kind: int, unquoted: bytes) -> bytes | None:
@@ -290,6 +298,21 @@ def _static_fragment(spec: FieldSpec, kind: int, unquoted: bytes) -> bytes | Non
     if not spec.required and b"" in missing:
         fragment = b"(?:" + fragment + b")?"
     return fragment
+
+
+@dataclass
+class _Pair:
+    """Both tracks' row regexes (:meth:`ContractValidator._pair_regexes`)."""
+
+    #: Rows that pass every check of both tracks.
+    good: re.Pattern[bytes]
+    #: Rows that pass UTF-8, then one whose value in column ``index`` (group 1) breaks
+    #: a cp1252 rule; and any rows of either kind.
+    run: re.Pattern[bytes] | None = None
+    every: re.Pattern[bytes] | None = None
+    index: int = -1
+    #: Each such value with the delimiters around it, when counting those finds it.
+    needles: tuple[tuple[bytes, bytes], ...] | None = None
 
 
 class _Column:
@@ -342,6 +365,7 @@ class _Track:
         self.rebuilds = 0
         self.skip = 0  # pieces left before the row regex is tried again
         self.misses = 0  # its failures in a row
+        self.version = 0  # grows with the values it knows (good and bad)
 
     @property
     def stopped(self) -> bool:
@@ -369,8 +393,10 @@ class _Track:
                 if len(self.good[column.index]) < _REMEMBER:
                     self.good[column.index].add(value)
                     self.dirty = True
+                    self.version += 1
             elif len(bad) < _REMEMBER:
                 bad[value] = rule
+                self.version += 1
         return rule
 
     def distinct_ok(
@@ -426,6 +452,12 @@ class ContractValidator:
         self._simple = re.compile(opening + b'([^"' + d + b"\r\n]+)" + closing)
         self._quoted = re.compile(opening + b'((?:[^"]|"")*+)' + closing)
         self._to_delimiter = bytes.maketrans(b"\n", delimiter)
+        # Both tracks' row regexes (_pair_regexes) and when to try them.
+        self._pair: _Pair | None = None
+        self._pair_versions = (-1, -1)
+        self._pair_rebuilds = 0
+        self._pair_misses = 0
+        self._pair_skip = 0
 
     # --- the stream ------------------------------------------------------------------
 
@@ -538,6 +570,8 @@ class ContractValidator:
             return False  # a blank line would read as a row of one empty field
         if piece.isascii():
             tracks = tracks[:1]
+        elif len(tracks) == 2:
+            return self._pair_match(piece, *tracks)
         for track in sorted(tracks, key=lambda t: -t.misses):
             if track.skip:
                 track.skip -= 1
@@ -549,6 +583,112 @@ class ContractValidator:
                 return False
             track.misses = 0
         return True
+
+    def _pair_match(self, piece: bytes, utf8: _Track, cp1252: _Track) -> bool:
+        """Both tracks over a non-ASCII piece in one pass: its rows pass every UTF-8
+        check, and every cp1252 check but for values of one column that cp1252 reads
+        as breaking a rule already counted (a UTF-8 enum member such as 'Tromsø'):
+        those only add to the counts, one match per such row."""
+        if self._pair_skip:
+            self._pair_skip -= 1
+            return False
+        pair = self._pair_regexes(utf8, cp1252)
+        if pair is not None and self._pair_rows(piece, cp1252, pair):
+            self._pair_misses = 0
+            return True
+        self._pair_misses = min(self._pair_misses + 1, 6)
+        self._pair_skip = (1 << self._pair_misses) - 1
+        return False
+
+    @staticmethod
+    def _pair_rows(piece: bytes, cp1252: _Track, pair: _Pair) -> bool:
+        if pair.good.fullmatch(piece) is not None:
+            return True
+        if pair.run is None or not cp1252.tally.full:
+            return False  # the rows that break a rule are still to be located
+        found = _breaking_values(piece, pair)
+        if found is None:
+            return False
+        counts: dict[str, int] = {}
+        for value, count in found.items():
+            rule = cp1252.bad[pair.index][value]
+            if not cp1252.tally.known(pair.index, rule):
+                return False
+            counts[rule] = counts.get(rule, 0) + count
+        for rule, count in counts.items():
+            cp1252.tally.add_many(pair.index, rule, count)
+        return True
+
+    def _pair_regexes(self, utf8: _Track, cp1252: _Track) -> _Pair | None:
+        """``(row LF)*`` of rows that pass both tracks, ``(row LF)*`` then one row whose
+        value in column ``index`` (group 1) passes UTF-8 and not cp1252; rebuilt a few
+        times at most, when what the tracks know grew."""
+        versions = (utf8.version, cp1252.version)
+        if versions == self._pair_versions or self._pair_rebuilds >= _REBUILDS:
+            return self._pair
+        self._pair_versions = versions
+        self._pair_rebuilds += 1
+        self._pair = None
+        if utf8.positions != cp1252.positions:
+            return None
+        width = self.width
+        assert width is not None
+        unquoted = b"[^" + re.escape(self.delimiter) + b'\r\n"]'
+        banned = self.delimiter + b'"\r\n'
+        fragments = [_free(unquoted)] * width
+        bad: tuple[int, bytes] | None = None  # the column with values that break cp1252
+        bad_position, known_good, known_breaking = -1, [], []
+        for column, position in zip(self._columns, utf8.positions, strict=True):
+            fragment = self._fragment(utf8, column, unquoted, learned=False)
+            if fragment is None and column.kind == _DISTINCT:
+                known, wrong = utf8.good[column.index], cp1252.bad[column.index]
+                if len(known) > _LEARN_VALUES:
+                    return None
+                safe = [
+                    v for v in known if len(v) <= _LEARN_BYTES and v.translate(None, banned) == v
+                ]
+                both = [v for v in safe if v in cp1252.good[column.index]]
+                fragment = _trie(sorted(both))
+                breaking = sorted(v for v in safe if v in wrong)
+                if breaking:
+                    if bad is not None:
+                        return None  # one such column at most
+                    bad = (column.index, b"(" + _trie(breaking) + b")")
+                    bad_position, known_breaking, known_good = position, breaking, both
+            if fragment is None:
+                return None
+            fragments[position] = fragment
+        delimiter = re.escape(self.delimiter)
+        row = delimiter.join(fragments) + b"\r?\n"
+        pair = _Pair(re.compile(b"(?:" + row + b")*+"))
+        if bad is not None:
+            pair.index, fragment = bad
+            fragments[bad_position] = fragment
+            bad_row = delimiter.join(fragments) + b"\r?\n"
+            pair.run = re.compile(b"(?:" + row + b")*+" + bad_row)
+            fragments[bad_position] = _trie(sorted(known_good + known_breaking))
+            every = delimiter.join(fragments) + b"\r?\n"
+            pair.every = re.compile(b"(?:" + every + b")*+")
+            pair.needles = self._needles(fragments, bad_position, known_breaking)
+        self._pair = pair
+        return pair
+
+    def _needles(
+        self, fragments: list[bytes], position: int, values: list[bytes]
+    ) -> tuple[tuple[bytes, bytes], ...] | None:
+        """``delimiter value delimiter`` for each value, when each occurrence of it outside
+        quotes is the value in column ``position``: a middle column, and no other middle
+        column's fragment matches the value. None when not."""
+        width = len(fragments)
+        if not 0 < position < width - 1:
+            return None
+        for other in range(1, width - 1):
+            if other != position:
+                compiled = re.compile(fragments[other])
+                if any(compiled.fullmatch(value) for value in values):
+                    return None
+        d = self.delimiter
+        return tuple((value, d + value + d) for value in values)
 
     def _row_regex(self, track: _Track) -> re.Pattern[bytes] | None:
         """The regex of ``(row LF)*`` whose rows pass every check of ``track`` (rebuilt,
@@ -562,7 +702,7 @@ class ContractValidator:
         assert width is not None
         d = re.escape(self.delimiter)
         unquoted = b"[^" + d + b'\r\n"]'
-        fragments = [b"(?:" + unquoted + b'*+|"(?:[^"]++|"")*+")'] * width
+        fragments = [_free(unquoted)] * width
         for column, position in zip(self._columns, track.positions, strict=True):
             fragment = self._fragment(track, column, unquoted)
             if fragment is None:
@@ -573,16 +713,19 @@ class ContractValidator:
         track.rows_regex = re.compile(b"(?:" + row + b")*+")
         return track.rows_regex
 
-    def _fragment(self, track: _Track, column: _Column, unquoted: bytes) -> bytes | None:
+    def _fragment(
+        self, track: _Track, column: _Column, unquoted: bytes, learned: bool = True
+    ) -> bytes | None:
+        """A regex for values that pass ``column``'s check in ``track`` (None: none)."""
         kind, spec = column.kind, column.spec
         if kind == _FREE:
-            return b"(?:" + unquoted + b'*+|"(?:[^"]++|"")*+")'
+            return _free(unquoted)
         if kind == _REQUIRED:
             if column.missing != (b"",):
                 return None
             return b"(?:" + unquoted + b'++|"(?:[^"]++|"")++")'
         static = _static_fragment(spec, kind, unquoted)
-        if static is not None or kind != _DISTINCT:
+        if static is not None or kind != _DISTINCT or not learned:
             return static
         # The values this track found valid (distinct-value checks): their trie.
         good = track.good[column.index]
@@ -777,6 +920,31 @@ class ContractValidator:
         self.width = len(row)
         for track in self._tracks:
             track.header(row)
+
+
+def _breaking_values(piece: bytes, pair: _Pair) -> dict[bytes, int] | None:
+    """How often each value that breaks a cp1252 rule is in the column (rows that all
+    pass UTF-8), else None."""
+    assert pair.run is not None
+    found: dict[bytes, int] = {}
+    if pair.needles is not None and pair.every is not None:
+        # Every row passes UTF-8; count the breaking values (outside quotes).
+        if pair.every.fullmatch(piece) is None:
+            return None
+        quoted = piece.split(b'"')[1::2] if b'"' in piece else []
+        for value, needle in pair.needles:
+            count = piece.count(needle) - sum(q.count(needle) for q in quoted)
+            if count:
+                found[value] = count
+        return found
+    pos, end, match = 0, len(piece), pair.run.match
+    while (row := match(piece, pos)) is not None:
+        value = row.group(1)
+        found[value] = found.get(value, 0) + 1
+        pos = row.end()
+    if pos < end and pair.good.fullmatch(piece, pos) is None:
+        return None
+    return found
 
 
 def _check_row(
