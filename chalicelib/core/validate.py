@@ -9,9 +9,28 @@ validator (:mod:`chalicelib.core.contractreference`), which runs
 ``tests/unit/test_validate_differential.py`` holds it to that.
 
 How it goes fast. The text is taken in *pieces* of whole lines (up to the last
-LF of what has come). A piece whose quoting is regular (each quote opens a field
-at its start and closes it before a delimiter or a line end) is checked column
-by column with C-level methods:
+LF of what has come). First, a piece is tried against a *row regex*
+``(?:ROW\r?\n)*+`` (:meth:`ContractValidator._row_regex`): each contract column
+a fragment that only values passing :meth:`FieldSpec.check` match (integers and
+numbers with their bounds as digit ranges, ISO dates of whole years inside the
+bounds with the month lengths but no 29 February, strings by a byte length, and
+every other column, such as enums and patterns, as a trie of the values this
+track already found valid), the other columns any field, quoted or not. A piece
+that matches passes with one ``fullmatch`` and no object per value (its rows are
+its LFs less those inside quotes). An ASCII piece reads the same in both
+encodings, so one match holds for both tracks; a non-ASCII piece while both are
+live is matched once for both (:meth:`ContractValidator._pair_match`), the values
+of one column that pass UTF-8 but break a rule read as cp1252 (the UTF-8 bytes
+of an enum member like 'Tromsø') being counted, once the first 100 violations
+are known, by their delimited text outside quotes (``_Pair.needles``, when no
+other middle column can hold them) or one match per such row. A track whose row
+regex keeps failing is tried again after 1, 3, 7 ... 63 pieces. Values left to
+the exact check (``5000.00`` at a maximum of 5000, ``007``, 29 February) make
+the piece fail the regex, and it goes on as below.
+
+A piece that fails the row regex and whose quoting is regular (each quote opens
+a field at its start and closes it before a delimiter or a line end) is checked
+column by column with C-level methods:
 
 1. quoted fields are unquoted: those without a delimiter, line end or doubled
    quote by one ``re.sub``; the others become a placeholder (``NUL`` and a
@@ -539,10 +558,7 @@ class ContractValidator:
     def _check(self, piece: bytes, tracks: list[_Track]) -> int:
         """A piece of whole lines: by the row regex, else in bulk, else halves, else exactly."""
         if self._rows_match(piece, tracks):
-            inner = 0
-            if b'"' in piece:
-                inner = sum(p.count(b"\n") for p in piece.split(b'"')[1::2])
-            self.rows += piece.count(b"\n") - inner
+            self.rows += piece.count(b"\n") - _quoted_text(piece).count(b"\n")
             self.lines += _line_ends(piece)
             return len(piece)
         split = self._split(piece)
@@ -922,6 +938,18 @@ class ContractValidator:
             track.header(row)
 
 
+_last_quoted: list[bytes] = [b"", b""]
+
+
+def _quoted_text(piece: bytes) -> bytes:
+    """The text inside the quotes of a piece with regular quoting, each field's joined
+    by a quote (which no needle holds); the last piece's is kept."""
+    if _last_quoted[0] is not piece:
+        inside = b'"'.join(piece.split(b'"')[1::2]) if b'"' in piece else b""
+        _last_quoted[:] = [piece, inside]
+    return _last_quoted[1]
+
+
 def _breaking_values(piece: bytes, pair: _Pair) -> dict[bytes, int] | None:
     """How often each value that breaks a cp1252 rule is in the column (rows that all
     pass UTF-8), else None."""
@@ -931,9 +959,9 @@ def _breaking_values(piece: bytes, pair: _Pair) -> dict[bytes, int] | None:
         # Every row passes UTF-8; count the breaking values (outside quotes).
         if pair.every.fullmatch(piece) is None:
             return None
-        quoted = piece.split(b'"')[1::2] if b'"' in piece else []
+        quoted = _quoted_text(piece)
         for value, needle in pair.needles:
-            count = piece.count(needle) - sum(q.count(needle) for q in quoted)
+            count = piece.count(needle) - quoted.count(needle)
             if count:
                 found[value] = count
         return found
