@@ -9,9 +9,28 @@ validator (:mod:`chalicelib.core.contractreference`), which runs
 ``tests/unit/test_validate_differential.py`` holds it to that.
 
 How it goes fast. The text is taken in *pieces* of whole lines (up to the last
-LF of what has come). A piece whose quoting is regular (each quote opens a field
-at its start and closes it before a delimiter or a line end) is checked column
-by column with C-level methods:
+LF of what has come). First, a piece is tried against a *row regex*
+``(?:ROW\r?\n)*+`` (:meth:`ContractValidator._row_regex`): each contract column
+a fragment that only values passing :meth:`FieldSpec.check` match (integers and
+numbers with their bounds as digit ranges, ISO dates of whole years inside the
+bounds with the month lengths but no 29 February, strings by a byte length, and
+every other column, such as enums and patterns, as a trie of the values this
+track already found valid), the other columns any field, quoted or not. A piece
+that matches passes with one ``fullmatch`` and no object per value (its rows are
+its LFs less those inside quotes). An ASCII piece reads the same in both
+encodings, so one match holds for both tracks; a non-ASCII piece while both are
+live is matched once for both (:meth:`ContractValidator._pair_match`), the values
+of one column that pass UTF-8 but break a rule read as cp1252 (the UTF-8 bytes
+of an enum member like 'Tromsø') being counted, once the first 100 violations
+are known, by their delimited text outside quotes (``_Pair.needles``, when no
+other middle column can hold them) or one match per such row. A track whose row
+regex keeps failing is tried again after 1, 3, 7 ... 63 pieces. Values left to
+the exact check (``5000.00`` at a maximum of 5000, ``007``, 29 February) make
+the piece fail the regex, and it goes on as below.
+
+A piece that fails the row regex and whose quoting is regular (each quote opens
+a field at its start and closes it before a delimiter or a line end) is checked
+column by column with C-level methods:
 
 1. quoted fields are unquoted: those without a delimiter, line end or doubled
    quote by one ``re.sub``; the others become a placeholder (``NUL`` and a
@@ -59,9 +78,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from chalicelib.core.contracts import (
@@ -191,6 +213,127 @@ def _bounded(spec: FieldSpec) -> re.Pattern[bytes] | None:
     return _column_regex(range_regex(low, high))
 
 
+#: Learned values (a column checked by its distinct values) put in the row regex.
+_LEARN_VALUES = 1024
+_LEARN_BYTES = 64
+#: Row regexes built per track at most (each after the values it knows grew).
+_REBUILDS = 24
+_DAYS = (
+    b"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    b"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+
+
+def _trie(values: Sequence[bytes]) -> bytes:
+    """A regex for exactly ``values`` (bytes), by shared prefixes (no long alternation)."""
+    if not values:
+        return b"(?!)"
+    rests: dict[int, list[bytes]] = {}
+    empty = False
+    for value in values:
+        if value:
+            rests.setdefault(value[0], []).append(value[1:])
+        else:
+            empty = True
+    parts = [re.escape(bytes((b,))) + _trie(rest) for b, rest in sorted(rests.items())]
+    if not parts:
+        return b""
+    body = parts[0] if len(parts) == 1 else b"(?:" + b"|".join(parts) + b")"
+    return b"(?:" + body + b")?" if empty else body
+
+
+def _integer_fragment(low: object, high: object) -> bytes | None:
+    if not (low is None or isinstance(low, int)) or not (high is None or isinstance(high, int)):
+        return None
+    if low is not None and low > 0:
+        if high is None or not low <= high < 10**18:
+            return None
+        return range_regex(low, high).encode()
+    if high is None:
+        return b"[0-9]{1,%d}+" % _INT_CHARS  # 0 or more, no bound above
+    return range_regex(0, high).encode() if 0 <= high < 10**18 else None
+
+
+def _number_fragment(low: object, high: object) -> bytes | None:
+    """An integer part from ceil(minimum) (0 at least) to floor(maximum) - 1, any fraction:
+    strictly inside the bounds."""
+    least = 0 if low is None else max(0, math.ceil(low))  # type: ignore[call-overload]
+    if high is None:
+        whole = b"[0-9]{1,30}+" if least == 0 else None
+    else:
+        top = math.floor(high) - 1  # type: ignore[call-overload]
+        whole = range_regex(least, top).encode() if 0 <= least <= top < 10**18 else None
+    return None if whole is None else b"(?:" + whole + rb")(?:\.[0-9]{1,30}+)?+"
+
+
+def _date_fragment(low: object, high: object) -> bytes | None:
+    """ISO dates of whole years inside the bounds (the calendar by _DAYS, no 29 February)."""
+    first, last = 1000, 9999
+    if isinstance(low, date):
+        first = max(first, low.year + ((low.month, low.day) != (1, 1)))
+    if isinstance(high, date):
+        last = min(last, high.year - ((high.month, high.day) != (12, 31)))
+    return range_regex(first, last).encode() + b"-" + _DAYS if first <= last else None
+
+
+def _length_fragment(spec: FieldSpec, unquoted: bytes) -> bytes | None:
+    """A string with a maximum length only: at most that many bytes (a character is one
+    byte or more in either encoding), quoted or not."""
+    if spec.pattern is not None or spec.min_length is not None or spec.max_length is None:
+        return None
+    if spec.required and spec.missing_values != {""}:
+        return None
+    least, most = int(spec.required), spec.max_length
+    if least > most:
+        return None  # no value passes
+    return b'(?:%s{%d,%d}+|"(?:[^"]|""){%d,%d}+")' % (unquoted, least, most, least, most)
+
+
+def _free(unquoted: bytes) -> bytes:
+    """Any field: unquoted, or quoted (anything inside, quotes doubled)."""
+    return b"(?:" + unquoted + b'*+|"(?:[^"]++|"")*+")'
+
+
+def _static_fragment(spec: FieldSpec, kind: int, unquoted: bytes) -> bytes | None:
+    """A regex for field texts that all pass ``check`` in either encoding (ASCII
+    typed values; byte lengths bound character lengths), or None."""
+    if spec.enum is not None:
+        return None
+    if spec.type == "string":
+        return _length_fragment(spec, unquoted)
+    fragment: bytes | None = None
+    if kind == _INTEGER:
+        fragment = _integer_fragment(spec.minimum, spec.maximum)
+    elif kind == _NUMBER_KIND:
+        fragment = _number_fragment(spec.minimum, spec.maximum)
+    elif spec.type == "date" and spec.format == "default":
+        fragment = _date_fragment(spec.minimum, spec.maximum)
+    if fragment is None:
+        return None
+    compiled = re.compile(fragment)
+    missing = [m.encode("utf-8") for m in spec.missing_values]
+    if spec.required and any(compiled.fullmatch(m) for m in missing):
+        return None  # a missing value would pass
+    if not spec.required and b"" in missing:
+        fragment = b"(?:" + fragment + b")?"
+    return fragment
+
+
+@dataclass
+class _Pair:
+    """Both tracks' row regexes (:meth:`ContractValidator._pair_regexes`)."""
+
+    #: Rows that pass every check of both tracks.
+    good: re.Pattern[bytes]
+    #: Rows that pass UTF-8, then one whose value in column ``index`` (group 1) breaks
+    #: a cp1252 rule; and any rows of either kind.
+    run: re.Pattern[bytes] | None = None
+    every: re.Pattern[bytes] | None = None
+    index: int = -1
+    #: Each such value with the delimiters around it, when counting those finds it.
+    needles: tuple[tuple[bytes, bytes], ...] | None = None
+
+
 class _Column:
     """One contract field: where it is, how it is checked in bulk."""
 
@@ -235,6 +378,13 @@ class _Track:
         self.bad: list[dict[bytes, str]] = [{} for _ in contract.fields]
         #: The exact path's verdicts by the field as read (latin-1).
         self.exact: list[dict[str, object]] = [{} for _ in contract.fields]
+        #: The row regex (:meth:`ContractValidator._row_regex`), rebuilt when ``good`` grew.
+        self.rows_regex: re.Pattern[bytes] | None = None
+        self.dirty = True
+        self.rebuilds = 0
+        self.skip = 0  # pieces left before the row regex is tried again
+        self.misses = 0  # its failures in a row
+        self.version = 0  # grows with the values it knows (good and bad)
 
     @property
     def stopped(self) -> bool:
@@ -261,8 +411,11 @@ class _Track:
             if rule is None:
                 if len(self.good[column.index]) < _REMEMBER:
                     self.good[column.index].add(value)
+                    self.dirty = True
+                    self.version += 1
             elif len(bad) < _REMEMBER:
                 bad[value] = rule
+                self.version += 1
         return rule
 
     def distinct_ok(
@@ -318,6 +471,12 @@ class ContractValidator:
         self._simple = re.compile(opening + b'([^"' + d + b"\r\n]+)" + closing)
         self._quoted = re.compile(opening + b'((?:[^"]|"")*+)' + closing)
         self._to_delimiter = bytes.maketrans(b"\n", delimiter)
+        # Both tracks' row regexes (_pair_regexes) and when to try them.
+        self._pair: _Pair | None = None
+        self._pair_versions = (-1, -1)
+        self._pair_rebuilds = 0
+        self._pair_misses = 0
+        self._pair_skip = 0
 
     # --- the stream ------------------------------------------------------------------
 
@@ -397,7 +556,11 @@ class ContractValidator:
         return [track for track in self._tracks if not track.stopped]
 
     def _check(self, piece: bytes, tracks: list[_Track]) -> int:
-        """A piece of whole lines: in bulk, else halves, else exactly."""
+        """A piece of whole lines: by the row regex, else in bulk, else halves, else exactly."""
+        if self._rows_match(piece, tracks):
+            self.rows += piece.count(b"\n") - _quoted_text(piece).count(b"\n")
+            self.lines += _line_ends(piece)
+            return len(piece)
         split = self._split(piece)
         if split is None:
             return self._exact(piece, tracks, False)
@@ -413,6 +576,180 @@ class ContractValidator:
         self.rows += rows
         self.lines += _line_ends(piece)
         return len(piece)
+
+    def _rows_match(self, piece: bytes, tracks: list[_Track]) -> bool:
+        """Every row of ``piece`` matches each track's row regex (so passes every check):
+        one ``fullmatch`` per track, no object per value. ASCII text reads the same in
+        either encoding, so one track's match holds for all."""
+        width = self.width
+        if width is None or width < 2:
+            return False  # a blank line would read as a row of one empty field
+        if piece.isascii():
+            tracks = tracks[:1]
+        elif len(tracks) == 2:
+            return self._pair_match(piece, *tracks)
+        for track in sorted(tracks, key=lambda t: -t.misses):
+            if track.skip:
+                track.skip -= 1
+                return False
+            regex = self._row_regex(track)
+            if regex is None or regex.fullmatch(piece) is None:
+                track.misses = min(track.misses + 1, 6)
+                track.skip = (1 << track.misses) - 1 if not track.dirty else 0
+                return False
+            track.misses = 0
+        return True
+
+    def _pair_match(self, piece: bytes, utf8: _Track, cp1252: _Track) -> bool:
+        """Both tracks over a non-ASCII piece in one pass: its rows pass every UTF-8
+        check, and every cp1252 check but for values of one column that cp1252 reads
+        as breaking a rule already counted (a UTF-8 enum member such as 'Tromsø'):
+        those only add to the counts, one match per such row."""
+        if self._pair_skip:
+            self._pair_skip -= 1
+            return False
+        pair = self._pair_regexes(utf8, cp1252)
+        if pair is not None and self._pair_rows(piece, cp1252, pair):
+            self._pair_misses = 0
+            return True
+        self._pair_misses = min(self._pair_misses + 1, 6)
+        self._pair_skip = (1 << self._pair_misses) - 1
+        return False
+
+    @staticmethod
+    def _pair_rows(piece: bytes, cp1252: _Track, pair: _Pair) -> bool:
+        if pair.good.fullmatch(piece) is not None:
+            return True
+        if pair.run is None or not cp1252.tally.full:
+            return False  # the rows that break a rule are still to be located
+        found = _breaking_values(piece, pair)
+        if found is None:
+            return False
+        counts: dict[str, int] = {}
+        for value, count in found.items():
+            rule = cp1252.bad[pair.index][value]
+            if not cp1252.tally.known(pair.index, rule):
+                return False
+            counts[rule] = counts.get(rule, 0) + count
+        for rule, count in counts.items():
+            cp1252.tally.add_many(pair.index, rule, count)
+        return True
+
+    def _pair_regexes(self, utf8: _Track, cp1252: _Track) -> _Pair | None:
+        """``(row LF)*`` of rows that pass both tracks, ``(row LF)*`` then one row whose
+        value in column ``index`` (group 1) passes UTF-8 and not cp1252; rebuilt a few
+        times at most, when what the tracks know grew."""
+        versions = (utf8.version, cp1252.version)
+        if versions == self._pair_versions or self._pair_rebuilds >= _REBUILDS:
+            return self._pair
+        self._pair_versions = versions
+        self._pair_rebuilds += 1
+        self._pair = None
+        if utf8.positions != cp1252.positions:
+            return None
+        width = self.width
+        assert width is not None
+        unquoted = b"[^" + re.escape(self.delimiter) + b'\r\n"]'
+        banned = self.delimiter + b'"\r\n'
+        fragments = [_free(unquoted)] * width
+        bad: tuple[int, bytes] | None = None  # the column with values that break cp1252
+        bad_position, known_good, known_breaking = -1, [], []
+        for column, position in zip(self._columns, utf8.positions, strict=True):
+            fragment = self._fragment(utf8, column, unquoted, learned=False)
+            if fragment is None and column.kind == _DISTINCT:
+                known, wrong = utf8.good[column.index], cp1252.bad[column.index]
+                if len(known) > _LEARN_VALUES:
+                    return None
+                safe = [
+                    v for v in known if len(v) <= _LEARN_BYTES and v.translate(None, banned) == v
+                ]
+                both = [v for v in safe if v in cp1252.good[column.index]]
+                fragment = _trie(sorted(both))
+                breaking = sorted(v for v in safe if v in wrong)
+                if breaking:
+                    if bad is not None:
+                        return None  # one such column at most
+                    bad = (column.index, b"(" + _trie(breaking) + b")")
+                    bad_position, known_breaking, known_good = position, breaking, both
+            if fragment is None:
+                return None
+            fragments[position] = fragment
+        delimiter = re.escape(self.delimiter)
+        row = delimiter.join(fragments) + b"\r?\n"
+        pair = _Pair(re.compile(b"(?:" + row + b")*+"))
+        if bad is not None:
+            pair.index, fragment = bad
+            fragments[bad_position] = fragment
+            bad_row = delimiter.join(fragments) + b"\r?\n"
+            pair.run = re.compile(b"(?:" + row + b")*+" + bad_row)
+            fragments[bad_position] = _trie(sorted(known_good + known_breaking))
+            every = delimiter.join(fragments) + b"\r?\n"
+            pair.every = re.compile(b"(?:" + every + b")*+")
+            pair.needles = self._needles(fragments, bad_position, known_breaking)
+        self._pair = pair
+        return pair
+
+    def _needles(
+        self, fragments: list[bytes], position: int, values: list[bytes]
+    ) -> tuple[tuple[bytes, bytes], ...] | None:
+        """``delimiter value delimiter`` for each value, when each occurrence of it outside
+        quotes is the value in column ``position``: a middle column, and no other middle
+        column's fragment matches the value. None when not."""
+        width = len(fragments)
+        if not 0 < position < width - 1:
+            return None
+        for other in range(1, width - 1):
+            if other != position:
+                compiled = re.compile(fragments[other])
+                if any(compiled.fullmatch(value) for value in values):
+                    return None
+        d = self.delimiter
+        return tuple((value, d + value + d) for value in values)
+
+    def _row_regex(self, track: _Track) -> re.Pattern[bytes] | None:
+        """The regex of ``(row LF)*`` whose rows pass every check of ``track`` (rebuilt,
+        a few times at most, when the values it knows grew), None when a column has no
+        such regex."""
+        if not track.dirty or track.rebuilds >= _REBUILDS:
+            return track.rows_regex
+        track.dirty = False
+        track.rebuilds += 1
+        width = self.width
+        assert width is not None
+        d = re.escape(self.delimiter)
+        unquoted = b"[^" + d + b'\r\n"]'
+        fragments = [_free(unquoted)] * width
+        for column, position in zip(self._columns, track.positions, strict=True):
+            fragment = self._fragment(track, column, unquoted)
+            if fragment is None:
+                track.rows_regex = None
+                return None
+            fragments[position] = fragment
+        row = d.join(fragments) + b"\r?\n"
+        track.rows_regex = re.compile(b"(?:" + row + b")*+")
+        return track.rows_regex
+
+    def _fragment(
+        self, track: _Track, column: _Column, unquoted: bytes, learned: bool = True
+    ) -> bytes | None:
+        """A regex for values that pass ``column``'s check in ``track`` (None: none)."""
+        kind, spec = column.kind, column.spec
+        if kind == _FREE:
+            return _free(unquoted)
+        if kind == _REQUIRED:
+            if column.missing != (b"",):
+                return None
+            return b"(?:" + unquoted + b'++|"(?:[^"]++|"")++")'
+        static = _static_fragment(spec, kind, unquoted)
+        if static is not None or kind != _DISTINCT or not learned:
+            return static
+        # The values this track found valid (distinct-value checks): their trie.
+        good = track.good[column.index]
+        if len(good) > _LEARN_VALUES:
+            return None
+        banned = self.delimiter + b'"\r\n'
+        safe = [v for v in good if len(v) <= _LEARN_BYTES and v.translate(None, banned) == v]
+        return _trie(sorted(safe))
 
     def _counted(self, track: _Track, rows: int, fields: list[bytes], failed: list[int]) -> bool:
         """Once the first 100 violations are known, a failing piece whose broken rules
@@ -599,6 +936,43 @@ class ContractValidator:
         self.width = len(row)
         for track in self._tracks:
             track.header(row)
+
+
+_last_quoted: list[bytes] = [b"", b""]
+
+
+def _quoted_text(piece: bytes) -> bytes:
+    """The text inside the quotes of a piece with regular quoting, each field's joined
+    by a quote (which no needle holds); the last piece's is kept."""
+    if _last_quoted[0] is not piece:
+        inside = b'"'.join(piece.split(b'"')[1::2]) if b'"' in piece else b""
+        _last_quoted[:] = [piece, inside]
+    return _last_quoted[1]
+
+
+def _breaking_values(piece: bytes, pair: _Pair) -> dict[bytes, int] | None:
+    """How often each value that breaks a cp1252 rule is in the column (rows that all
+    pass UTF-8), else None."""
+    assert pair.run is not None
+    found: dict[bytes, int] = {}
+    if pair.needles is not None and pair.every is not None:
+        # Every row passes UTF-8; count the breaking values (outside quotes).
+        if pair.every.fullmatch(piece) is None:
+            return None
+        quoted = _quoted_text(piece)
+        for value, needle in pair.needles:
+            count = piece.count(needle) - quoted.count(needle)
+            if count:
+                found[value] = count
+        return found
+    pos, end, match = 0, len(piece), pair.run.match
+    while (row := match(piece, pos)) is not None:
+        value = row.group(1)
+        found[value] = found.get(value, 0) + 1
+        pos = row.end()
+    if pos < end and pair.good.fullmatch(piece, pos) is None:
+        return None
+    return found
 
 
 def _check_row(

@@ -389,3 +389,160 @@ def test_range_regex_is_the_bounds(low: int, span: int, values: list[int]) -> No
             assert bool(pattern.fullmatch(str(value))) == (low <= value <= high)
     assert not pattern.fullmatch("0" + str(low))
     assert not pattern.fullmatch("+" + str(low))
+
+
+# --- the row regexes (pieces whose rows all match pass with one fullmatch) ----------
+
+TYPED_TEXTS = st.one_of(
+    st.text(alphabet="0123456789.-+eE ", max_size=8),
+    st.builds(
+        "{:04d}-{:02d}-{:02d}".format,
+        st.integers(0, 10000),
+        st.integers(0, 13),
+        st.integers(0, 32),
+    ),
+    st.sampled_from([v for values in VALUES.values() for v in values]),
+)
+
+
+TYPED_BOUNDS: dict[str, st.SearchStrategy[object]] = {
+    "integer": st.integers(-20, 10**5),
+    "number": st.sampled_from([-1.5, 0, 0.5, 1, 49.99, 50, 5000]),
+    "date": st.sampled_from(["2020-01-01", "2024-02-29", "2025-12-31", "1999-06-15"]),
+}
+
+
+@st.composite
+def typed_specs(draw: st.DrawFn) -> dict[str, object]:
+    kind = draw(st.sampled_from(["integer", "number", "date", "string"]))
+    constraints: dict[str, object] = {"required": draw(st.booleans())}
+    if kind == "string":
+        constraints["maxLength"] = draw(st.integers(0, 12))
+    for key in ("minimum", "maximum"):
+        if kind in TYPED_BOUNDS and draw(st.booleans()):
+            constraints[key] = draw(TYPED_BOUNDS[kind])
+    field: dict[str, object] = {"name": "c", "type": kind, "constraints": constraints}
+    if draw(st.integers(0, 3)) == 0:
+        field["missingValues"] = draw(st.sampled_from(MISSING))
+    return field
+
+
+@settings(max_examples=400, deadline=None)
+@given(field=typed_specs(), texts=st.lists(TYPED_TEXTS, max_size=40))
+def test_a_static_fragment_only_matches_values_that_pass(
+    field: dict[str, object], texts: list[str]
+) -> None:
+    """Whatever a column's regex matches passes ``FieldSpec.check``, read as UTF-8 and
+    as cp1252 (the regex is shared by both readings)."""
+    import re
+
+    from chalicelib.core.validate import _Column, _static_fragment
+
+    document = {"name": "t", "prefixes": ["t/"], "schema": {"fields": [field]}}
+    try:
+        contract = parse_contract(json.dumps(document))
+    except ValueError:
+        return
+    spec = contract.fields[0]
+    column = _Column(0, spec)
+    fragment = _static_fragment(spec, column.kind, b'[^,\r\n"]')
+    if fragment is None:
+        return
+    pattern = re.compile(fragment)
+    for text in [*texts, "", "0", "5000", "5000.0", "50", "2024-02-29", "2020-01-01"]:
+        for raw in {text.encode("utf-8"), '"{}"'.format(text.replace('"', '""')).encode()}:
+            if pattern.fullmatch(raw):
+                value = raw[1:-1].replace(b'""', b'"') if raw[:1] == b'"' else raw
+                assert spec.check(value.decode("utf-8")) is None, (field, raw)
+                assert spec.check(value.decode("cp1252", errors="replace")) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.binary(max_size=6), max_size=12),
+    others=st.lists(st.binary(max_size=6), max_size=12),
+)
+def test_the_trie_is_the_values(values: list[bytes], others: list[bytes]) -> None:
+    import re
+
+    from chalicelib.core.validate import _trie
+
+    pattern = re.compile(_trie(sorted(set(values))))
+    for value in values + others:
+        assert bool(pattern.fullmatch(value)) == (value in values)
+
+
+ROWS_CONTRACT = parse_contract(
+    json.dumps(
+        {
+            "name": "rows",
+            "prefixes": ["rows/"],
+            "schema": {
+                "fields": [
+                    {"name": "id", "type": "integer", "constraints": {"required": True}},
+                    {"name": "name", "constraints": {"required": True, "pattern": "\\S+ \\S+"}},
+                    {"name": "city", "constraints": {"enum": ["Cork", "Troms\u00f8", "Pune"]}},
+                    {
+                        "name": "amount",
+                        "type": "number",
+                        "constraints": {"minimum": 0, "maximum": 50},
+                    },
+                    {"name": "day", "type": "date", "constraints": {"minimum": "2024-01-01"}},
+                    {"name": "qty", "type": "integer", "constraints": {"minimum": 1, "maximum": 9}},
+                    {"name": "note", "constraints": {"maxLength": 12}},
+                ]
+            },
+        }
+    )
+)
+#: Per column: three values that pass (by the row regex), then others (edge cases
+#: left to the exact check, values that break a rule).
+ROW_VALUES = {
+    "id": ["1", "42", "007", "", "x", "-1"],
+    "name": ["Ana Silva", "Jos\u00e9 M\u00fcller", "Bo Li", "", "Bo", "a\u00a0b"],
+    "city": ["Cork", "Troms\u00f8", "Pune", "", "Lima", "cork"],
+    "amount": ["0", "12.50", "49.99", "50.00", "50.01", "", ".5", "1e1", "-0.01"],
+    "day": ["2024-01-01", "2025-12-31", "2024-04-30", "2024-02-29", "2025-02-29", "2023-12-31"],
+    "qty": ["1", "9", "5", "05", "0", "10", ""],
+    "note": ["ok", '"two\nlines"', '"a,b ""c"""', "x" * 13, '"' + "y" * 13 + '"'],
+}
+
+
+@DIFFERENTIAL
+@given(
+    rows=st.lists(st.tuples(*(st.integers(0, 2) for _ in ROW_VALUES)), min_size=1, max_size=40),
+    broken=st.one_of(
+        st.just([]),
+        st.lists(st.tuples(st.integers(0, 39), st.integers(0, 6), st.integers(3, 9)), max_size=2),
+    ),
+    repeat=st.sampled_from([50, 400, 1500]),
+    crlf=st.booleans(),
+    late=st.sampled_from([None, None, "start", "end"]),
+    cuts=st.lists(st.integers(0, 1 << 17), max_size=4),
+)
+def test_rows_that_mostly_pass_agree(
+    rows: list[tuple[int, ...]],
+    broken: list[tuple[int, int, int]],
+    repeat: int,
+    crlf: bool,
+    late: str | None,
+    cuts: list[int],
+) -> None:
+    """Long files of rows that pass (but for a few values that break a rule): pieces
+    checked by the row regexes, both encodings (the UTF-8 bytes of 'Tromsø' break the
+    enum read as cp1252), CRLF, quoted notes with line ends."""
+    end = "\r\n" if crlf else "\n"
+    choices = list(ROW_VALUES.values())
+    table = [[choices[i][pick] for i, pick in enumerate(row)] for row in rows]
+    for row, column, pick in broken:
+        if row < len(table):
+            table[row][column] = choices[column][pick % len(choices[column])]
+    body = "".join(",".join(cells) + end for cells in table)
+    data = (",".join(ROW_VALUES) + end + body * repeat).encode("utf-8")
+    cp1252 = b"1,caf\xe9 x,Cork,1,2024-01-01,1,ok" + end.encode()
+    if late == "start":  # cp1252 from the first row: one track
+        first = data.find(end.encode()) + len(end)
+        data = data[:first] + cp1252 + data[first:]
+    elif late == "end":  # cp1252 at the very end: every verdict before it changes
+        data += cp1252
+    agrees(ROWS_CONTRACT, data, [c % (len(data) + 1) for c in cuts])
