@@ -162,6 +162,7 @@ def frictionless_invalid(schema: dict[str, Any], data: bytes) -> tuple[set[Any],
     resource = frictionless.Resource(
         data=data,
         format="csv",
+        encoding="utf-8",  # as_csv writes UTF-8; left out, chardet may guess utf-7 for "+1"
         schema=frictionless.Schema.from_descriptor(schema),
         # every dialect setting given: frictionless sniffs the ones left out
         control=frictionless.formats.CsvControl(
