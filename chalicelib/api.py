@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from chalice.app import IAMAuthorizer, Response
@@ -303,6 +303,16 @@ _QUERY_PARAMS = ("status", "limit", "cursor")
 _DATASET_PARAMS = ("limit", "cursor")
 
 
+def _only(params: Mapping[str, str], allowed: Sequence[str]) -> None:
+    """:class:`BadRequest` for a query parameter the route does not take."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise BadRequest(
+            "BAD_PARAMETER",
+            f"unknown query parameter(s) {', '.join(unknown)}: use {', '.join(allowed)}",
+        )
+
+
 class StatusApi:
     """The routes' logic, on the container's settings and database."""
 
@@ -337,14 +347,8 @@ class StatusApi:
     @_hardened
     def files(self, params: Mapping[str, str] | None) -> Response:
         params = dict(params or {})
-        unknown = sorted(set(params) - set(_QUERY_PARAMS))
         try:
-            if unknown:
-                raise BadRequest(
-                    "BAD_PARAMETER",
-                    f"unknown query parameter(s) {', '.join(unknown)}: "
-                    f"use {', '.join(_QUERY_PARAMS)}",
-                )
+            _only(params, _QUERY_PARAMS)
             status = parse_status(params.get("status"))
             limit = parse_limit(params.get("limit"))
             before = decode_cursor(params.get("cursor"))
@@ -369,14 +373,8 @@ class StatusApi:
     def datasets(self, params: Mapping[str, str] | None) -> Response:
         """``GET /datasets``: datasets by name, keyset-paged by the last name."""
         params = dict(params or {})
-        unknown = sorted(set(params) - set(_DATASET_PARAMS))
         try:
-            if unknown:
-                raise BadRequest(
-                    "BAD_PARAMETER",
-                    f"unknown query parameter(s) {', '.join(unknown)}: "
-                    f"use {', '.join(_DATASET_PARAMS)}",
-                )
+            _only(params, _DATASET_PARAMS)
             limit = parse_limit(params.get("limit"))
             after = decode_dataset_cursor(params.get("cursor"))
         except BadRequest as exc:
