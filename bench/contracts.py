@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.corpora import BLOCK, CITIES, DISTINCT_BLOCKS, FIRST, LAST, MB, NOTES
+from bench.corpora import BLOCK, CITIES, DISTINCT_BLOCKS, FIRST, LAST, MB, NOTES, sparse_note
 from bench.measure import DATA, run_once
 
 csv.field_size_limit(sys.maxsize)
@@ -58,15 +58,7 @@ RSS_TARGET = 80 * MB
 
 
 def _row(rng: random.Random, quotes: bool, broken: bool) -> str:
-    note = rng.choice(NOTES)
-    if quotes and rng.random() < 1 / 20:
-        roll = rng.random()
-        if roll < 0.2:
-            note = '"left at the door,\nsigned by neighbour"'
-        elif roll < 0.3:
-            note = '"customer said ""thanks"", rated 5"'
-        else:
-            note = f'"{rng.choice(NOTES)}, {rng.choice(NOTES)}"'
+    note = sparse_note(rng) if quotes else rng.choice(NOTES)
     quantity = str(rng.randrange(1, 50))
     if broken and rng.random() < 1 / 500:
         quantity = rng.choice(["0", "50", "x", ""])

@@ -153,8 +153,8 @@ def _blocks(header: bytes, rows: Callable[[random.Random], str], size: int) -> I
         written += len(block)
 
 
-def _sparse_row(rng: random.Random) -> str:
-    """Plain rows; about one in 20 has a quoted note, some with a newline or quotes."""
+def sparse_note(rng: random.Random) -> str:
+    """A note; about one in 20 is quoted, some of those with a newline or quotes."""
     note = rng.choice(NOTES)
     if rng.random() < 1 / 20:
         roll = rng.random()
@@ -164,6 +164,12 @@ def _sparse_row(rng: random.Random) -> str:
             note = '"customer said ""thanks"", rated 5"'
         else:
             note = f'"{rng.choice(NOTES)}, {rng.choice(NOTES)}"'
+    return note
+
+
+def _sparse_row(rng: random.Random) -> str:
+    """Plain rows; about one in 20 has a quoted note, some with a newline or quotes."""
+    note = sparse_note(rng)
     return (
         f"{rng.randrange(10**7)},{rng.choice(FIRST)} {rng.choice(LAST)},{rng.choice(CITIES)},"
         f"{rng.uniform(0, 5000):.2f},2025-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d},"
