@@ -275,11 +275,31 @@ def new_container() -> Callable[[], None]:
 
 
 @pytest.fixture
-def client(stack: Stack) -> Iterator[Any]:
-    """Chalice's test client on the ``local`` stage (the local stack's names)."""
+def client(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Chalice's test client on the ``local`` stage (the local stack's names).
+
+    Its invocations get the time the stage gives the function (``lambda_timeout``,
+    Chalice's default 60 s when unset), as in Lambda. Chalice's test client makes
+    every ``LambdaContext`` with that class's default of 3 s whatever the config,
+    so on a loaded machine an upload that Lambda would finish was cut short and
+    ended ``TIMEOUT``. The deadline tests make their own contexts.
+    """
+    import chalice.test
+    from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
+    from chalice.local import LambdaContext
     from chalice.test import Client
 
     import app
 
     with Client(app.app, stage_name="local", project_dir=str(ROOT)) as test_client:
+        config = test_client._chalice_config  # the stage config, as the client reads it
+
+        class StageContext(LambdaContext):
+            def __init__(self, function_name: str, memory_size: int, **kwargs: Any) -> None:
+                scoped = config.scope(config.chalice_stage, function_name)
+                timeout = scoped.lambda_timeout or DEFAULT_LAMBDA_TIMEOUT
+                kwargs.setdefault("max_runtime_ms", timeout * 1000)
+                super().__init__(function_name, memory_size, **kwargs)
+
+        monkeypatch.setattr(chalice.test, "LambdaContext", StageContext)
         yield test_client
