@@ -7,7 +7,7 @@ reports" (``docs/csv-rules.md``); ``--ragged-rows accept|reject`` and
 Lambda does for the keys it governs (``docs/contracts.md``). ``--jobs N``
 profiles a plain file's rest (after the header and the column sample) in N
 processes and stitches the parts: the same answer as one process
-(``chalicelib.parallel``; default: every usable CPU, 1 for files under 8 MiB).
+(``chalicelib.parallel``; default: every usable CPU, 1 for files under 16 MiB).
 Exit status 2
 when a file could not be read at all (or the contract is not valid), else 1
 when one was rejected, else 0. Also ``python -m ops profile``.

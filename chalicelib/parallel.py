@@ -21,21 +21,23 @@ Lambda (``docs/benchmarks.md``, "Parallel processes").
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from chalicelib.core.csvprofile import CHUNK_SIZE, Profiler, RangePart, RangeProfiler
 from chalicelib.core.profile import DEFAULT_SETTINGS, Profile, ProfileSettings
 from chalicelib.core.ranges import Span
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import BaseContext
+    from multiprocessing.process import BaseProcess
+
 #: Files smaller than this are profiled in one process by default: below it a
 #: worker's start and the pipe cost more than the work they share (measured in
 #: docs/benchmarks.md, "Parallel processes").
-PARALLEL_MIN_BYTES = 8 << 20
+PARALLEL_MIN_BYTES = 16 << 20
 
 
 def usable_cpus() -> int:
@@ -132,7 +134,9 @@ def _groups(spans: Sequence[Span], count: int) -> list[list[Span]]:
     return groups
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> BaseContext:
+    import multiprocessing  # only when there are workers: 15 ms of the CLI's start
+
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 

@@ -40,7 +40,7 @@ from tests.unit.test_csvprofile_differential import (
 ROOT = Path(__file__).resolve().parents[2]
 FILES = settings(
     DIFFERENTIAL,
-    max_examples=60,
+    max_examples=40,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
@@ -136,7 +136,7 @@ def test_long_files_over_workers(
     rows: int,
 ) -> None:
     """The default reads (64 KiB) with ranges from a few KB: the fast paths meet range edges."""
-    data = b"a,b\n" + block * min(repeat, 1 + 400_000 // max(1, len(block)))
+    data = b"a,b\n" + block * min(repeat, 1 + 200_000 // max(1, len(block)))
     path = tmp_path_factory.mktemp("long") / "file.csv"
     path.write_bytes(data)
     profile = ProfileSettings(profile_rows=rows)
