@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,17 @@ def test_unreadable_files_and_bad_jobs(tmp_path: Path, capsys: pytest.CaptureFix
     assert str(tmp_path) in err
     with pytest.raises(SystemExit):
         main(["--jobs", "0", "x.csv"])
+
+
+def test_the_spawn_start_method_gives_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where there is no ``fork`` (macOS, Windows), workers are spawned: the same parts."""
+    path = tmp_path / "file.csv"
+    path.write_bytes(b"id,note\n" + b"".join(b'%d,"a\nb"\n%d,x,y\n' % (i, i) for i in range(3000)))
+    profile = ProfileSettings("accept", 0)
+    one = parallel.profile_path(path, profile, jobs=1)
+    monkeypatch.setattr(parallel, "_context", lambda: multiprocessing.get_context("spawn"))
+    starts = Starts(monkeypatch)
+    same(parallel.profile_path(path, profile, jobs=3, range_size=9999, chunk_size=4096), one)
+    assert starts.count == 2
