@@ -91,9 +91,10 @@ def profile_path(
         delimiter, width = profiler.split_delimiter, profiler.split_width
         assert delimiter is not None
         assert width is not None
-        groups = _groups(spans[1:], jobs - 1)
-        workers = [_start(path, delimiter, width, group, chunk_size) for group in groups]
+        workers: list[tuple[BaseProcess, Connection]] = []
         try:
+            for group in _groups(spans[1:], jobs - 1):
+                workers.append(_start(path, delimiter, width, group, chunk_size))
             _feed(profiler, stream, spans[0].stop - pos, chunk_size)
             parts: list[RangePart] = []
             for process, connection in workers:

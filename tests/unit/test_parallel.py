@@ -15,6 +15,8 @@ import gzip
 import itertools
 import json
 import multiprocessing
+import os
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -257,3 +259,25 @@ def test_the_spawn_start_method_gives_the_same(
     starts = Starts(monkeypatch)
     same(parallel.profile_path(path, profile, jobs=3, range_size=9999, chunk_size=4096), one)
     assert starts.count == 2
+
+
+def _refused(connection: Connection, path: str, *args: object) -> None:
+    with connection:
+        connection.send(("oserror", (13, "Permission denied", path)))
+
+
+def _dead(connection: Connection, *args: object) -> None:
+    os._exit(3)
+
+
+def test_a_worker_that_fails_fails_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "file.csv"
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 50_000)
+    monkeypatch.setattr(parallel, "_worker", _refused)
+    assert main(["--jobs", "2", "--profile-rows", "0", str(path)]) == 2
+    assert capsys.readouterr().err == f"{path}: Permission denied\n"
+    monkeypatch.setattr(parallel, "_worker", _dead)
+    with pytest.raises(RuntimeError, match=r"a profiling process ended \(3\)"):
+        parallel.profile_path(path, ProfileSettings(profile_rows=0), jobs=3)
