@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,52 @@ class Starts:
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
         monkeypatch.setattr(parallel, "_start", start)
+
+
+class Piped:
+    """Counts the compressed files decompressed by a worker."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = parallel._profile_compressed
+
+        def piped(*args: object, **kwargs: object) -> object:
+            self.count += 1
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(parallel, "_profile_compressed", piped)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"sep=\xe9\na\xe9b\n1\xe92\n" * 3,  # a sep line the reference reads
+        b"x" * 1_100_000 + b",y\n1,2\n",  # a first line too long to wait for
+        b"a,b\n" + b"1,2\n" * 100_000,
+        b"a,b\n1,2\n\0\n",
+    ],
+)
+@pytest.mark.parametrize("kind", ["gzip", "zstd", "gzip truncated", "zstd truncated"])
+@pytest.mark.parametrize("chunk", ["3", "1000", "65536"])
+def test_compressed_files_decompressed_by_a_worker(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: bytes,
+    kind: str,
+    chunk: str,
+) -> None:
+    packed = gzip.compress(text) if kind.startswith("gzip") else zstandard.compress(text)
+    if kind.endswith("truncated"):
+        packed = packed[: len(packed) * 2 // 3]
+    path = tmp_path / "file"
+    path.write_bytes(packed)
+    piped = Piped(monkeypatch)
+    _same_json(capsys, path, "--chunk-size", chunk)
+    assert piped.count == 2
+    line = json.loads(_cli(capsys, "--jobs", "2", str(path))[1])
+    assert line.pop("file") == str(path)
+    assert line == json.loads(json.dumps(reference_profile(packed).to_dict(), ensure_ascii=False))
 
 
 def _handed_over(data: bytes, chunk: int, range_size: int, profile: ProfileSettings) -> bool:
@@ -163,10 +210,12 @@ def test_wrapped_input_is_read_in_order(
     chunk: int,
     range_size: int,
 ) -> None:
-    """Sep lines and BOMs may go to workers; UTF-16, gzip and zstd are read by the parent."""
+    """Sep lines and BOMs may go to workers; UTF-16 is read by the parent, gzip and zstd
+    too while a worker decompresses them."""
     path = tmp_path_factory.mktemp("wrapped") / "file.csv"
     path.write_bytes(data)
     starts = Starts(monkeypatch)
+    piped = Piped(monkeypatch)
     _same_json(
         capsys,
         path,
@@ -177,8 +226,10 @@ def test_wrapped_input_is_read_in_order(
         "--range-size",
         str(range_size),
     )
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff", b"\x1f\x8b") or data[:4] == b"\x28\xb5\x2f\xfd":
+    compressed = data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or compressed:
         assert starts.count == 0
+    assert piped.count == (2 if compressed else 0)
 
 
 @needs_corpus
