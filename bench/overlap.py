@@ -14,7 +14,9 @@ this process's, plus a worker's where there is one):
   main thread (the libraries release the GIL while they inflate);
 - ``thread, 0.5 ms switch``: the same with ``sys.setswitchinterval(0.0005)``;
 - ``process``: the decompression in a forked worker process, its pieces sent
-  through a pipe to the profiler in this one.
+  through a pipe to the profiler in this one;
+- ``--jobs 2 (shipped)``: the same as the CLI does it
+  (``chalicelib.parallel.profile_path``: the container's state sent along).
 
 A prototype on the profiler's private parts (its container and
 ``_decompressed``), to measure; each variant's profile must equal the shipped
@@ -36,6 +38,7 @@ from pathlib import Path
 from bench import baselines
 from chalicelib.core.csvprofile import CHUNK_SIZE, Profiler, _Container, profile_file, use_gunzip
 from chalicelib.core.profile import Profile
+from chalicelib.parallel import profile_path
 
 Variant = Callable[[Path], Profile | int]
 
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "thread": threaded,
         "thread, 0.5 ms switch": threaded_fast_switch,
         "process": in_process,
+        "--jobs 2 (shipped)": lambda p: profile_path(p, jobs=2),
     }
     best = {name: (float("inf"), 0.0) for name in variants}
     results = {}
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 if wall < best[name][0]:
                     best[name] = (wall, cpu)
     print(f"load average after: {os.getloadavg()}", file=sys.stderr)
-    for name in ("thread", "thread, 0.5 ms switch", "process"):
+    for name in ("thread", "thread, 0.5 ms switch", "process", "--jobs 2 (shipped)"):
         assert results[name] == results["profile"], name
     base = best["alone"][0]
     print("| variant | wall s | CPU s | wall / alone |")
