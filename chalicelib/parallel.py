@@ -3,8 +3,8 @@
 The parent reads the file from its start with one
 :class:`~chalicelib.core.csvprofile.Profiler` until it is
 :attr:`~chalicelib.core.csvprofile.Profiler.rangeable` (the header has ended
-and the column sample is full; compressed, UTF-16 or contract-checked input
-never is, so that input is read to its end in order, as before). The rest of
+and the column sample is full; UTF-16 or contract-checked input never is, so
+that input is read to its end in order, as before). The rest of
 the file is cut into spans: the parent goes on with the first, and ``jobs - 1``
 worker processes each open the file, read their own spans (with the one byte
 before each) and profile them with a
@@ -12,6 +12,12 @@ before each) and profile them with a
 :class:`~chalicelib.core.csvprofile.RangePart` of each span through a pipe,
 and :meth:`~chalicelib.core.csvprofile.Profiler.stitch` makes of them exactly
 the profile of one profiler fed the whole file.
+
+A gzip or zstd file (never rangeable either) is profiled in order by the
+parent while one worker decompresses it: the worker runs the profiler's own
+container (``_Container``) on the same chunks and pipes each chunk's output
+with the container's state, which :class:`_PipedContainer` replays to the
+parent's profiler, so that it sees what its own container would have shown.
 
 Only a process and a pipe per worker (``multiprocessing.Process`` and
 ``Pipe``, the ``fork`` start method where there is one): no ``Pool`` or
