@@ -7,7 +7,8 @@ reports" (``docs/csv-rules.md``); ``--ragged-rows accept|reject`` and
 Lambda does for the keys it governs (``docs/contracts.md``). ``--jobs N``
 profiles a plain file's rest (after the header and the column sample) in N
 processes and stitches the parts: the same answer as one process
-(``chalicelib.parallel``; default: every usable CPU, 1 for files under 16 MiB).
+(``chalicelib.parallel``; default: every usable CPU, 1 for files under 16 MiB;
+with N of 2 or more, a gzip or zstd file is decompressed by a worker).
 Exit status 2
 when a file could not be read at all (or the contract is not valid), else 1
 when one was rejected, else 0. Also ``python -m ops profile``.
@@ -74,8 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "-j",
         type=_positive,
         metavar="N",
-        help="processes per plain file, the parts stitched exactly (default: every usable "
-        f"CPU, 1 for files under {PARALLEL_MIN_BYTES >> 20} MiB)",
+        help="processes per file: a plain file's ranges, stitched exactly, or a gzip/zstd "
+        "file's decompression in a worker (default: every usable CPU for plain files from "
+        f"{PARALLEL_MIN_BYTES >> 20} MiB, else 1)",
     )
     parser.add_argument(
         "--range-size",

@@ -13,8 +13,9 @@ before each) and profile them with a
 and :meth:`~chalicelib.core.csvprofile.Profiler.stitch` makes of them exactly
 the profile of one profiler fed the whole file.
 
-A gzip or zstd file (never rangeable either) is profiled in order by the
-parent while one worker decompresses it: the worker runs the profiler's own
+A gzip or zstd file (never rangeable either), with ``jobs`` of 2 or more
+asked for (the default is 1 for them), is profiled in order by the parent
+while one worker decompresses it: the worker runs the profiler's own
 container (``_Container``) on the same chunks and pipes each chunk's output
 with the container's state, which :class:`_PipedContainer` replays to the
 parent's profiler, so that it sees what its own container would have shown.
@@ -82,21 +83,26 @@ def profile_path(
 ) -> Profile:
     """The profile of the file at ``path``, the rest after its start in ``jobs`` processes.
 
-    ``jobs`` defaults to :func:`default_jobs`; ``range_size`` (default: the rest
-    shared evenly) cuts the rest into more spans than processes, the workers
-    taking consecutive groups of them (tests force tiny ranges so). Raises
+    ``jobs`` defaults to :func:`default_jobs` (1 for gzip and zstd: ask for
+    more); ``range_size`` (default: the rest shared evenly) cuts the rest into
+    more spans than processes, the workers taking consecutive groups of them
+    (tests force tiny ranges so). Raises
     ``OSError`` as ``open`` and ``read`` do, in the parent or in a worker.
     """
     with open(path, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
-        jobs = default_jobs(size) if jobs is None else max(jobs, 1)
+        start = stream.read(len(ZSTD_MAGIC))
+        stream.seek(0)
+        compressed = start.startswith(GZIP_MAGIC) or start == ZSTD_MAGIC
+        # A decompressing worker is only used when asked for: it was not measured
+        # to help on a shared 2-core machine (docs/benchmarks.md, "Compressed files").
+        default = 1 if compressed else default_jobs(size)
+        jobs = default if jobs is None else max(jobs, 1)
         profiler = Profiler(settings)
         if jobs == 1:
             _feed(profiler, stream, None, chunk_size)
             return profiler.finish()
-        start = stream.read(len(ZSTD_MAGIC))
-        stream.seek(0)
-        if start.startswith(GZIP_MAGIC) or start == ZSTD_MAGIC:
+        if compressed:
             return _profile_compressed(path, profiler, stream, chunk_size)
         # The start, in order, until the rest may be read as ranges (or to the end).
         pos = 0

@@ -332,3 +332,16 @@ def test_a_worker_that_fails_fails_the_file(
     monkeypatch.setattr(parallel, "_worker", _dead)
     with pytest.raises(RuntimeError, match=r"a profiling process ended \(3\)"):
         parallel.profile_path(path, ProfileSettings(profile_rows=0), jobs=3)
+
+
+def test_compressed_files_default_to_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1000))
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 10)  # plain files would get workers
+    piped = Piped(monkeypatch)
+    assert _cli(capsys, str(path))[0] == 0
+    assert piped.count == 0
+    assert _cli(capsys, "--jobs", "2", str(path))[0] == 0
+    assert piped.count == 1
