@@ -19,13 +19,15 @@ $(BENCH_STAMP): requirements.txt requirements-dev.txt requirements-bench.txt
 	touch $@
 
 ## make bench: the profiler against the csv module and wc -l (throughput, peak RSS),
-## the CPU the column sample adds (against PROFILE_ROWS=0),
+## the CPU the column sample adds (against PROFILE_ROWS=0), the CLI's --jobs 2 against
+## --jobs 1 by file size,
 ## parallel ranged GETs against one GET, contract validation against the csv module
 ## and a straightforward validator, cold start against import boto3, and
 ## the end-to-end latency of small uploads on the local stack against LATENCY_REF
 bench: $(BENCH_STAMP)
 	BENCH_MB=$(BENCH_MB) BENCH_REPEAT=$(BENCH_REPEAT) $(BENCH_VENV)/bin/python -m bench
 	$(BENCH_VENV)/bin/python -m bench.sample --mb $(BENCH_MB) --repeat $(BENCH_SAMPLE_REPEAT)
+	$(BENCH_VENV)/bin/python -m bench.parallel --corpus .bench/sparse-quote-$(BENCH_MB)MB.csv --sizes 4,8,16,32,64,$(BENCH_MB) --repeat $(BENCH_REPEAT)
 	$(BENCH_VENV)/bin/python -m bench.ranged --mb $(BENCH_MB) --cap 40
 	$(BENCH_VENV)/bin/python -m bench.contracts --mb $(BENCH_MB) --repeat $(BENCH_REPEAT) --broken
 	$(BENCH_VENV)/bin/python -m bench.coldstart --runs 21 --json .bench/coldstart.json --plot docs/benchmarks-coldstart.png

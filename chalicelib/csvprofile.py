@@ -4,7 +4,12 @@ One JSON line per file with ``file`` and every field of "What a profile
 reports" (``docs/csv-rules.md``); ``--ragged-rows accept|reject`` and
 ``--profile-rows N`` override ``RAGGED_ROWS`` / ``PROFILE_ROWS``;
 ``--contract contracts/x.json`` checks every row against that contract, as the
-Lambda does for the keys it governs (``docs/contracts.md``). Exit status 2
+Lambda does for the keys it governs (``docs/contracts.md``). ``--jobs N``
+profiles a plain file's rest (after the header and the column sample) in N
+processes and stitches the parts: the same answer as one process
+(``chalicelib.parallel``; default: every usable CPU, 1 for files under 16 MiB;
+with N of 2 or more, a gzip or zstd file is decompressed by a worker).
+Exit status 2
 when a file could not be read at all (or the contract is not valid), else 1
 when one was rejected, else 0. Also ``python -m ops profile``.
 """
@@ -19,14 +24,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chalicelib.core.contracts import Contract, ContractError, load_contract
-from chalicelib.core.csvprofile import profile_file
+from chalicelib.core.csvprofile import CHUNK_SIZE
 from chalicelib.core.profile import DEFAULT_PROFILE_ROWS, RAGGED_MODES, ProfileSettings
+from chalicelib.parallel import PARALLEL_MIN_BYTES, profile_path
 
 
 def _rows(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
     return value
 
 
@@ -57,6 +70,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="CONTRACT.json",
         help="check every row against this contract (docs/contracts.md)",
     )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive,
+        metavar="N",
+        help="processes per file: a plain file's ranges, stitched exactly, or a gzip/zstd "
+        "file's decompression in a worker (default: every usable CPU for plain files from "
+        f"{PARALLEL_MIN_BYTES >> 20} MiB, else 1)",
+    )
+    parser.add_argument(
+        "--range-size",
+        type=_positive,
+        metavar="BYTES",
+        help="with --jobs above 1: cut the rest of the file into ranges of this size "
+        "(default: one per process; the tests force tiny ones)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=_positive,
+        default=CHUNK_SIZE,
+        metavar="BYTES",
+        help=f"bytes per read (default {CHUNK_SIZE}; the tests force tiny ones)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not args.files:
         parser.print_usage(sys.stderr)
@@ -74,8 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst = 0
     for path in args.files:
         try:
-            with open(path, "rb") as stream:
-                result = profile_file(stream, settings=settings)
+            result = profile_path(
+                path,
+                settings,
+                jobs=args.jobs,
+                range_size=args.range_size,
+                chunk_size=args.chunk_size,
+            )
         except OSError as exc:
             print(f"{path}: {exc.strerror or exc}", file=sys.stderr)
             worst = 2

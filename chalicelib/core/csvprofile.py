@@ -1667,25 +1667,31 @@ class RangeProfiler:
         for machine in self._runs:
             if machine.head is not None and machine.feed_raw(chunk):
                 continue
+            if not quotes and machine.state == _IN_QUOTED:
+                # All quoted text: only its line ends count (CRLF, lone CR, LF), and
+                # counting them costs less than normalizing the chunk (CRLF input).
+                newlines = chunk.count(b"\n")
+                if b"\r" in chunk:
+                    newlines += chunk.count(b"\r") - chunk.count(b"\r\n")
+                machine.inner += newlines
+                machine.lines += newlines
+                continue
             normal = normal or self._normalized(chunk)
-            self._feed_normal(machine, normal, quotes)
+            self._feed_normal(machine, normal)
         if len(self._runs) > 1:
             self._merge()
 
     @staticmethod
-    def _feed_normal(machine: _Machine, normal: bytes, quotes: bool) -> None:
-        """A chunk, normalized, that :meth:`_Machine.feed_raw` did not count."""
-        if machine.head is None and (quotes or machine.state != _IN_QUOTED):
+    def _feed_normal(machine: _Machine, normal: bytes) -> None:
+        """A chunk, normalized, that :meth:`_Machine.feed_raw` did not count (not all
+        quoted text)."""
+        if machine.head is None:
             # The first record's line is only known exactly: read it so, then on.
             pos = machine.feed_exact(normal, stop_after_head=True)
             if pos < len(normal):
                 machine.feed_body(normal[pos:])
-        elif quotes or machine.state != _IN_QUOTED:
+        else:
             machine.feed_body(normal)
-        else:  # all quoted text
-            newlines = normal.count(b"\n")
-            machine.inner += newlines
-            machine.lines += newlines
 
     @staticmethod
     def _normalized(chunk: bytes) -> bytes:

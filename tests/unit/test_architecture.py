@@ -5,6 +5,7 @@ Layers of ``chalicelib`` (``docs/architecture.md``), lowest first:
 0. ``chalicelib.core``: pure (no boto3, botocore, pg8000, no adapter);
 1. ``chalicelib.adapters``: one outside system each, handed its client;
 2. ``pipeline``, ``observability``, ``statuspage``: the use case and its views;
+   ``parallel``: the local CLI's worker processes;
 3. ``handlers``, ``api``, ``csvprofile`` (the CLI), ``migrate``: what the entry points call;
 4. ``runtime``: the wiring.
 
@@ -29,6 +30,7 @@ LAYERS: dict[str, int] = {
     "chalicelib.pipeline": 2,
     "chalicelib.observability": 2,
     "chalicelib.statuspage": 2,
+    "chalicelib.parallel": 2,
     "chalicelib.handlers": 3,
     "chalicelib.api": 3,
     "chalicelib.csvprofile": 3,

@@ -1,0 +1,172 @@
+"""Issue 12, compressed input: does overlapping decompression with profiling pay?
+
+``python -m bench.overlap .bench/sparse-quote-64MB.csv.gz [--repeat 5] [--zlib]``
+
+In one process, interleaved rounds, best wall time (and that round's CPU:
+this process's, plus a worker's where there is one):
+
+- ``alone``: the decompression alone (``bench.baselines``: gunzip with isal,
+  or zlib with ``--zlib``, or unzstd), as the target's denominator;
+- ``profile``: the profiler as shipped (one thread: decompress, then profile
+  each chunk's output);
+- ``thread``: the profiler's decompression (its ``_Container``) on a thread,
+  handing bounded pieces (256 KiB, at most 16 queued) to the profiler on the
+  main thread (the libraries release the GIL while they inflate);
+- ``thread, 0.5 ms switch``: the same with ``sys.setswitchinterval(0.0005)``;
+- ``process``: the decompression in a forked worker process, its pieces sent
+  through a pipe to the profiler in this one;
+- ``--jobs 2 (shipped)``: the same as the CLI does it
+  (``chalicelib.parallel.profile_path``: the container's state sent along).
+
+A prototype on the profiler's private parts (its container and
+``_decompressed``), to measure; each variant's profile must equal the shipped
+one. Run it under ``flock /tmp/bench.lock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+from bench import baselines
+from chalicelib.core.csvprofile import CHUNK_SIZE, Profiler, _Container, profile_file, use_gunzip
+from chalicelib.core.profile import Profile
+from chalicelib.parallel import profile_path
+
+Variant = Callable[[Path], Profile | int]
+
+
+def shipped(path: Path) -> Profile:
+    with open(path, "rb") as stream:
+        return profile_file(stream)
+
+
+def threaded(path: Path) -> Profile:
+    profiler = Profiler()
+    pieces: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=16)
+    container = profiler._container
+
+    def produce() -> None:
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+                pieces.put((len(chunk), b""))
+                for piece in container.feed(chunk):
+                    pieces.put((0, piece))
+        pieces.put(None)
+
+    worker = threading.Thread(target=produce)
+    worker.start()
+    while (item := pieces.get()) is not None:
+        size, piece = item
+        profiler.bytes_read += size
+        if piece:
+            profiler._decompressed(piece)
+    worker.join()
+    return profiler.finish()
+
+
+def threaded_fast_switch(path: Path) -> Profile:
+    """:func:`threaded` with the GIL handed over every 0.5 ms, not every 5 ms."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        return threaded(path)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def in_process(path: Path) -> Profile:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+
+    def produce() -> None:
+        container = _Container()
+        with sender, open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+                sender.send_bytes(b"%d" % len(chunk))
+                for piece in container.feed(chunk):
+                    sender.send_bytes(b"P" + piece)
+            sender.send_bytes(b"E" + (container.compression or "").encode())
+
+    process = context.Process(target=produce, daemon=True)
+    process.start()
+    sender.close()
+    profiler = Profiler()
+    with receiver:
+        while True:
+            message = receiver.recv_bytes()
+            if message[:1] == b"P":
+                profiler._decompressed(message[1:])
+            elif message[:1] == b"E":
+                break
+            else:
+                profiler.bytes_read += int(message)
+    process.join()
+    # The container's end state, as the worker's was (a whole, valid stream here).
+    profiler._container = _Container()
+    profiler._container.compression = message[1:].decode() or None  # type: ignore[assignment]
+    profiler._container._decided = True
+    return profiler.finish()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--zlib", action="store_true", help="gzip through zlib, not isal")
+    args = parser.parse_args(argv)
+    zstd = args.path.suffix == ".zst"
+    alone = (
+        baselines.unzstd
+        if zstd
+        else baselines.APPROACHES["gunzip-zlib" if args.zlib else "gunzip-isal"]
+    )
+    variants: dict[str, Variant] = {
+        "alone": lambda p: alone(str(p)),
+        "profile": shipped,
+        "thread": threaded,
+        "thread, 0.5 ms switch": threaded_fast_switch,
+        "process": in_process,
+        "--jobs 2 (shipped)": lambda p: profile_path(p, jobs=2),
+    }
+    best = {name: (float("inf"), 0.0) for name in variants}
+    results = {}
+    print(f"load average before: {os.getloadavg()}", file=sys.stderr)
+    with use_gunzip("zlib") if args.zlib else nullcontext():
+        for _ in range(args.repeat):
+            for name, variant in variants.items():
+                times, cpu = os.times(), time.process_time()
+                start = time.perf_counter()
+                results[name] = variant(args.path)
+                wall = time.perf_counter() - start
+                after = os.times()
+                cpu = (
+                    time.process_time()
+                    - cpu
+                    + (after.children_user - times.children_user)
+                    + (after.children_system - times.children_system)
+                )
+                if wall < best[name][0]:
+                    best[name] = (wall, cpu)
+    print(f"load average after: {os.getloadavg()}", file=sys.stderr)
+    for name in ("thread", "thread, 0.5 ms switch", "process", "--jobs 2 (shipped)"):
+        assert results[name] == results["profile"], name
+    base = best["alone"][0]
+    print("| variant | wall s | CPU s | wall / alone |")
+    print("| --- | --- | --- | --- |")
+    for name, (wall, cpu) in best.items():
+        print(f"| {name} | {wall:.3f} | {cpu:.3f} | {wall / base:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

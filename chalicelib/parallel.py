@@ -1,0 +1,357 @@
+"""Profile a local file in several processes: the ranged plan of ``core.ranges``, on a disk.
+
+The parent reads the file from its start with one
+:class:`~chalicelib.core.csvprofile.Profiler` until it is
+:attr:`~chalicelib.core.csvprofile.Profiler.rangeable` (the header has ended
+and the column sample is full; UTF-16 or contract-checked input never is, so
+that input is read to its end in order, as before). The rest of
+the file is cut into spans: the parent goes on with the first, and ``jobs - 1``
+worker processes each open the file, read their own spans (with the one byte
+before each) and profile them with a
+:class:`~chalicelib.core.csvprofile.RangeProfiler`; they send back the small
+:class:`~chalicelib.core.csvprofile.RangePart` of each span through a pipe,
+and :meth:`~chalicelib.core.csvprofile.Profiler.stitch` makes of them exactly
+the profile of one profiler fed the whole file.
+
+A gzip or zstd file (never rangeable either), with ``jobs`` of 2 or more
+asked for (the default is 1 for them), is profiled in order by the parent
+while one worker decompresses it: the worker runs the profiler's own
+container (``_Container``) on the same chunks and pipes each chunk's output
+with the container's state, which :class:`_PipedContainer` replays to the
+parent's profiler, so that it sees what its own container would have shown.
+
+Only a process and a pipe per worker (``multiprocessing.Process`` and
+``Pipe``, the ``fork`` start method where there is one): no ``Pool`` or
+``Queue``, whose locks need ``/dev/shm`` (AWS Lambda has none). Not used in the
+Lambda (``docs/benchmarks.md``, "Parallel processes").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, BinaryIO
+
+from chalicelib.core.csvprofile import (
+    CHUNK_SIZE,
+    Profiler,
+    RangePart,
+    RangeProfiler,
+    _Container,
+)
+from chalicelib.core.profile import (
+    DEFAULT_SETTINGS,
+    GZIP_MAGIC,
+    ZSTD_MAGIC,
+    Profile,
+    ProfileSettings,
+)
+from chalicelib.core.ranges import Span
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import BaseContext
+    from multiprocessing.process import BaseProcess
+
+#: Files smaller than this are profiled in one process by default: below it a
+#: worker's start and the pipe cost more than the work they share (measured in
+#: docs/benchmarks.md, "Parallel processes").
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), at least 1."""
+    counter = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if counter is not None:
+        return int(counter() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
+def default_jobs(size: int) -> int:
+    """The processes for a file of ``size`` bytes: 1 when small, else every usable CPU."""
+    return 1 if size < PARALLEL_MIN_BYTES else usable_cpus()
+
+
+def profile_path(
+    path: str | os.PathLike[str],
+    settings: ProfileSettings = DEFAULT_SETTINGS,
+    jobs: int | None = None,
+    range_size: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Profile:
+    """The profile of the file at ``path``, the rest after its start in ``jobs`` processes.
+
+    ``jobs`` defaults to :func:`default_jobs` (1 for gzip and zstd: ask for
+    more); ``range_size`` (default: the rest shared evenly) cuts the rest into
+    more spans than processes, the workers taking consecutive groups of them
+    (tests force tiny ranges so). Raises
+    ``OSError`` as ``open`` and ``read`` do, in the parent or in a worker.
+    """
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        start = stream.read(len(ZSTD_MAGIC))
+        stream.seek(0)
+        compressed = start.startswith(GZIP_MAGIC) or start == ZSTD_MAGIC
+        # A decompressing worker is only used when asked for: it was not measured
+        # to help on a shared 2-core machine (docs/benchmarks.md, "Compressed files").
+        default = 1 if compressed else default_jobs(size)
+        jobs = default if jobs is None else max(jobs, 1)
+        profiler = Profiler(settings)
+        if jobs == 1:
+            _feed(profiler, stream, None, chunk_size)
+            return profiler.finish()
+        if compressed:
+            return _profile_compressed(path, profiler, stream, chunk_size)
+        # The start, in order, until the rest may be read as ranges (or to the end).
+        pos = 0
+        while not profiler.rangeable:
+            chunk = stream.read(chunk_size)
+            if not chunk:
+                return profiler.finish()
+            profiler.feed(chunk)
+            pos += len(chunk)
+        if pos >= size:
+            _feed(profiler, stream, None, chunk_size)  # the file grew: read it all
+            return profiler.finish()
+        spans = _spans(pos, size, range_size or -(-(size - pos) // jobs))
+        delimiter, width = profiler.split_delimiter, profiler.split_width
+        assert delimiter is not None
+        assert width is not None
+        workers: list[tuple[BaseProcess, Connection]] = []
+        try:
+            for group in _groups(spans[1:], jobs - 1):
+                workers.append(_start(path, delimiter, width, group, chunk_size))
+            _feed(profiler, stream, spans[0].stop - pos, chunk_size)
+            parts: list[RangePart] = []
+            for process, connection in workers:
+                parts.extend(_receive(process, connection))
+        finally:
+            for process, _ in workers:
+                if process.is_alive():
+                    process.terminate()
+                process.join()
+    return profiler.stitch(parts)
+
+
+def _profile_compressed(
+    path: str | os.PathLike[str], profiler: Profiler, stream: BinaryIO, chunk_size: int
+) -> Profile:
+    """gzip or zstd: a worker decompresses (the profiler's own container, in the
+    worker) while this process profiles the text it sends."""
+    context = _context()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(  # type: ignore[attr-defined]
+        target=_decompressor, args=(sender, os.fspath(path), chunk_size), daemon=True
+    )
+    process.start()
+    sender.close()
+    try:
+        with receiver:
+            profiler._container = _PipedContainer(receiver, process, lambda: _kept(profiler))
+            _feed(profiler, stream, None, chunk_size)
+            return profiler.finish()
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+
+
+class _PipedContainer(_Container):
+    """The profiler's container, run by :func:`_decompressor` in a worker: each
+    chunk's pieces, then its end, come through a pipe with the container's state
+    (``compression``, ``corrupt``) as it was at each, so that the profiler sees
+    exactly what its own container would have shown it."""
+
+    def __init__(
+        self, connection: Connection, process: BaseProcess, original: Callable[[], list[bytes]]
+    ) -> None:
+        super().__init__()
+        self._connection = connection
+        self._process = process
+        self._original = original
+        self._fed = 0  # chunks the profiler gave to feed
+        self._ended = 0  # chunk ends received
+
+    def _receive(self) -> tuple[str, bytes | int]:
+        try:
+            kind, compression, corrupt, payload = self._connection.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(
+                f"the decompressing process ended ({self._process.exitcode})"
+            ) from None
+        self.compression, self.corrupt = compression, corrupt
+        return kind, payload
+
+    def _drop_unfed(self) -> None:
+        """Drop what the worker sent for chunks the profiler did not feed (it stops
+        feeding its container once it has handed the input to the reference)."""
+        while self._ended < self._fed:
+            kind, _ = self._receive()
+            if kind == "oserror":
+                raise OSError("the decompressing process could not read the file")
+            self._ended += kind == "end"
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        self._drop_unfed()
+        self._fed += 1
+        while True:
+            kind, payload = self._receive()
+            if kind == "end":
+                self._ended += 1
+                if payload != len(data):
+                    raise OSError("the file changed while it was read")
+                return
+            if kind == "oserror":
+                raise OSError("the decompressing process could not read the file")
+            assert isinstance(payload, bytes)
+            yield payload
+
+    def finish(self) -> Iterator[bytes]:
+        tail: list[bytes] = []  # the pieces after the last chunk's end: the finish's
+        while True:
+            kind, payload = self._receive()
+            if kind == "finished":
+                break
+            if kind == "oserror":
+                raise OSError("the decompressing process could not read the file")
+            if kind == "end":
+                self._ended += 1
+                tail = []
+            else:
+                assert isinstance(payload, bytes)
+                tail.append(payload)
+        if self._ended > self._fed:
+            # The profiler stopped feeding its container (it handed the input to the
+            # reference): the container's end is that of the chunks it was fed.
+            own = _Container()
+            for chunk in self._original()[: self._fed]:
+                for _ in own.feed(chunk):
+                    pass
+            tail = list(own.finish())
+            self.compression, self.corrupt = own.compression, own.corrupt
+        yield from tail
+
+
+def _kept(profiler: Profiler) -> list[bytes]:
+    """The chunks a profiler keeps while it may still hand its input to the reference."""
+    kept = profiler._original
+    if kept is None:
+        raise ValueError("the profiler no longer keeps its input")
+    return kept
+
+
+def _decompressor(connection: Connection, path: str, chunk_size: int) -> None:
+    """In a worker process: the file through a :class:`_Container`, chunk by chunk,
+    as the profiler reads it, sent through ``connection``."""
+    container = _Container()
+    with connection:
+        try:
+            with open(path, "rb") as stream:
+                for chunk in iter(lambda: stream.read(chunk_size), b""):
+                    for piece in container.feed(chunk):
+                        connection.send(("piece", container.compression, container.corrupt, piece))
+                    connection.send(("end", container.compression, container.corrupt, len(chunk)))
+        except OSError:
+            connection.send(("oserror", container.compression, container.corrupt, 0))
+            return
+        for piece in container.finish():
+            connection.send(("piece", container.compression, container.corrupt, piece))
+        connection.send(("finished", container.compression, container.corrupt, 0))
+
+
+def _feed(profiler: Profiler, stream: BinaryIO, count: int | None, chunk_size: int) -> None:
+    """Feed ``count`` bytes of ``stream`` (``None``: to its end) to ``profiler``."""
+    while count is None or count > 0:
+        chunk = stream.read(chunk_size if count is None else min(chunk_size, count))
+        if not chunk:
+            return
+        profiler.feed(chunk)
+        if count is not None:
+            count -= len(chunk)
+
+
+def _spans(start: int, stop: int, range_size: int) -> list[Span]:
+    step = max(range_size, 1)
+    return [Span(at, min(at + step, stop)) for at in range(start, stop, step)]
+
+
+def _groups(spans: Sequence[Span], count: int) -> list[list[Span]]:
+    """``spans`` in at most ``count`` consecutive groups of nearly equal length."""
+    count = min(count, len(spans))
+    size, extra = divmod(len(spans), count) if count else (0, 0)
+    groups, at = [], 0
+    for index in range(count):
+        length = size + (index < extra)
+        groups.append(list(spans[at : at + length]))
+        at += length
+    return groups
+
+
+def _context() -> BaseContext:
+    import multiprocessing  # only when there are workers: 15 ms of the CLI's start
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _start(
+    path: str | os.PathLike[str], delimiter: str, width: int, spans: list[Span], chunk_size: int
+) -> tuple[BaseProcess, Connection]:
+    context = _context()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(  # type: ignore[attr-defined]
+        target=_worker,
+        args=(sender, os.fspath(path), delimiter, width, spans, chunk_size),
+        daemon=True,
+    )
+    process.start()
+    sender.close()  # the worker holds the other end: EOF here if it dies
+    return process, receiver
+
+
+def _receive(process: BaseProcess, connection: Connection) -> list[RangePart]:
+    with connection:
+        try:
+            kind, value = connection.recv()
+        except EOFError:
+            process.join()
+            raise RuntimeError(f"a profiling process ended ({process.exitcode})") from None
+    if kind == "oserror":
+        errno, strerror, filename = value
+        raise OSError(errno, strerror, filename)
+    parts: list[RangePart] = value
+    return parts
+
+
+def _worker(
+    connection: Connection,
+    path: str,
+    delimiter: str,
+    width: int,
+    spans: list[Span],
+    chunk_size: int,
+) -> None:
+    """In a worker process: each span's :class:`RangePart`, sent through ``connection``."""
+    try:
+        parts = []
+        with open(path, "rb") as stream:
+            for span in spans:
+                stream.seek(span.start - 1)
+                before = stream.read(1)
+                ranger = RangeProfiler(delimiter, before or b"\n", width)
+                left = span.size
+                while left > 0:
+                    chunk = stream.read(min(chunk_size, left))
+                    if not chunk:
+                        break
+                    ranger.feed(chunk)
+                    left -= len(chunk)
+                parts.append(ranger.finish())
+        message: tuple[str, object] = ("parts", parts)
+    except OSError as exc:
+        message = ("oserror", (exc.errno, exc.strerror, exc.filename))
+    with connection:
+        connection.send(message)
