@@ -60,11 +60,8 @@ import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol, cast
 
-import zstandard
-
-from chalicelib.core.csvreference import is_skippable, reference_profile
 from chalicelib.core.profile import (
     BINARY,
     CORRUPT_COMPRESSED,
@@ -88,7 +85,11 @@ from chalicelib.core.profile import (
     outcome,
     rejected,
 )
-from chalicelib.core.validate import ContractValidator
+
+if TYPE_CHECKING:  # imported when first needed: start-up is in every run's time
+    import zstandard
+
+    from chalicelib.core.validate import ContractValidator
 
 csv.field_size_limit(sys.maxsize)
 
@@ -294,11 +295,15 @@ class _Container:
         if len(data) < 8:  # every frame is longer: wait for more, or the end
             self._between = data
             return b""
+        from chalicelib.core.csvreference import is_skippable
+
         if is_skippable(data):
             self._skip = 8 + int.from_bytes(data[4:8], "little")
             return data
         if not data.startswith(ZSTD_MAGIC):
             raise _Corrupt
+        import zstandard  # only for zstd input
+
         self._zstd = zstandard.ZstdDecompressor().decompressobj()
         return data
 
@@ -320,6 +325,8 @@ class _Container:
                 return b""
 
     def _unzstd(self, data: bytes) -> Generator[bytes, None, bytes]:
+        import zstandard
+
         decompressor = self._zstd
         assert decompressor is not None
         while data:
@@ -1271,6 +1278,8 @@ class Profiler:
         self._sample = _Sample(self._delimiter.decode("latin-1"), self.settings.profile_rows)
         self._original = None
         if self.settings.contract is not None:
+            from chalicelib.core.validate import ContractValidator
+
             self._validator = ContractValidator(
                 self.settings.contract, self._delimiter, utf16=self._utf16 is not None
             )
@@ -1370,6 +1379,8 @@ class Profiler:
             self._decoded(b"", final=True)
         if self._delegate:
             assert self._original is not None
+            from chalicelib.core.csvreference import reference_profile
+
             return reference_profile(b"".join(self._original), self.settings)
         if self._not_csv is not None:
             return rejected(NOT_CSV, size, message=self._not_csv, compression=compression)
