@@ -54,6 +54,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 import re
 import sys
 import zlib
@@ -126,10 +127,13 @@ _SAMPLE_WINDOW = 1 << 18
 _RECORD_WINDOW = 1 << 20
 #: Opening quotes handled one by one after a region held a stray quote.
 _SLOW = 64
-#: A chunk with more than one quote per this many bytes is split on its quotes by
-#: :meth:`_Machine.feed_raw` rather than stepped through quote by quote (all-quoted
-#: data; sparse quotes are about one per 500 bytes).
+#: A chunk with more than one quote per this many bytes has its text outside quotes
+#: marked and searched for a stray quote by :meth:`_Machine._quoted`, rather than the
+#: last byte of each piece taken (all-quoted data; sparse quotes are about one per
+#: 500 bytes).
 _DENSE = 128
+#: The last byte of a piece (a byte string that is not empty).
+_LAST = operator.itemgetter(-1)
 
 
 class _Corrupt(Exception):
@@ -380,7 +384,6 @@ class _Machine:
         self._ends = bytes(sorted(ends))
         self._raw_noise = bytes(b for b in range(256) if b not in ends | {_QUOTE})
         self._raw_classes = bytes(0 if b == 0 else 1 if b in ends else 2 for b in range(256))
-        self._opens = bytes(1 if b in ends or b == _QUOTE else 0 for b in range(256))
         self._rows_lf = b""
         self._rows_crlf = b""
 
@@ -515,46 +518,44 @@ class _Machine:
             return False
         if self.fields >= width:
             return False  # the open record is ragged already
-        shape = buf.translate(None, self._raw_noise)
         cut_cr = buf[-1] == _CR  # its LF, if any, begins the next chunk
-        if b"\r" in shape and _LONE_CR.search(buf):
+        if b"\r" in buf and _LONE_CR.search(buf):
             return False  # a CR that is not followed by LF (the last byte's LF may follow)
-        if b'"' not in shape:
-            if self.state != _IN_QUOTED:
-                return self._advance(shape, 0, 0, self._after_raw(buf[-1]))
-            ends = shape.count(b"\n") + cut_cr
-            self.inner += ends
-            self.lines += ends
-            return True
-        return self._quoted(buf, shape, cut_cr)
+        if b'"' in buf:
+            return self._quoted(buf, cut_cr)
+        if self.state != _IN_QUOTED:
+            shape = buf.translate(None, self._raw_noise)
+            return self._advance(shape, 0, 0, self._after_raw(buf[-1]))
+        ends = buf.count(b"\n") + cut_cr  # all inside a quoted field
+        self.inner += ends
+        self.lines += ends
+        return True
 
-    def _quoted(self, buf: bytes, shape: bytes, cut_cr: bool) -> bool:
-        """:meth:`feed_raw` for text with quotes: pieces between quotes alternate
-        outside and inside quotes (a doubled quote is an empty piece outside)."""
+    def _quoted(self, buf: bytes, cut_cr: bool) -> bool:
+        """:meth:`feed_raw` for text with quotes, split on them: the pieces alternate
+        outside and inside quotes (a doubled quote is an empty piece outside). Every
+        piece outside that a quote follows must be empty or end with a delimiter or a
+        line end (else that quote is text, rule 7): with few quotes, their last bytes
+        are taken out of the pieces (one ``map`` in C); with many (all-quoted data),
+        the text outside quotes is marked and searched."""
         k = 1 if self.state == _IN_QUOTED else 0
-        quotes = shape.count(b'"')
-        ends_inside = (quotes + k) % 2 == 1
         if not k and buf[0] == _QUOTE and self.state == _IN_FIELD:
             return False  # the first quote is text
+        pieces = buf.split(b'"')
+        quotes = len(pieces) - 1
+        ends_inside = (quotes + k) % 2 == 1
+        outs, ins = pieces[k::2], pieces[1 - k :: 2]
+        followed = outs if ends_inside else outs[:-1]  # the pieces a quote follows
+        joined = b"".join(outs)
+        outside = joined.translate(None, self._raw_noise)
         if quotes * _DENSE <= len(buf):
-            if self._stray(buf, k):
+            if bytes(map(_LAST, filter(None, followed))).translate(None, self._ends):
+                return False  # a quote after text outside quotes: text
+        elif len(outside) != len(joined):  # some text outside quotes: look closer
+            marked = b"\0".join(followed) + b"\0"
+            if marked.translate(self._raw_classes).find(b"\2\0") >= 0:
                 return False
-            pieces = shape.split(b'"')  # the pieces reduced to delimiters and line ends
-            outs, ins = pieces[k::2], pieces[1 - k :: 2]
-            outside = b"".join(outs)
-            inside = b"\0".join(ins).count(b"\n")
-        else:
-            pieces = buf.split(b'"')
-            outs = pieces[k::2]
-            joined = b"".join(outs)
-            outside = joined.translate(None, self._raw_noise)
-            if len(outside) != len(joined):  # some text outside quotes: look closer
-                followed = outs if ends_inside else outs[:-1]  # the pieces a quote follows
-                marked = b"\0".join(followed) + b"\0"
-                if marked.translate(self._raw_classes).find(b"\2\0") >= 0:
-                    return False  # a quote after text outside quotes: text
-            ins = pieces[1 - k :: 2]
-            inside = shape.count(b"\n") - outside.count(b"\n")
+        inside = b"".join(ins).count(b"\n")
         if ends_inside:
             inside += cut_cr
             state = _IN_QUOTED
@@ -572,23 +573,6 @@ class _Machine:
                 after = sum(piece.count(b"\n") for piece in ins[last + k :])
                 after += ends_inside and cut_cr
         return self._advance(outside, inside, after, state)
-
-    def _stray(self, buf: bytes, k: int) -> bool:
-        """Whether a quote that would open a field follows text outside quotes (so it is
-        text, rule 7): quote by quote, for chunks with few of them. ``k`` is 1 when the
-        chunk starts inside quotes (its first quote closes that field)."""
-        find, opens = buf.find, self._opens
-        at = find(b'"')
-        if k:
-            at = find(b'"', at + 1)
-        while at >= 0:
-            if at and not opens[buf[at - 1]]:
-                return True
-            at = find(b'"', at + 1)  # the quote that closes it
-            if at < 0:
-                return False
-            at = find(b'"', at + 1)
-        return False
 
     def _advance(self, outside: bytes, inside: int, after: int, state: int) -> bool:
         """Apply a chunk whose delimiters and line ends outside quotes are ``outside``,
