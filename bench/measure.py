@@ -175,6 +175,8 @@ def run_all(
             tools = tuple(tool for tool in tools if tool != "csv-read-all")
         runs += measure(corpus, path, tools, repeat)
     for corpus in compressed_corpora(base_mb):
+        if only and corpus.name not in only:
+            continue
         assert corpus.compression is not None
         path = ensure(corpus, DATA)
         rounds = 1 if corpus.compression == "gzip-members" else repeat

@@ -14,9 +14,9 @@ input (hypothesis differential tests), without holding the file:
   validity is tracked as bytes pass (cp1252 otherwise).
 - **Records and shape** (rules 7-13): :class:`_Machine` counts records, lines
   and fields per record. After the header, a chunk goes first to the *pattern
-  path* (:meth:`_Machine.feed_raw`), on the text as decoded: one ``translate``
-  keeps its delimiters, line ends and quotes; a split on ``"`` takes the quoted
-  fields out (once no quote that would open one follows text: a *stray* quote);
+  path* (:meth:`_Machine.feed_raw`), on the text as decoded: a split on ``"``
+  takes the quoted fields out (once no quote that would open one follows text: a
+  *stray* quote); one ``translate`` keeps the delimiters and line ends of the rest;
   and rows of the header's width outside quotes are exactly a slice of
   ``(delimiter * (n - 1) + line end) * k`` (LF or CRLF), one C-level comparison
   that also rules out blank lines and ragged rows. A chunk it cannot decide (a
@@ -505,13 +505,14 @@ class _Machine:
         """Text after the header before CRLF and CR become LF: True when counted here;
         False, with nothing changed, when only the other paths can tell.
 
-        ``translate`` keeps the delimiters, line ends and quotes. Outside quotes, rows
-        of the header's width are exactly a slice of ``(delimiter * (width - 1) + line
-        end) * k``, compared in C: that also rules out blank lines (the header has 2
-        fields at least), a mix of line ends and ragged rows. Quoted fields are taken
-        out by splitting on quotes, once every quote that would open one is known to
-        follow a delimiter, a line end or a quote (rule 7: else it is text). A CR that
-        is not followed by LF (a lone CR) is left to the other paths.
+        ``translate`` keeps the delimiters and line ends (of the text outside quotes,
+        when the chunk has quotes: it is split on them first, :meth:`_quoted`).
+        Outside quotes, rows of the header's width are exactly a slice of
+        ``(delimiter * (width - 1) + line end) * k``, compared in C: that also rules
+        out blank lines (the header has 2 fields at least), a mix of line ends and
+        ragged rows. The split holds once every quote that would open a field is
+        known to follow a delimiter, a line end or a quote (rule 7: else it is
+        text). A CR that is not followed by LF (a lone CR) is left to the other paths.
         """
         width = self.width
         if width is None or width < 2 or not buf or (self.in_range and self.head is None):
@@ -551,11 +552,14 @@ class _Machine:
         if quotes * _DENSE <= len(buf):
             if bytes(map(_LAST, filter(None, followed))).translate(None, self._ends):
                 return False  # a quote after text outside quotes: text
-        elif len(outside) != len(joined):  # some text outside quotes: look closer
-            marked = b"\0".join(followed) + b"\0"
-            if marked.translate(self._raw_classes).find(b"\2\0") >= 0:
-                return False
-        inside = b"".join(ins).count(b"\n")
+            inside = b"".join(ins).count(b"\n")
+        else:
+            if len(outside) != len(joined):  # some text outside quotes: look closer
+                marked = b"\0".join(followed) + b"\0"
+                if marked.translate(self._raw_classes).find(b"\2\0") >= 0:
+                    return False
+            # Joining thousands of pieces costs more than counting the whole chunk.
+            inside = buf.count(b"\n") - outside.count(b"\n")
         if ends_inside:
             inside += cut_cr
             state = _IN_QUOTED
