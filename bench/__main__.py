@@ -5,7 +5,8 @@
 Environment: ``BENCH_MB`` (size of the main corpora, default 256),
 ``BENCH_REPEAT`` (runs per measurement, best kept, default 3),
 ``BENCH_NAIVE_MAX_MB`` (largest file given to the read-all approach, default 2048),
-``BENCH_CORPORA`` (a comma-separated list of corpus names to run, default all).
+``BENCH_CORPORA`` (a comma-separated list of corpus names to run, plain or compressed
+such as ``sparse-quote.gz``, default all).
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def violations(tool: str, output: str) -> int | None:
 def measure(tool: str, contract: Path, path: Path, repeat: int) -> tuple[float, int, int | None]:
     best, peak, out = float("inf"), 0, ""
     for _ in range(repeat):
-        seconds, rss, out = run_once(command(tool, contract, path))
+        seconds, rss, out, _ = run_once(command(tool, contract, path))
         best, peak = min(best, seconds), max(peak, rss)
     return best, peak, violations(tool, out)
 

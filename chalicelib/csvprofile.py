@@ -21,12 +21,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chalicelib.core.contracts import Contract, ContractError, load_contract
 from chalicelib.core.csvprofile import CHUNK_SIZE
 from chalicelib.core.profile import DEFAULT_PROFILE_ROWS, RAGGED_MODES, ProfileSettings
 from chalicelib.parallel import PARALLEL_MIN_BYTES, profile_path
+
+if TYPE_CHECKING:  # the contract model (and dateutil) only with --contract
+    from chalicelib.core.contracts import Contract
 
 
 def _rows(text: str) -> int:
@@ -66,7 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--contract",
-        type=Path,
         metavar="CONTRACT.json",
         help="check every row against this contract (docs/contracts.md)",
     )
@@ -99,8 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     contract: Contract | None = None
     if args.contract is not None:
+        from pathlib import Path
+
+        from chalicelib.core.contracts import ContractError, load_contract
+
         try:
-            contract = load_contract(args.contract)
+            contract = load_contract(Path(args.contract))
         except ContractError as exc:
             print(f"the contract is not valid: {exc}", file=sys.stderr)
             return 2

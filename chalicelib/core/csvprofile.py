@@ -14,9 +14,9 @@ input (hypothesis differential tests), without holding the file:
   validity is tracked as bytes pass (cp1252 otherwise).
 - **Records and shape** (rules 7-13): :class:`_Machine` counts records, lines
   and fields per record. After the header, a chunk goes first to the *pattern
-  path* (:meth:`_Machine.feed_raw`), on the text as decoded: one ``translate``
-  keeps its delimiters, line ends and quotes; a split on ``"`` takes the quoted
-  fields out (once no quote that would open one follows text: a *stray* quote);
+  path* (:meth:`_Machine.feed_raw`), on the text as decoded: a split on ``"``
+  takes the quoted fields out (once no quote that would open one follows text: a
+  *stray* quote); one ``translate`` keeps the delimiters and line ends of the rest;
   and rows of the header's width outside quotes are exactly a slice of
   ``(delimiter * (n - 1) + line end) * k`` (LF or CRLF), one C-level comparison
   that also rules out blank lines and ragged rows. A chunk it cannot decide (a
@@ -54,17 +54,15 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 import re
 import sys
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol, cast
 
-import zstandard
-
-from chalicelib.core.csvreference import is_skippable, reference_profile
 from chalicelib.core.profile import (
     BINARY,
     CORRUPT_COMPRESSED,
@@ -88,7 +86,11 @@ from chalicelib.core.profile import (
     outcome,
     rejected,
 )
-from chalicelib.core.validate import ContractValidator
+
+if TYPE_CHECKING:  # imported when first needed: start-up is in every run's time
+    import zstandard
+
+    from chalicelib.core.validate import ContractValidator
 
 csv.field_size_limit(sys.maxsize)
 
@@ -125,10 +127,13 @@ _SAMPLE_WINDOW = 1 << 18
 _RECORD_WINDOW = 1 << 20
 #: Opening quotes handled one by one after a region held a stray quote.
 _SLOW = 64
-#: A chunk with more than one quote per this many bytes is split on its quotes by
-#: :meth:`_Machine.feed_raw` rather than stepped through quote by quote (all-quoted
-#: data; sparse quotes are about one per 500 bytes).
+#: A chunk with more than one quote per this many bytes has its text outside quotes
+#: marked and searched for a stray quote by :meth:`_Machine._quoted`, rather than the
+#: last byte of each piece taken (all-quoted data; sparse quotes are about one per
+#: 500 bytes).
 _DENSE = 128
+#: The last byte of a piece (a byte string that is not empty).
+_LAST = operator.itemgetter(-1)
 
 
 class _Corrupt(Exception):
@@ -294,11 +299,15 @@ class _Container:
         if len(data) < 8:  # every frame is longer: wait for more, or the end
             self._between = data
             return b""
+        from chalicelib.core.csvreference import is_skippable
+
         if is_skippable(data):
             self._skip = 8 + int.from_bytes(data[4:8], "little")
             return data
         if not data.startswith(ZSTD_MAGIC):
             raise _Corrupt
+        import zstandard  # only for zstd input
+
         self._zstd = zstandard.ZstdDecompressor().decompressobj()
         return data
 
@@ -320,6 +329,8 @@ class _Container:
                 return b""
 
     def _unzstd(self, data: bytes) -> Generator[bytes, None, bytes]:
+        import zstandard
+
         decompressor = self._zstd
         assert decompressor is not None
         while data:
@@ -373,7 +384,6 @@ class _Machine:
         self._ends = bytes(sorted(ends))
         self._raw_noise = bytes(b for b in range(256) if b not in ends | {_QUOTE})
         self._raw_classes = bytes(0 if b == 0 else 1 if b in ends else 2 for b in range(256))
-        self._opens = bytes(1 if b in ends or b == _QUOTE else 0 for b in range(256))
         self._rows_lf = b""
         self._rows_crlf = b""
 
@@ -495,59 +505,61 @@ class _Machine:
         """Text after the header before CRLF and CR become LF: True when counted here;
         False, with nothing changed, when only the other paths can tell.
 
-        ``translate`` keeps the delimiters, line ends and quotes. Outside quotes, rows
-        of the header's width are exactly a slice of ``(delimiter * (width - 1) + line
-        end) * k``, compared in C: that also rules out blank lines (the header has 2
-        fields at least), a mix of line ends and ragged rows. Quoted fields are taken
-        out by splitting on quotes, once every quote that would open one is known to
-        follow a delimiter, a line end or a quote (rule 7: else it is text). A CR that
-        is not followed by LF (a lone CR) is left to the other paths.
+        ``translate`` keeps the delimiters and line ends (of the text outside quotes,
+        when the chunk has quotes: it is split on them first, :meth:`_quoted`).
+        Outside quotes, rows of the header's width are exactly a slice of
+        ``(delimiter * (width - 1) + line end) * k``, compared in C: that also rules
+        out blank lines (the header has 2 fields at least), a mix of line ends and
+        ragged rows. The split holds once every quote that would open a field is
+        known to follow a delimiter, a line end or a quote (rule 7: else it is
+        text). A CR that is not followed by LF (a lone CR) is left to the other paths.
         """
         width = self.width
         if width is None or width < 2 or not buf or (self.in_range and self.head is None):
             return False
         if self.fields >= width:
             return False  # the open record is ragged already
-        shape = buf.translate(None, self._raw_noise)
         cut_cr = buf[-1] == _CR  # its LF, if any, begins the next chunk
-        if b"\r" in shape and _LONE_CR.search(buf):
+        if b"\r" in buf and _LONE_CR.search(buf):
             return False  # a CR that is not followed by LF (the last byte's LF may follow)
-        if b'"' not in shape:
-            if self.state != _IN_QUOTED:
-                return self._advance(shape, 0, 0, self._after_raw(buf[-1]))
-            ends = shape.count(b"\n") + cut_cr
-            self.inner += ends
-            self.lines += ends
-            return True
-        return self._quoted(buf, shape, cut_cr)
+        if b'"' in buf:
+            return self._quoted(buf, cut_cr)
+        if self.state != _IN_QUOTED:
+            shape = buf.translate(None, self._raw_noise)
+            return self._advance(shape, 0, 0, self._after_raw(buf[-1]))
+        ends = buf.count(b"\n") + cut_cr  # all inside a quoted field
+        self.inner += ends
+        self.lines += ends
+        return True
 
-    def _quoted(self, buf: bytes, shape: bytes, cut_cr: bool) -> bool:
-        """:meth:`feed_raw` for text with quotes: pieces between quotes alternate
-        outside and inside quotes (a doubled quote is an empty piece outside)."""
+    def _quoted(self, buf: bytes, cut_cr: bool) -> bool:
+        """:meth:`feed_raw` for text with quotes, split on them: the pieces alternate
+        outside and inside quotes (a doubled quote is an empty piece outside). Every
+        piece outside that a quote follows must be empty or end with a delimiter or a
+        line end (else that quote is text, rule 7): with few quotes, their last bytes
+        are taken out of the pieces (one ``map`` in C); with many (all-quoted data),
+        the text outside quotes is marked and searched."""
         k = 1 if self.state == _IN_QUOTED else 0
-        quotes = shape.count(b'"')
-        ends_inside = (quotes + k) % 2 == 1
         if not k and buf[0] == _QUOTE and self.state == _IN_FIELD:
             return False  # the first quote is text
+        pieces = buf.split(b'"')
+        quotes = len(pieces) - 1
+        ends_inside = (quotes + k) % 2 == 1
+        outs, ins = pieces[k::2], pieces[1 - k :: 2]
+        followed = outs if ends_inside else outs[:-1]  # the pieces a quote follows
+        joined = b"".join(outs)
+        outside = joined.translate(None, self._raw_noise)
         if quotes * _DENSE <= len(buf):
-            if self._stray(buf, k):
-                return False
-            pieces = shape.split(b'"')  # the pieces reduced to delimiters and line ends
-            outs, ins = pieces[k::2], pieces[1 - k :: 2]
-            outside = b"".join(outs)
-            inside = b"\0".join(ins).count(b"\n")
+            if bytes(map(_LAST, filter(None, followed))).translate(None, self._ends):
+                return False  # a quote after text outside quotes: text
+            inside = b"".join(ins).count(b"\n")
         else:
-            pieces = buf.split(b'"')
-            outs = pieces[k::2]
-            joined = b"".join(outs)
-            outside = joined.translate(None, self._raw_noise)
             if len(outside) != len(joined):  # some text outside quotes: look closer
-                followed = outs if ends_inside else outs[:-1]  # the pieces a quote follows
                 marked = b"\0".join(followed) + b"\0"
                 if marked.translate(self._raw_classes).find(b"\2\0") >= 0:
-                    return False  # a quote after text outside quotes: text
-            ins = pieces[1 - k :: 2]
-            inside = shape.count(b"\n") - outside.count(b"\n")
+                    return False
+            # Joining thousands of pieces costs more than counting the whole chunk.
+            inside = buf.count(b"\n") - outside.count(b"\n")
         if ends_inside:
             inside += cut_cr
             state = _IN_QUOTED
@@ -565,23 +577,6 @@ class _Machine:
                 after = sum(piece.count(b"\n") for piece in ins[last + k :])
                 after += ends_inside and cut_cr
         return self._advance(outside, inside, after, state)
-
-    def _stray(self, buf: bytes, k: int) -> bool:
-        """Whether a quote that would open a field follows text outside quotes (so it is
-        text, rule 7): quote by quote, for chunks with few of them. ``k`` is 1 when the
-        chunk starts inside quotes (its first quote closes that field)."""
-        find, opens = buf.find, self._opens
-        at = find(b'"')
-        if k:
-            at = find(b'"', at + 1)
-        while at >= 0:
-            if at and not opens[buf[at - 1]]:
-                return True
-            at = find(b'"', at + 1)  # the quote that closes it
-            if at < 0:
-                return False
-            at = find(b'"', at + 1)
-        return False
 
     def _advance(self, outside: bytes, inside: int, after: int, state: int) -> bool:
         """Apply a chunk whose delimiters and line ends outside quotes are ``outside``,
@@ -1271,6 +1266,8 @@ class Profiler:
         self._sample = _Sample(self._delimiter.decode("latin-1"), self.settings.profile_rows)
         self._original = None
         if self.settings.contract is not None:
+            from chalicelib.core.validate import ContractValidator
+
             self._validator = ContractValidator(
                 self.settings.contract, self._delimiter, utf16=self._utf16 is not None
             )
@@ -1370,6 +1367,8 @@ class Profiler:
             self._decoded(b"", final=True)
         if self._delegate:
             assert self._original is not None
+            from chalicelib.core.csvreference import reference_profile
+
             return reference_profile(b"".join(self._original), self.settings)
         if self._not_csv is not None:
             return rejected(NOT_CSV, size, message=self._not_csv, compression=compression)

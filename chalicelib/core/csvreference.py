@@ -14,11 +14,10 @@ import io
 import sys
 import zlib
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import zstandard
 
-from chalicelib.core.contractreference import ReferenceValidator, header_verdict
 from chalicelib.core.profile import (
     BINARY,
     CORRUPT_COMPRESSED,
@@ -40,6 +39,9 @@ from chalicelib.core.profile import (
     rejected,
     sep_line,
 )
+
+if TYPE_CHECKING:  # the contract model only when a contract is used
+    from chalicelib.core.contractreference import ReferenceValidator
 
 csv.field_size_limit(sys.maxsize)  # rule 12: fields of any size
 
@@ -197,6 +199,8 @@ def reference_profile(  # noqa: C901
             header = row
             sample = ColumnSample(len(header), settings.profile_rows)
             if settings.contract is not None:
+                from chalicelib.core.contractreference import ReferenceValidator, header_verdict
+
                 mismatch = header_verdict(settings.contract, header)
                 if mismatch is not None:  # reported before any row is read
                     return header_mismatch(

@@ -15,10 +15,10 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from chalicelib.core.contracts import CONTRACT_VIOLATION, Contract, ContractReport
+if TYPE_CHECKING:  # the contract model (and dateutil) only when a contract is used
+    from chalicelib.core.contracts import Contract, ContractReport
 
 BINARY = "BINARY"
 EMPTY = "EMPTY"
@@ -326,6 +326,8 @@ def outcome(
         else:
             warnings.insert(0, ProfileWarning(RAGGED_ROWS, message))
     if contract is not None and contract.broken:
+        from chalicelib.core.contracts import CONTRACT_VIOLATION
+
         if error is not None:
             warnings.insert(0, error)
         error = ProfileError(CONTRACT_VIOLATION, contract.message())
@@ -364,6 +366,8 @@ def header_mismatch(
     The counts, the ragged rows and the column profile are unknown (null);
     the header, its warnings and the header problems are reported.
     """
+    from chalicelib.core.contracts import CONTRACT_VIOLATION
+
     return Profile(
         status="rejected",
         row_count=None,
@@ -398,18 +402,28 @@ _DATETIME = (
 _BOOLEAN = r"(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])"
 
 
-def _batch(pattern: str) -> re.Pattern[str]:
-    """Matches values joined by NUL (never in a value: rule 4), empty ones included."""
-    return re.compile(f"(?:{pattern})?+(?:\0(?:{pattern})?+)*+")
-
-
-_PATTERNS = {
-    "integer": _batch(_INT),
-    "number": _batch(_NUMBER),
-    "boolean": _batch(_BOOLEAN),
-    "date": _batch(_DATE),
-    "datetime": _batch(_DATETIME),
+#: Each type's value pattern; compiled on first use (:func:`_batch`), which a file
+#: without such a column (or the CLI's start-up) does not pay for.
+_SOURCES = {
+    "integer": _INT,
+    "number": _NUMBER,
+    "boolean": _BOOLEAN,
+    "date": _DATE,
+    "datetime": _DATETIME,
 }
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _batch(kind: str) -> re.Pattern[str]:
+    """Matches values of type ``kind`` joined by NUL (never in a value: rule 4), empty
+    ones included."""
+    compiled = _PATTERNS.get(kind)
+    if compiled is None:
+        pattern = _SOURCES[kind]
+        compiled = _PATTERNS[kind] = re.compile(f"(?:{pattern})?+(?:\0(?:{pattern})?+)*+")
+    return compiled
+
+
 #: The types a block may still have, given the column's type so far (None: no value
 #: yet), in the order tried: a column that is ``number`` stays one only if every
 #: value of the block is a number, and so on; ``string`` needs no typing at all.
@@ -475,7 +489,7 @@ def _type_of(values: Sequence[str], joined: str, kinds: tuple[str, ...]) -> str:
     ``values`` are stripped and ``joined`` is them joined by NUL.
     """
     for kind in kinds:
-        if _PATTERNS[kind].fullmatch(joined):
+        if _batch(kind).fullmatch(joined):
             if kind in ("date", "datetime") and not _leap_days_real(values, joined):
                 return "string"
             return kind
@@ -517,6 +531,8 @@ def _exact_first(
         pass
     if len(tied) == 1:
         return tied[0]
+    from decimal import Decimal, InvalidOperation  # only for floats that tie
+
     try:
         exact: list[object] = [Decimal(texts[i]) for i in tied]
     except InvalidOperation:  # an exponent beyond Decimal's range

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,6 +184,27 @@ def test_cli_unreadable_exits_2_and_goes_on(
 def test_cli_without_files_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+#: What a run without a contract, on plain input, has no use for: imported when needed
+#: (the CLI's start-up is in every whole-process figure of docs/benchmarks.md).
+LAZY_MODULES = ("chalicelib.core.contracts", "chalicelib.core.validate", "dateutil", "zstandard")
+
+
+def test_cli_imports_no_contract_model_nor_zstd_for_a_plain_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    script = (
+        "import sys\n"
+        "from chalicelib.csvprofile import main\n"
+        f"main([{str(path)!r}])\n"
+        f"print([name for name in {LAZY_MODULES!r} if name in sys.modules])\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
 
 
 @needs_corpus

@@ -299,9 +299,12 @@ def test_rows_of_the_header_width(data: bytes, draw: st.DataObject | None, size:
         settings = ProfileSettings(ragged_rows="accept", profile_rows=rows)
         same(profile_chunks(chunks, settings), reference_profile(data, settings))
     dense = csvprofile._DENSE
-    try:  # the reduction all-quoted chunks get, at any number of quotes
-        csvprofile._DENSE = len(data) + 1
-        same(profile_chunks(chunks), reference_profile(data))
+    # Both stray-quote checks at any number of quotes: the search all-quoted chunks
+    # get, and the last bytes of the pieces that sparse chunks get.
+    try:
+        for threshold in (len(data) + 1, 0):
+            csvprofile._DENSE = threshold
+            same(profile_chunks(chunks), reference_profile(data))
     finally:
         csvprofile._DENSE = dense
 
