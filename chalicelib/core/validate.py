@@ -26,7 +26,12 @@ are known, by their delimited text outside quotes (``_Pair.needles``, when no
 other middle column can hold them) or one match per such row. A track whose row
 regex keeps failing is tried again after 1, 3, 7 ... 63 pieces. Values left to
 the exact check (``5000.00`` at a maximum of 5000, ``007``, 29 February) make
-the piece fail the regex, and it goes on as below.
+the piece fail the regex, and it goes on as below. The row regexes are matched by
+RE2 (``google-re2``, a linear-time DFA, 3-5x ``re`` over a piece) when it imports
+and reads the regex (:func:`re2_form`), else by ``re``. A piece the row regex
+proved is whole rows of the header's width from a record's start, so the profiler's
+record machine only counts it (:attr:`ContractValidator.read`,
+``_Machine.skip_rows``): the profiler reads what the validator read, in order.
 
 A piece that fails the row regex and whose quoting is regular (each quote opens
 a field at its start and closes it before a delimiter or a line end) is checked
@@ -607,6 +612,11 @@ class ContractValidator:
         self.lines = 0  # line ends before it
         self.width: int | None = None  # the header's fields
         self._parts: list[bytes] = []  # the text not read yet (it starts a record)
+        #: What the last :meth:`feed` read, in order, for the record machine: text, or
+        #: (text, rows, line ends) for text the row regex proved to be whole rows of the
+        #: header's width (from a record's start; no ragged row, no blank line).
+        self.read: list[bytes | tuple[bytes, int, int]] = []
+        self._proved: list[tuple[int, bytes, int, int]] = []  # (where, text, rows, lines)
         self._size = 0
         self._retry = 0  # try again once the pending text is this long
         self._fast = delimiter[0] in _FAST_DELIMITERS
@@ -635,6 +645,7 @@ class ContractValidator:
     def feed(self, data: bytes, encoding: str, final: bool = False) -> None:
         """The next text bytes; ``encoding`` is the profiler's so far (cp1252 once the
         text is known not to be UTF-8)."""
+        self.read = []
         if encoding == "cp1252" and len(self._tracks) > 1:
             del self._tracks[0]  # the text is not UTF-8 after all: the UTF-8 track goes
         if self.stopped:
@@ -651,12 +662,30 @@ class ContractValidator:
         else:
             cut = buf.rfind(b"\n") + 1
             piece, rest = buf[:cut], buf[cut:]
-        used = self._piece(piece, final) if piece else 0
+        self._proved = []
+        used = self._piece(piece, final, 0) if piece else 0
         left = piece[used:] + rest if used < len(piece) else rest
+        self.read = self._read_log(buf, len(buf) if final else used)
         self._parts, self._size = ([left] if left else []), len(left)
         # A record that stays open (a long quoted field) is parsed again only once
         # its text has doubled: linear time.
         self._retry = 2 * len(left) if used == 0 and piece else 0
+
+    def _read_log(self, buf: bytes, end: int) -> list[bytes | tuple[bytes, int, int]]:
+        """:attr:`read`: ``buf[:end]``, with the pieces proved by the row regex marked."""
+        if not self._proved:
+            return [buf[:end] if end < len(buf) else buf] if end else []
+        read: list[bytes | tuple[bytes, int, int]] = []
+        pos = 0
+        for at, piece, rows, lines in self._proved:
+            if at > pos:
+                read.append(buf[pos:at])
+            read.append((piece, rows, lines))
+            pos = at + len(piece)
+        if end > pos:
+            read.append(buf[pos:end])
+        self._proved = []
+        return read
 
     def _track(self, encoding: str) -> _Track:
         codec = "cp1252" if encoding == "cp1252" else "utf-8"
@@ -676,13 +705,14 @@ class ContractValidator:
 
     # --- pieces --------------------------------------------------------------------
 
-    def _piece(self, piece: bytes, final: bool) -> int:
-        """Check the whole records of ``piece`` (it starts at a record); how far it read."""
+    def _piece(self, piece: bytes, final: bool, at: int) -> int:
+        """Check the whole records of ``piece`` (it starts at a record, at ``at`` in the
+        text fed); how far it read."""
         if self.width is None:
             used = self._exact(piece, self._live(), final, header_only=True)
             if self.width is None or used == len(piece) or self.stopped:
                 return used
-            return used + self._piece(piece[used:], final)
+            return used + self._piece(piece[used:], final, at + used)
         if not self._fast or final:
             return self._exact(piece, self._live(), final)
         quotes = piece.count(b'"')
@@ -693,20 +723,23 @@ class ContractValidator:
             cut = piece.rfind(b"\n", 0, piece.rfind(b'"')) + 1
             if cut == 0:
                 return self._exact(piece, self._live(), final)
-            pos = self._check(piece[:cut], self._live())
+            pos = self._check(piece[:cut], self._live(), at)
             if pos < cut:
                 return pos
             return pos + self._exact(piece[cut:], self._live(), final)
-        return self._check(piece, self._live())
+        return self._check(piece, self._live(), at)
 
     def _live(self) -> list[_Track]:
         return [track for track in self._tracks if not track.stopped]
 
-    def _check(self, piece: bytes, tracks: list[_Track]) -> int:
+    def _check(self, piece: bytes, tracks: list[_Track], at: int) -> int:
         """A piece of whole lines: by the row regex, else in bulk, else halves, else exactly."""
         if self._rows_match(piece, tracks):
-            self.rows += piece.count(b"\n") - _quoted_text(piece).count(b"\n")
-            self.lines += _line_ends(piece)
+            rows = piece.count(b"\n") - _quoted_text(piece).count(b"\n")
+            lines = _line_ends(piece)
+            self.rows += rows
+            self.lines += lines
+            self._proved.append((at, piece, rows, lines))
             return len(piece)
         split = self._split(piece)
         if split is None:

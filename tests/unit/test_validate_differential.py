@@ -41,7 +41,8 @@ if re2 is not None:
     RE2_OPTIONS.encoding = re2.Options.Encoding.LATIN1
 
 #: The row regexes' engines (RE2, and ``re`` as when RE2 cannot be imported), drawn.
-ENGINES = st.sampled_from(REGEX_ENGINES if re2 is not None else ("re",))
+ENGINES_AVAILABLE = REGEX_ENGINES if re2 is not None else ("re",)
+ENGINES = st.sampled_from(ENGINES_AVAILABLE)
 
 DIFFERENTIAL = settings(
     max_examples=400,
@@ -667,3 +668,41 @@ def test_without_re2_the_row_regexes_are_re(monkeypatch: pytest.MonkeyPatch) -> 
     result = profile_chunks(split_at(data, list(range(0, len(data), 1 << 16))), options)
     assert result == reference_profile(data, options)
     assert validate.regex_engine() == "re"
+
+
+def test_rows_the_row_regex_proved_are_counted_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a contract, the record machine only counts the pieces the row regex proved
+    (rows of the header's width): records, line numbers (a quoted line end, CRLF, a
+    lone CR inside quotes), ragged rows and blank lines after them stay exact; and the
+    same when it reads them all."""
+    from chalicelib.core.csvprofile import _Machine
+
+    good = [
+        '1,Ana Silva,Cork,1.5,2024-05-01,3,"two\nlines"\r\n',
+        '2,Bo Li,Pune,2,2024-05-02,4,"lone\rcr"\r\n',
+        "3,Bo Li,Troms\u00f8,2,2024-05-02,4,ok\r\n",
+    ]
+    body = "".join(good[i % 3] for i in range(6000))
+    tail = "4,Bo Li,Cork\r\n\r\n5,Bo Li,Cork,1,2024-05-03,5,x,extra\r\n" + good[0] * 3000
+    data = (",".join(ROW_VALUES) + "\r\n" + body + tail + good[1] * 3000).encode()
+    options = ProfileSettings(contract=ROWS_CONTRACT, ragged_rows="accept")
+    reference = reference_profile(data, options)
+    skipped = []
+    skip_rows = _Machine.skip_rows
+
+    def counting(self: _Machine, width: int | None, rows: int, lines: int) -> bool:
+        done = skip_rows(self, width, rows, lines)
+        skipped.append(rows if done else 0)
+        return done
+
+    monkeypatch.setattr(_Machine, "skip_rows", counting)
+    for engine in ENGINES_AVAILABLE:
+        with use_regex_engine(engine):
+            skipped.clear()
+            result = profile_chunks(split_at(data, list(range(0, len(data), 1 << 16))), options)
+            assert result == reference
+            assert sum(skipped) > 5000  # many rows were only counted
+            assert 0 not in skipped  # the machine was at a record start each time
+            assert result.ragged_rows is not None
+    monkeypatch.setattr(_Machine, "skip_rows", lambda *args: False)  # read them all
+    assert profile_chunks(split_at(data, list(range(0, len(data), 1 << 16))), options) == reference
