@@ -735,8 +735,9 @@ class ContractValidator:
     def _check(self, piece: bytes, tracks: list[_Track], at: int) -> int:
         """A piece of whole lines: by the row regex, else in bulk, else halves, else exactly."""
         if self._rows_match(piece, tracks):
-            rows = piece.count(b"\n") - _quoted_text(piece).count(b"\n")
-            lines = _line_ends(piece)
+            lfs = piece.count(b"\n")
+            rows = lfs - _quoted_text(piece).count(b"\n")
+            lines = _line_ends(piece, lfs)
             self.rows += rows
             self.lines += lines
             self._proved.append((at, piece, rows, lines))
@@ -1173,9 +1174,9 @@ def _check_row(
             add(row, line, column.index, str(rule), track.decode(raw))
 
 
-def _line_ends(piece: bytes) -> int:
-    """Rule 13's line ends: LF, CRLF, a lone CR."""
-    lines = piece.count(b"\n")
+def _line_ends(piece: bytes, lfs: int = -1) -> int:
+    """Rule 13's line ends: LF, CRLF, a lone CR (``lfs``: the LFs, when counted)."""
+    lines = piece.count(b"\n") if lfs < 0 else lfs
     if b"\r" in piece:
         lines += piece.count(b"\r") - piece.count(b"\r\n")
     return lines
