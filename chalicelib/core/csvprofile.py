@@ -444,6 +444,19 @@ class _Machine:
     def header_done(self) -> bool:
         return self.width is not None
 
+    def skip_rows(self, width: int | None, rows: int, lines: int) -> bool:
+        """Text proven (by a contract's row regex, :mod:`chalicelib.core.validate`) to be
+        ``rows`` whole records of ``width`` fields with ``lines`` line ends, no blank line,
+        from a record's start: counted without reading it. False, with nothing changed,
+        unless this machine is at a record's start, after a header of that width."""
+        if self.width is None or width != self.width or self.in_range:
+            return False
+        if self.state != _START_RECORD or self.fields or self.inner:
+            return False
+        self.records += rows
+        self.lines += lines
+        return True
+
     # --- the exact path: event by event ------------------------------------------
 
     def feed_exact(  # noqa: C901
@@ -1284,8 +1297,19 @@ class Profiler:
                 return  # the header does not match: no record is read (docs/contracts.md)
         if not sample.done:
             sample.feed(data, final)
-        if data:
-            self._count(machine, data)
+        if validator is None:
+            if data:
+                self._count(machine, data)
+            return
+        # The record machine reads what the validator read, in the same order; text
+        # the row regex proved to be whole rows of the header's width is only counted.
+        for part in validator.read:
+            if isinstance(part, bytes):
+                self._count(machine, part)
+            elif machine.skip_rows(validator.width, part[1], part[2]):
+                self._cr = False
+            else:
+                self._count(machine, part[0])
 
     def _count(self, machine: _Machine, data: bytes) -> None:
         """The record machine's part of :meth:`_records` (rules 7-13)."""

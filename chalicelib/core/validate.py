@@ -26,7 +26,12 @@ are known, by their delimited text outside quotes (``_Pair.needles``, when no
 other middle column can hold them) or one match per such row. A track whose row
 regex keeps failing is tried again after 1, 3, 7 ... 63 pieces. Values left to
 the exact check (``5000.00`` at a maximum of 5000, ``007``, 29 February) make
-the piece fail the regex, and it goes on as below.
+the piece fail the regex, and it goes on as below. The row regexes are matched by
+RE2 (``google-re2``, a linear-time DFA, 3-5x ``re`` over a piece) when it imports
+and reads the regex (:func:`re2_form`), else by ``re``. A piece the row regex
+proved is whole rows of the header's width from a record's start, so the profiler's
+record machine only counts it (:attr:`ContractValidator.read`,
+``_Machine.skip_rows``): the profiler reads what the validator read, in order.
 
 A piece that fails the row regex and whose quoting is regular (each quote opens
 a field at its start and closes it before a delimiter or a line end) is checked
@@ -81,10 +86,12 @@ import io
 import math
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any, Protocol
 
 from chalicelib.core.contracts import (
     MAX_VIOLATIONS,
@@ -319,16 +326,161 @@ def _static_fragment(spec: FieldSpec, kind: int, unquoted: bytes) -> bytes | Non
     return fragment
 
 
+# --- the regex engine of the row regexes -------------------------------------------
+
+
+class _FullMatch(Protocol):
+    """What the row regexes need of a compiled regex (``re`` or RE2)."""
+
+    def fullmatch(self, string: bytes, pos: int = ..., /) -> object | None: ...
+
+
+#: The engines for the row regexes, in order of preference: RE2 (``google-re2``, a
+#: linear-time DFA, several times faster than ``re`` over a piece: docs/benchmarks.md),
+#: else ``re``. A row regex RE2 cannot read (:func:`re2_form`) is compiled by ``re``.
+REGEX_ENGINES = ("re2", "re")
+_engine: str | None = None  # chosen on the first row regex, or by use_regex_engine
+_re2: Any = None  # the re2 module, once imported
+_re2_options: Any = None
+#: RE2's largest counted repeat (``{m,n}``).
+_RE2_MAX_REPEAT = 1000
+_RE2_REPEAT = re.compile(rb"\{([0-9]+)(,([0-9]*))?\}")
+
+
+def _load_re2() -> bool:
+    global _re2, _re2_options
+    if _re2 is None:
+        try:
+            import re2  # type: ignore[import-untyped]
+        except ImportError:
+            return False
+        options = re2.Options()
+        options.encoding = re2.Options.Encoding.LATIN1  # bytes, one character each
+        options.log_errors = False
+        _re2, _re2_options = re2, options
+    return True
+
+
+def regex_engine() -> str:
+    """The engine of the row regexes (``re2`` or ``re``), imported on the first call."""
+    global _engine
+    if _engine is None:
+        _engine = "re2" if _load_re2() else "re"
+    return _engine
+
+
+@contextmanager
+def use_regex_engine(name: str) -> Iterator[None]:
+    """Compile the row regexes with engine ``name`` inside the block (tests, bench);
+    ImportError when it is not installed."""
+    global _engine
+    if name not in REGEX_ENGINES:
+        raise ValueError(f"unknown regex engine {name!r}")
+    if name == "re2" and not _load_re2():
+        raise ImportError("google-re2 is not installed")
+    before, _engine = _engine, name
+    try:
+        yield
+    finally:
+        _engine = before
+
+
+def re2_form(pattern: bytes) -> bytes | None:  # noqa: C901
+    """A row regex (``re`` syntax, bytes) as RE2 reads it, or None when it cannot.
+
+    The row regexes only use groups ``(?:...)``, classes, escapes, alternations and
+    quantifiers, and ``(?!)`` for no value. Possessive quantifiers become plain ones:
+    they only spare ``re`` its backtracking, since the rows' grammar is unambiguous
+    (every field's text holds no delimiter, quote or line end outside quotes, and a
+    quote inside a quoted field is doubled), so a text matches the plain regex exactly
+    when it matches the possessive one. A counted repeat over RE2's 1000 is cut to
+    1000 (a longer value then fails the regex and goes the exact way: a subset of the
+    values that pass is still only values that pass); ``(?!)`` becomes an empty class.
+    Lookarounds, flags and backreferences: None.
+    """
+    out = bytearray()
+    i, end = 0, len(pattern)
+    while i < end:
+        c = pattern[i]
+        if c == 0x5C:  # an escape: the byte after it as it is
+            if i + 1 < end and pattern[i + 1 : i + 2].isdigit():
+                return None  # a backreference
+            out += pattern[i : i + 2]
+            i += 2
+            continue
+        if c == 0x5B:  # a class, to its closing bracket
+            j = i + 1
+            if pattern[j : j + 1] == b"^":
+                j += 1
+            if pattern[j : j + 1] == b"]":
+                j += 1  # a bracket first is a member
+            while j < end and pattern[j] != 0x5D:
+                j += 2 if pattern[j] == 0x5C else 1
+            if j >= end:
+                return None
+            out += pattern[i : j + 1]
+            i = j + 1
+            continue
+        if c == 0x28:  # (
+            if pattern.startswith(b"(?!)", i):
+                out += rb"[^\x00-\xff]"
+                i += 4
+            elif pattern.startswith(b"(?:", i):
+                out += b"(?:"
+                i += 3
+            elif pattern.startswith(b"(?", i):
+                return None  # a lookaround, a flag, a named group
+            else:
+                out.append(c)
+                i += 1
+            continue
+        if c in b"*+?":
+            out.append(c)
+            i += 1
+        elif c == 0x7B and (repeat := _RE2_REPEAT.match(pattern, i)) is not None:
+            least = int(repeat[1])
+            if least > _RE2_MAX_REPEAT:
+                return None
+            if repeat[2] is None:
+                out += b"{%d}" % least
+            elif not repeat[3]:
+                out += b"{%d,}" % least
+            else:
+                out += b"{%d,%d}" % (least, min(int(repeat[3]), _RE2_MAX_REPEAT))
+            i = repeat.end()
+        else:
+            out.append(c)
+            i += 1
+            continue
+        if i < end and pattern[i] == 0x2B:
+            i += 1  # possessive: plain (see above)
+        elif i < end and pattern[i] == 0x3F:
+            return None  # lazy: not in the row regexes
+    return bytes(out)
+
+
+def _rows_compile(pattern: bytes) -> _FullMatch:
+    """A row regex, by RE2 when it is the engine and reads the regex, else by ``re``."""
+    if regex_engine() == "re2":
+        form = re2_form(pattern)
+        if form is not None:
+            try:
+                return _re2.compile(form, _re2_options)  # type: ignore[no-any-return]
+            except _re2.error:
+                pass  # too large for its memory, a nesting of repeats it refuses
+    return re.compile(pattern)
+
+
 @dataclass
 class _Pair:
     """Both tracks' row regexes (:meth:`ContractValidator._pair_regexes`)."""
 
     #: Rows that pass every check of both tracks.
-    good: re.Pattern[bytes]
+    good: _FullMatch
     #: Rows that pass UTF-8, then one whose value in column ``index`` (group 1) breaks
     #: a cp1252 rule; and any rows of either kind.
     run: re.Pattern[bytes] | None = None
-    every: re.Pattern[bytes] | None = None
+    every: _FullMatch | None = None
     index: int = -1
     #: Each such value with the delimiters around it, when counting those finds it.
     needles: tuple[tuple[bytes, bytes], ...] | None = None
@@ -379,7 +531,7 @@ class _Track:
         #: The exact path's verdicts by the field as read (latin-1).
         self.exact: list[dict[str, object]] = [{} for _ in contract.fields]
         #: The row regex (:meth:`ContractValidator._row_regex`), rebuilt when ``good`` grew.
-        self.rows_regex: re.Pattern[bytes] | None = None
+        self.rows_regex: _FullMatch | None = None
         self.dirty = True
         self.rebuilds = 0
         self.skip = 0  # pieces left before the row regex is tried again
@@ -460,6 +612,11 @@ class ContractValidator:
         self.lines = 0  # line ends before it
         self.width: int | None = None  # the header's fields
         self._parts: list[bytes] = []  # the text not read yet (it starts a record)
+        #: What the last :meth:`feed` read, in order, for the record machine: text, or
+        #: (text, rows, line ends) for text the row regex proved to be whole rows of the
+        #: header's width (from a record's start; no ragged row, no blank line).
+        self.read: list[bytes | tuple[bytes, int, int]] = []
+        self._proved: list[tuple[int, bytes, int, int]] = []  # (where, text, rows, lines)
         self._size = 0
         self._retry = 0  # try again once the pending text is this long
         self._fast = delimiter[0] in _FAST_DELIMITERS
@@ -488,6 +645,7 @@ class ContractValidator:
     def feed(self, data: bytes, encoding: str, final: bool = False) -> None:
         """The next text bytes; ``encoding`` is the profiler's so far (cp1252 once the
         text is known not to be UTF-8)."""
+        self.read = []
         if encoding == "cp1252" and len(self._tracks) > 1:
             del self._tracks[0]  # the text is not UTF-8 after all: the UTF-8 track goes
         if self.stopped:
@@ -504,12 +662,30 @@ class ContractValidator:
         else:
             cut = buf.rfind(b"\n") + 1
             piece, rest = buf[:cut], buf[cut:]
-        used = self._piece(piece, final) if piece else 0
+        self._proved = []
+        used = self._piece(piece, final, 0) if piece else 0
         left = piece[used:] + rest if used < len(piece) else rest
+        self.read = self._read_log(buf, len(buf) if final else used)
         self._parts, self._size = ([left] if left else []), len(left)
         # A record that stays open (a long quoted field) is parsed again only once
         # its text has doubled: linear time.
         self._retry = 2 * len(left) if used == 0 and piece else 0
+
+    def _read_log(self, buf: bytes, end: int) -> list[bytes | tuple[bytes, int, int]]:
+        """:attr:`read`: ``buf[:end]``, with the pieces proved by the row regex marked."""
+        if not self._proved:
+            return [buf[:end] if end < len(buf) else buf] if end else []
+        read: list[bytes | tuple[bytes, int, int]] = []
+        pos = 0
+        for at, piece, rows, lines in self._proved:
+            if at > pos:
+                read.append(buf[pos:at])
+            read.append((piece, rows, lines))
+            pos = at + len(piece)
+        if end > pos:
+            read.append(buf[pos:end])
+        self._proved = []
+        return read
 
     def _track(self, encoding: str) -> _Track:
         codec = "cp1252" if encoding == "cp1252" else "utf-8"
@@ -529,13 +705,14 @@ class ContractValidator:
 
     # --- pieces --------------------------------------------------------------------
 
-    def _piece(self, piece: bytes, final: bool) -> int:
-        """Check the whole records of ``piece`` (it starts at a record); how far it read."""
+    def _piece(self, piece: bytes, final: bool, at: int) -> int:
+        """Check the whole records of ``piece`` (it starts at a record, at ``at`` in the
+        text fed); how far it read."""
         if self.width is None:
             used = self._exact(piece, self._live(), final, header_only=True)
             if self.width is None or used == len(piece) or self.stopped:
                 return used
-            return used + self._piece(piece[used:], final)
+            return used + self._piece(piece[used:], final, at + used)
         if not self._fast or final:
             return self._exact(piece, self._live(), final)
         quotes = piece.count(b'"')
@@ -546,20 +723,24 @@ class ContractValidator:
             cut = piece.rfind(b"\n", 0, piece.rfind(b'"')) + 1
             if cut == 0:
                 return self._exact(piece, self._live(), final)
-            pos = self._check(piece[:cut], self._live())
+            pos = self._check(piece[:cut], self._live(), at)
             if pos < cut:
                 return pos
             return pos + self._exact(piece[cut:], self._live(), final)
-        return self._check(piece, self._live())
+        return self._check(piece, self._live(), at)
 
     def _live(self) -> list[_Track]:
         return [track for track in self._tracks if not track.stopped]
 
-    def _check(self, piece: bytes, tracks: list[_Track]) -> int:
+    def _check(self, piece: bytes, tracks: list[_Track], at: int) -> int:
         """A piece of whole lines: by the row regex, else in bulk, else halves, else exactly."""
         if self._rows_match(piece, tracks):
-            self.rows += piece.count(b"\n") - _quoted_text(piece).count(b"\n")
-            self.lines += _line_ends(piece)
+            lfs = piece.count(b"\n")
+            rows = lfs - _quoted_text(piece).count(b"\n")
+            lines = _line_ends(piece, lfs)
+            self.rows += rows
+            self.lines += lines
+            self._proved.append((at, piece, rows, lines))
             return len(piece)
         split = self._split(piece)
         if split is None:
@@ -676,7 +857,7 @@ class ContractValidator:
             fragments[position] = fragment
         delimiter = re.escape(self.delimiter)
         row = delimiter.join(fragments) + b"\r?\n"
-        pair = _Pair(re.compile(b"(?:" + row + b")*+"))
+        pair = _Pair(_rows_compile(b"(?:" + row + b")*+"))
         if bad is not None:
             pair.index, fragment = bad
             fragments[bad_position] = fragment
@@ -684,7 +865,7 @@ class ContractValidator:
             pair.run = re.compile(b"(?:" + row + b")*+" + bad_row)
             fragments[bad_position] = _trie(sorted(known_good + known_breaking))
             every = delimiter.join(fragments) + b"\r?\n"
-            pair.every = re.compile(b"(?:" + every + b")*+")
+            pair.every = _rows_compile(b"(?:" + every + b")*+")
             pair.needles = self._needles(fragments, bad_position, known_breaking)
         self._pair = pair
         return pair
@@ -706,7 +887,7 @@ class ContractValidator:
         d = self.delimiter
         return tuple((value, d + value + d) for value in values)
 
-    def _row_regex(self, track: _Track) -> re.Pattern[bytes] | None:
+    def _row_regex(self, track: _Track) -> _FullMatch | None:
         """The regex of ``(row LF)*`` whose rows pass every check of ``track`` (rebuilt,
         a few times at most, when the values it knows grew), None when a column has no
         such regex."""
@@ -726,7 +907,7 @@ class ContractValidator:
                 return None
             fragments[position] = fragment
         row = d.join(fragments) + b"\r?\n"
-        track.rows_regex = re.compile(b"(?:" + row + b")*+")
+        track.rows_regex = _rows_compile(b"(?:" + row + b")*+")
         return track.rows_regex
 
     def _fragment(
@@ -993,9 +1174,9 @@ def _check_row(
             add(row, line, column.index, str(rule), track.decode(raw))
 
 
-def _line_ends(piece: bytes) -> int:
-    """Rule 13's line ends: LF, CRLF, a lone CR."""
-    lines = piece.count(b"\n")
+def _line_ends(piece: bytes, lfs: int = -1) -> int:
+    """Rule 13's line ends: LF, CRLF, a lone CR (``lfs``: the LFs, when counted)."""
+    lines = piece.count(b"\n") if lfs < 0 else lfs
     if b"\r" in piece:
         lines += piece.count(b"\r") - piece.count(b"\r\n")
     return lines

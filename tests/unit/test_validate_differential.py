@@ -17,8 +17,10 @@ checked in bulk and cut in halves), fed in random chunk splits.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +28,21 @@ from chalicelib.core.contracts import Contract, parse_contract
 from chalicelib.core.csvprofile import profile_chunks
 from chalicelib.core.csvreference import reference_profile
 from chalicelib.core.profile import ProfileSettings
+from chalicelib.core.validate import REGEX_ENGINES, re2_form, use_regex_engine
+
+try:
+    import re2
+except ImportError:  # the row regexes are all ``re``'s (tested as the fallback too)
+    re2 = None
+needs_re2 = pytest.mark.skipif(re2 is None, reason="google-re2 is not installed")
+RE2_OPTIONS = None
+if re2 is not None:
+    RE2_OPTIONS = re2.Options()
+    RE2_OPTIONS.encoding = re2.Options.Encoding.LATIN1
+
+#: The row regexes' engines (RE2, and ``re`` as when RE2 cannot be imported), drawn.
+ENGINES_AVAILABLE = REGEX_ENGINES if re2 is not None else ("re",)
+ENGINES = st.sampled_from(ENGINES_AVAILABLE)
 
 DIFFERENTIAL = settings(
     max_examples=400,
@@ -277,17 +294,25 @@ def split_at(data: bytes, cuts: list[int]) -> Iterator[bytes]:
     yield data[start:]
 
 
-def agrees(contract: Contract, data: bytes, cuts: list[int], rows: int = 10_000) -> None:
+def agrees(
+    contract: Contract, data: bytes, cuts: list[int], rows: int = 10_000, engine: str = "re"
+) -> None:
     options = ProfileSettings(contract=contract, ragged_rows="accept", profile_rows=rows)
     reference = reference_profile(data, options)
-    assert profile_chunks([data], options) == reference
-    result = profile_chunks(split_at(data, cuts), options)
+    with use_regex_engine(engine):
+        assert profile_chunks([data], options) == reference
+        result = profile_chunks(split_at(data, cuts), options)
     assert result.contract == reference.contract
     assert result == reference
 
 
 @DIFFERENTIAL
-@given(case=contract_csv(), cuts=st.lists(st.integers(0, 1 << 16), max_size=8), draw=st.data())
+@given(
+    case=contract_csv(),
+    cuts=st.lists(st.integers(0, 1 << 16), max_size=8),
+    draw=st.data(),
+    engine=ENGINES,
+)
 @example(
     case=(
         parse_contract(
@@ -299,22 +324,23 @@ def agrees(contract: Contract, data: bytes, cuts: list[int], rows: int = 10_000)
     ),
     cuts=[100, 700],
     draw=None,
+    engine="re",
 )
 def test_fast_validator_agrees(
-    case: tuple[Contract, bytes], cuts: list[int], draw: st.DataObject | None
+    case: tuple[Contract, bytes], cuts: list[int], draw: st.DataObject | None, engine: str
 ) -> None:
     contract, data = case
     if draw is not None:
         # Cuts within the data, some of them small chunks.
         cuts = [c % (len(data) + 1) for c in cuts]
-    agrees(contract, data, cuts)
+    agrees(contract, data, cuts, engine=engine)
 
 
 @settings(DIFFERENTIAL, max_examples=150)
-@given(case=contract_csv(), size=st.integers(1, 64))
-def test_small_chunks(case: tuple[Contract, bytes], size: int) -> None:
+@given(case=contract_csv(), size=st.integers(1, 64), engine=ENGINES)
+def test_small_chunks(case: tuple[Contract, bytes], size: int, engine: str) -> None:
     contract, data = case
-    agrees(contract, data[:4000], list(range(size, min(len(data), 4000), size)))
+    agrees(contract, data[:4000], list(range(size, min(len(data), 4000), size)), engine=engine)
 
 
 SALES = parse_contract(
@@ -378,7 +404,6 @@ def test_a_contract_reads_the_file_in_order() -> None:
 )
 def test_range_regex_is_the_bounds(low: int, span: int, values: list[int]) -> None:
     """The integer bounds' regex matches exactly the plain integers inside them."""
-    import re
 
     from chalicelib.core.validate import range_regex
 
@@ -427,6 +452,7 @@ def typed_specs(draw: st.DrawFn) -> dict[str, object]:
     return field
 
 
+@needs_re2
 @settings(max_examples=400, deadline=None)
 @given(field=typed_specs(), texts=st.lists(TYPED_TEXTS, max_size=40))
 def test_a_static_fragment_only_matches_values_that_pass(
@@ -434,7 +460,6 @@ def test_a_static_fragment_only_matches_values_that_pass(
 ) -> None:
     """Whatever a column's regex matches passes ``FieldSpec.check``, read as UTF-8 and
     as cp1252 (the regex is shared by both readings)."""
-    import re
 
     from chalicelib.core.validate import _Column, _static_fragment
 
@@ -449,27 +474,37 @@ def test_a_static_fragment_only_matches_values_that_pass(
     if fragment is None:
         return
     pattern = re.compile(fragment)
+    form = re2_form(fragment)
+    assert form is not None
+    fast = re2.compile(form, RE2_OPTIONS)
     for text in [*texts, "", "0", "5000", "5000.0", "50", "2024-02-29", "2020-01-01"]:
         for raw in {text.encode("utf-8"), '"{}"'.format(text.replace('"', '""')).encode()}:
+            # RE2's form matches the same values (fewer, past its 1000 repeats).
+            assert bool(fast.fullmatch(raw)) == bool(pattern.fullmatch(raw) and len(raw) < 1000)
             if pattern.fullmatch(raw):
                 value = raw[1:-1].replace(b'""', b'"') if raw[:1] == b'"' else raw
                 assert spec.check(value.decode("utf-8")) is None, (field, raw)
                 assert spec.check(value.decode("cp1252", errors="replace")) is None
 
 
+@needs_re2
 @settings(max_examples=200, deadline=None)
 @given(
     values=st.lists(st.binary(max_size=6), max_size=12),
     others=st.lists(st.binary(max_size=6), max_size=12),
 )
 def test_the_trie_is_the_values(values: list[bytes], others: list[bytes]) -> None:
-    import re
 
     from chalicelib.core.validate import _trie
 
-    pattern = re.compile(_trie(sorted(set(values))))
+    trie = _trie(sorted(set(values)))
+    pattern = re.compile(trie)
+    form = re2_form(trie)
+    assert form is not None
+    fast = re2.compile(form, RE2_OPTIONS)
     for value in values + others:
         assert bool(pattern.fullmatch(value)) == (value in values)
+        assert bool(fast.fullmatch(value)) == (value in values)
 
 
 ROWS_CONTRACT = parse_contract(
@@ -519,6 +554,7 @@ ROW_VALUES = {
     crlf=st.booleans(),
     late=st.sampled_from([None, None, "start", "end"]),
     cuts=st.lists(st.integers(0, 1 << 17), max_size=4),
+    engine=ENGINES,
 )
 def test_rows_that_mostly_pass_agree(
     rows: list[tuple[int, ...]],
@@ -527,6 +563,7 @@ def test_rows_that_mostly_pass_agree(
     crlf: bool,
     late: str | None,
     cuts: list[int],
+    engine: str,
 ) -> None:
     """Long files of rows that pass (but for a few values that break a rule): pieces
     checked by the row regexes, both encodings (the UTF-8 bytes of 'Tromsø' break the
@@ -545,4 +582,127 @@ def test_rows_that_mostly_pass_agree(
         data = data[:first] + cp1252 + data[first:]
     elif late == "end":  # cp1252 at the very end: every verdict before it changes
         data += cp1252
-    agrees(ROWS_CONTRACT, data, [c % (len(data) + 1) for c in cuts])
+    agrees(ROWS_CONTRACT, data, [c % (len(data) + 1) for c in cuts], engine=engine)
+
+
+# --- the row regexes under RE2 (and ``re`` when RE2 cannot read them) --------------
+
+
+def row_pattern(values: dict[str, list[str]], crlf: bool) -> bytes:
+    """The UTF-8 track's row regex for ROWS_CONTRACT once it has learned ``values``."""
+    from chalicelib.core.validate import ContractValidator
+
+    validator = ContractValidator(ROWS_CONTRACT, b",", utf16=True)  # one track
+    header = (",".join(ROW_VALUES) + ("\r\n" if crlf else "\n")).encode()
+    body = "".join(",".join(cells) + "\n" for cells in zip(*values.values(), strict=True)).encode()
+    with use_regex_engine("re"):
+        validator.feed(header + body, "utf-8", final=True)
+        regex = validator._row_regex(validator._tracks[0])
+    assert isinstance(regex, re.Pattern)
+    return regex.pattern
+
+
+@needs_re2
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.one_of(st.integers(0, 8), st.text(alphabet='0-9.a ,"\r\n', max_size=5))),
+        min_size=1,
+        max_size=30,
+    ),
+    crlf=st.booleans(),
+)
+def test_re2_reads_the_row_regex_as_re_does(rows: list[list[int | str]], crlf: bool) -> None:
+    """Possessive quantifiers made plain change no verdict: the rows' grammar is
+    unambiguous. Rows of known values, edge cases, stray text, short and long rows."""
+    choices = list(ROW_VALUES.values())
+    known = {name: [choices[i][k] for k in range(3)] for i, name in enumerate(ROW_VALUES)}
+    pattern = row_pattern(known, crlf)
+    form = re2_form(pattern)
+    assert form is not None
+    slow, fast = re.compile(pattern), re2.compile(form, RE2_OPTIONS)
+    end = "\r\n" if crlf else "\n"
+    lines = []
+    for row in rows:
+        cells = [
+            choices[i % len(choices)][cell % len(choices[i % len(choices)])]
+            if isinstance(cell, int)
+            else cell
+            for i, cell in enumerate(row)
+        ]
+        lines.append(",".join(cells) + end)
+    text = "".join(lines).encode()
+    for piece in (text, text[:-1], text * 3):
+        assert bool(fast.fullmatch(piece)) == bool(slow.fullmatch(piece)), piece
+
+
+@needs_re2
+def test_a_regex_re2_cannot_read_is_compiled_by_re() -> None:
+    from chalicelib.core.validate import _rows_compile
+
+    with use_regex_engine("re2"):
+        assert not isinstance(_rows_compile(b"(?:a{2,3}+)*+"), re.Pattern)  # RE2
+        for pattern in (b"(?=a)a", b"(a)\\1", b"(?:a{0,100}){0,100}", b"a{1001}"):
+            compiled = _rows_compile(pattern)
+            assert isinstance(compiled, re.Pattern), pattern
+    assert re2_form(b"[0-9]{1,4000}+,x*+") == b"[0-9]{1,1000},x*"
+    assert re2_form(b"(?!)") == b"[^\\x00-\\xff]"
+    assert re2_form(b"\\++[+*]*+") == b"\\++[+*]*"
+
+
+def test_without_re2_the_row_regexes_are_re(monkeypatch: pytest.MonkeyPatch) -> None:
+    """google-re2 not installed: ``re`` does it all, with the same profile."""
+    import sys
+
+    from chalicelib.core import validate
+
+    monkeypatch.setitem(sys.modules, "re2", None)  # import re2 raises ImportError
+    monkeypatch.setattr(validate, "_re2", None)
+    monkeypatch.setattr(validate, "_engine", None)
+    assert validate.regex_engine() == "re"
+    with pytest.raises(ImportError), use_regex_engine("re2"):
+        pass
+    body = "".join(f"{i},Ana Silva,Cork,1.5,2024-05-01,3,ok\n" for i in range(4000))
+    data = (",".join(ROW_VALUES) + "\n" + body).encode()
+    options = ProfileSettings(contract=ROWS_CONTRACT)
+    result = profile_chunks(split_at(data, list(range(0, len(data), 1 << 16))), options)
+    assert result == reference_profile(data, options)
+    assert validate.regex_engine() == "re"
+
+
+def test_rows_the_row_regex_proved_are_counted_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a contract, the record machine only counts the pieces the row regex proved
+    (rows of the header's width): records, line numbers (a quoted line end, CRLF, a
+    lone CR inside quotes), ragged rows and blank lines after them stay exact; and the
+    same when it reads them all."""
+    from chalicelib.core.csvprofile import _Machine
+
+    good = [
+        '1,Ana Silva,Cork,1.5,2024-05-01,3,"two\nlines"\r\n',
+        '2,Bo Li,Pune,2,2024-05-02,4,"lone\rcr"\r\n',
+        "3,Bo Li,Troms\u00f8,2,2024-05-02,4,ok\r\n",
+    ]
+    body = "".join(good[i % 3] for i in range(6000))
+    tail = "4,Bo Li,Cork\r\n\r\n5,Bo Li,Cork,1,2024-05-03,5,x,extra\r\n" + good[0] * 3000
+    data = (",".join(ROW_VALUES) + "\r\n" + body + tail + good[1] * 3000).encode()
+    options = ProfileSettings(contract=ROWS_CONTRACT, ragged_rows="accept")
+    reference = reference_profile(data, options)
+    skipped = []
+    skip_rows = _Machine.skip_rows
+
+    def counting(self: _Machine, width: int | None, rows: int, lines: int) -> bool:
+        done = skip_rows(self, width, rows, lines)
+        skipped.append(rows if done else 0)
+        return done
+
+    monkeypatch.setattr(_Machine, "skip_rows", counting)
+    for engine in ENGINES_AVAILABLE:
+        with use_regex_engine(engine):
+            skipped.clear()
+            result = profile_chunks(split_at(data, list(range(0, len(data), 1 << 16))), options)
+            assert result == reference
+            assert sum(skipped) > 5000  # many rows were only counted
+            assert 0 not in skipped  # the machine was at a record start each time
+            assert result.ragged_rows is not None
+    monkeypatch.setattr(_Machine, "skip_rows", lambda *args: False)  # read them all
+    assert profile_chunks(split_at(data, list(range(0, len(data), 1 << 16))), options) == reference
