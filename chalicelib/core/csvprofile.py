@@ -1685,24 +1685,43 @@ class RangeProfiler:
         self._cr = chunk[-1:] == b"\r"
         if not chunk:
             return
+        self._feed_runs(chunk)
+        if len(self._runs) > 1:
+            self._merge()
+
+    def _feed_runs(self, chunk: bytes) -> None:
+        """One chunk to every candidate machine."""
         normal = b""  # the chunk normalized, once a machine needs it
         quotes = b'"' in chunk
+        inside: list[_Machine] = []  # machines for which the whole chunk is quoted text
+        ends: int | None = None  # the chunk's line ends, once a machine has counted them
         for machine in self._runs:
-            if machine.head is not None and machine.feed_raw(chunk):
-                continue
             if not quotes and machine.state == _IN_QUOTED:
-                # All quoted text: only its line ends count (CRLF, lone CR, LF), and
-                # counting them costs less than normalizing the chunk (CRLF input).
-                newlines = chunk.count(b"\n")
-                if b"\r" in chunk:
-                    newlines += chunk.count(b"\r") - chunk.count(b"\r\n")
-                machine.inner += newlines
-                machine.lines += newlines
+                inside.append(machine)
+                continue
+            lines = machine.lines
+            if machine.head is not None and machine.feed_raw(chunk):
+                if not quotes:  # rows of the width, no lone CR: each line end ended one
+                    ends = machine.lines - lines
                 continue
             normal = normal or self._normalized(chunk)
             self._feed_normal(machine, normal)
-        if len(self._runs) > 1:
-            self._merge()
+        if inside:
+            self._all_quoted(inside, chunk, ends)
+
+    @staticmethod
+    def _all_quoted(machines: list[_Machine], chunk: bytes, ends: int | None) -> None:
+        """A chunk without quotes, for machines inside a quoted field: all of it is
+        quoted text, so only its line ends count (CRLF, lone CR, LF). ``ends`` is their
+        number when another machine's pattern path took the chunk; else counting them
+        costs less than normalizing the chunk (CRLF input)."""
+        if ends is None:
+            ends = chunk.count(b"\n")
+            if b"\r" in chunk:
+                ends += chunk.count(b"\r") - chunk.count(b"\r\n")
+        for machine in machines:
+            machine.inner += ends
+            machine.lines += ends
 
     @staticmethod
     def _feed_normal(machine: _Machine, normal: bytes) -> None:
