@@ -61,32 +61,18 @@ def _same_json(capsys: pytest.CaptureFixture[str], path: Path, *options: str) ->
         assert _cli(capsys, "--jobs", jobs, *options, str(path)) == one
 
 
-class Starts:
-    """Counts the worker processes started (the real ones are)."""
+class Calls:
+    """Counts the calls of ``chalicelib.parallel``'s function ``name`` (the real one runs)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.count = 0
-        real = parallel._start
+        real = getattr(parallel, name)
 
-        def start(*args: object, **kwargs: object) -> object:
+        def counted(*args: object, **kwargs: object) -> object:
             self.count += 1
-            return real(*args, **kwargs)  # type: ignore[arg-type]
+            return real(*args, **kwargs)
 
-        monkeypatch.setattr(parallel, "_start", start)
-
-
-class Piped:
-    """Counts the compressed files decompressed by a worker."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        real = parallel._profile_compressed
-
-        def piped(*args: object, **kwargs: object) -> object:
-            self.count += 1
-            return real(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(parallel, "_profile_compressed", piped)
+        monkeypatch.setattr(parallel, name, counted)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +99,7 @@ def test_compressed_files_decompressed_by_a_worker(
         packed = packed[: len(packed) * 2 // 3]
     path = tmp_path / "file"
     path.write_bytes(packed)
-    piped = Piped(monkeypatch)
+    piped = Calls(monkeypatch, "_profile_compressed")
     _same_json(capsys, path, "--chunk-size", chunk)
     assert piped.count == 2
     line = json.loads(_cli(capsys, "--jobs", "2", str(path))[1])
@@ -154,7 +140,7 @@ def test_cli_jobs_give_the_one_process_json(
     path.write_bytes(data)
     options = ["--profile-rows", str(rows), "--ragged-rows", ragged]
     tiny = [*options, "--chunk-size", str(chunk), "--range-size", str(range_size)]
-    starts = Starts(monkeypatch)
+    starts = Calls(monkeypatch, "_start")
     _same_json(capsys, path, *tiny)
     assert (starts.count > 0) == _handed_over(
         data,
@@ -192,7 +178,7 @@ def test_long_files_over_workers(
     profile = ProfileSettings(profile_rows=rows)
     one = parallel.profile_path(path, profile, jobs=1)
     same(one, reference_profile(data, profile))
-    starts = Starts(monkeypatch)
+    starts = Calls(monkeypatch, "_start")
     for jobs in (2, 3):
         same(parallel.profile_path(path, profile, jobs=jobs, range_size=range_size), one)
     assert (starts.count > 0) == _handed_over(data, 1 << 16, range_size, profile)
@@ -214,8 +200,8 @@ def test_wrapped_input_is_read_in_order(
     too while a worker decompresses them."""
     path = tmp_path_factory.mktemp("wrapped") / "file.csv"
     path.write_bytes(data)
-    starts = Starts(monkeypatch)
-    piped = Piped(monkeypatch)
+    starts = Calls(monkeypatch, "_start")
+    piped = Calls(monkeypatch, "_profile_compressed")
     _same_json(
         capsys,
         path,
@@ -253,7 +239,7 @@ def test_a_contract_or_compressed_file_stays_in_one_process(
     plain = b"id,name\n" + b"".join(b"%d,x%d\n" % (i, i) for i in range(5000))
     packed = tmp_path / "file.csv.gz"
     packed.write_bytes(gzip.compress(plain))
-    starts = Starts(monkeypatch)
+    starts = Calls(monkeypatch, "_start")
     _same_json(capsys, packed, "--profile-rows", "0", "--chunk-size", "100", "--range-size", "99")
     assert starts.count == 0
     contract, path = (
@@ -307,7 +293,7 @@ def test_the_spawn_start_method_gives_the_same(
     profile = ProfileSettings("accept", 0)
     one = parallel.profile_path(path, profile, jobs=1)
     monkeypatch.setattr(parallel, "_context", lambda: multiprocessing.get_context("spawn"))
-    starts = Starts(monkeypatch)
+    starts = Calls(monkeypatch, "_start")
     same(parallel.profile_path(path, profile, jobs=3, range_size=9999, chunk_size=4096), one)
     assert starts.count == 2
 
@@ -340,7 +326,7 @@ def test_compressed_files_default_to_one_process(
     path = tmp_path / "big.csv.gz"
     path.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1000))
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 10)  # plain files would get workers
-    piped = Piped(monkeypatch)
+    piped = Calls(monkeypatch, "_profile_compressed")
     assert _cli(capsys, str(path))[0] == 0
     assert piped.count == 0
     assert _cli(capsys, "--jobs", "2", str(path))[0] == 0
