@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: test lint typecheck unit local bench clean
+.PHONY: test lint typecheck unit local bench clean native
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+## make native: the optional C scanner (native/build.py; skipped without a compiler)
+native: $(STAMP)
+	$(BIN)/python native/build.py
+
 ## make test: lint, types, infra linters, then every test tier
-test: lint typecheck infra-lint
+test: lint typecheck infra-lint native
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -26,11 +30,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## make unit: the fast tier only (no servers)
-unit: $(STAMP)
+unit: native
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 ## make local: the whole pipeline on this machine, no AWS account
-local: $(STAMP)
+local: native
 	$(BIN)/python -m devstack $(ARGS)
 
 clean:

@@ -24,7 +24,7 @@ $(BENCH_STAMP): requirements.txt requirements-dev.txt requirements-bench.txt
 ## parallel ranged GETs against one GET, contract validation against the csv module
 ## and a straightforward validator, cold start against import boto3, and
 ## the end-to-end latency of small uploads on the local stack against LATENCY_REF
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) native
 	BENCH_MB=$(BENCH_MB) BENCH_REPEAT=$(BENCH_REPEAT) $(BENCH_VENV)/bin/python -m bench
 	$(BENCH_VENV)/bin/python -m bench.sample --mb $(BENCH_MB) --repeat $(BENCH_SAMPLE_REPEAT)
 	$(BENCH_VENV)/bin/python -m bench.parallel --corpus .bench/sparse-quote-$(BENCH_MB)MB.csv --sizes 4,8,16,32,64,$(BENCH_MB) --repeat $(BENCH_REPEAT)

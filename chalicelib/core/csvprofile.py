@@ -87,6 +87,11 @@ from chalicelib.core.profile import (
     rejected,
 )
 
+try:  # the pattern path in C, when native/build.py has built it
+    from chalicelib.core import _scan
+except ImportError:  # no compiler, or a module built for another platform
+    _scan = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:  # imported when first needed: start-up is in every run's time
     import zstandard
 
@@ -208,6 +213,36 @@ def use_gunzip(name: str) -> Iterator[None]:
         yield
     finally:
         _gunzip = before
+
+
+#: The C scanner (:mod:`chalicelib.core._scan`) or None: the Python pattern path.
+_scanner: Callable[[bytes, int, int, int, int, int], tuple[int, int, int, int, int] | None] | None
+_scanner = None if _scan is None else _scan.scan
+
+
+def scanner() -> str:
+    """Which pattern path counts chunks: ``c`` (the built module) or ``python``."""
+    return "python" if _scanner is None else "c"
+
+
+@contextmanager
+def use_scanner(name: str) -> Iterator[None]:
+    """Count with the pattern path ``name`` (``c`` or ``python``) inside the block
+    (tests, bench); ImportError when the C module is not built."""
+    global _scanner
+    if name == "c":
+        if _scan is None:
+            raise ImportError("chalicelib.core._scan is not built (python native/build.py)")
+        chosen = _scan.scan
+    elif name == "python":
+        chosen = None
+    else:
+        raise ValueError(f"unknown scanner {name!r}")
+    before, _scanner = _scanner, chosen
+    try:
+        yield
+    finally:
+        _scanner = before
 
 
 class _Container:
@@ -532,6 +567,14 @@ class _Machine:
             return False
         if self.fields >= width:
             return False  # the open record is ragged already
+        if _scanner is not None:
+            counted = _scanner(buf, self._dbyte, width, self.state, self.fields, self.inner)
+            if counted is None:
+                return False
+            self.state, self.fields, self.inner, records, lines = counted
+            self.records += records
+            self.lines += lines
+            return True
         cut_cr = buf[-1] == _CR  # its LF, if any, begins the next chunk
         if b"\r" in buf and _LONE_CR.search(buf):
             return False  # a CR that is not followed by LF (the last byte's LF may follow)

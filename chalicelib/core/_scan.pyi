@@ -1,0 +1,9 @@
+# The optional C scanner (native/scan.c); chalicelib.core.csvprofile imports it.
+START_RECORD: int
+START_FIELD: int
+IN_FIELD: int
+IN_QUOTED: int
+
+def scan(
+    buf: bytes, delimiter: int, width: int, state: int, fields: int, inner: int, /
+) -> tuple[int, int, int, int, int] | None: ...
