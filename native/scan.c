@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 /* csvprofile's states: START_RECORD, START_FIELD, IN_FIELD, IN_QUOTED. */
@@ -32,84 +33,113 @@ typedef struct {
     Py_ssize_t lines;
 } scan_state;
 
-/* 0 when done, -1 when only the exact path can tell. */
+/* The special bytes of p[0..64) (delimiter, quote, CR, LF) as a bit mask. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline uint64_t
+specials64(const unsigned char *p, __m128i d, __m128i q, __m128i cr, __m128i lf)
+{
+    uint64_t mask = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, q)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+        mask |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
+    }
+    return mask;
+}
+#endif
+
+static inline uint64_t
+specials_tail(const unsigned char *p, Py_ssize_t n, const unsigned char *special)
+{
+    uint64_t mask = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        mask |= (uint64_t)special[p[i]] << i;
+    return mask;
+}
+
+/* 0 when done, -1 when only the exact path can tell.
+ *
+ * The special bytes are found 64 at a time (SSE2 where the compiler has it, a
+ * table elsewhere) and read one by one in order: text between two of them (or
+ * before the first) makes the state IN_FIELD, outside quotes. A CR before an LF
+ * is passed over (the LF is the line end); a CR that ends the chunk is a line end
+ * (its LF begins the next chunk and is dropped there); any other CR is a lone CR.
+ */
 static int
-scan_bytes(const unsigned char *p, const unsigned char *end, unsigned char delim,
-           Py_ssize_t width, scan_state *s)
+scan_bytes(const unsigned char *buf, Py_ssize_t n, unsigned char delim, Py_ssize_t width,
+           scan_state *s)
 {
     unsigned char special[256];
     memset(special, 0, sizeof special);
     special[delim] = special['"'] = special['\r'] = special['\n'] = 1;
+#if defined(__SSE2__)
+    const __m128i d = _mm_set1_epi8((char)delim), q = _mm_set1_epi8('"'),
+                  cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+#endif
     int state = s->state;
     Py_ssize_t fields = s->fields, inner = s->inner, records = 0, lines = 0;
     const Py_ssize_t last = width - 1;
+    Py_ssize_t prev = 0; /* just after the special byte before */
 
-    if (state == IN_QUOTED)
-        goto quoted;
-    while (p < end) {
-        const unsigned char *q = p;
-        /* Text: eight bytes at a time while none of them is special. */
-        while (end - q >= 8 && !(special[q[0]] | special[q[1]] | special[q[2]] |
-                                 special[q[3]] | special[q[4]] | special[q[5]] |
-                                 special[q[6]] | special[q[7]]))
-            q += 8;
-        while (q < end && !special[*q])
-            q++;
-        if (q > p)
-            state = IN_FIELD;
-        if (q == end)
-            break;
-        unsigned char c = *q;
-        p = q + 1;
-        if (c == delim) {
-            if (++fields > last)
-                return -1; /* ragged: too many fields */
-            state = START_FIELD;
-            continue;
-        }
-        if (c == '"') {
-            if (state == IN_FIELD)
-                return -1; /* a quote after text: text (rule 7) */
-            state = IN_QUOTED;
-        quoted:
-            for (;;) {
-                const unsigned char *r = p;
-                while (r < end && *r != '"' && *r != '\n' && *r != '\r')
-                    r++;
-                if (r == end) {
-                    s->state = IN_QUOTED;
-                    goto done;
-                }
-                if (*r == '"') {
-                    p = r + 1;
+    for (Py_ssize_t block = 0; block < n; block += 64) {
+        uint64_t mask;
+#if defined(__SSE2__)
+        if (n - block >= 64)
+            mask = specials64(buf + block, d, q, cr, lf);
+        else
+#endif
+            mask = specials_tail(buf + block, n - block < 64 ? n - block : 64, special);
+        while (mask) {
+            Py_ssize_t pos = block + __builtin_ctzll(mask);
+            mask &= mask - 1;
+            unsigned char c = buf[pos];
+            if (state == IN_QUOTED) {
+                if (c == '"') {
                     state = START_FIELD; /* closing, or the first of a doubled pair */
-                    break;
-                }
-                if (*r == '\r' && r + 1 < end && r[1] != '\n')
-                    return -1; /* a lone CR */
-                if (*r == '\n' || r + 1 == end) {
+                } else if (c == '\n') {
                     inner++;
                     lines++;
+                } else if (c == '\r') {
+                    if (pos + 1 < n) {
+                        if (buf[pos + 1] != '\n')
+                            return -1; /* a lone CR */
+                    } else {
+                        inner++;
+                        lines++;
+                    }
                 }
-                p = r + 1;
+                prev = pos + 1;
+                continue;
             }
-            continue;
+            if (pos > prev)
+                state = IN_FIELD; /* text before this byte */
+            prev = pos + 1;
+            if (c == delim) {
+                if (++fields > last)
+                    return -1; /* ragged: too many fields */
+                state = START_FIELD;
+            } else if (c == '"') {
+                if (state == IN_FIELD)
+                    return -1; /* a quote after text: text (rule 7) */
+                state = IN_QUOTED;
+            } else if (c == '\r' && pos + 1 < n) {
+                if (buf[pos + 1] != '\n')
+                    return -1; /* a lone CR */
+            } else { /* LF, or a CR that ends the chunk */
+                if (state == START_RECORD || fields != last)
+                    return -1; /* a blank line, or too few fields */
+                records++;
+                lines++;
+                fields = inner = 0;
+                state = START_RECORD;
+            }
         }
-        /* A line end: LF, CRLF, or a CR that ends the chunk (its LF follows). */
-        if (c == '\r' && p < end) {
-            if (*p != '\n')
-                return -1; /* a lone CR */
-            p++;
-        }
-        if (state == START_RECORD || fields != last)
-            return -1; /* a blank line, or too few fields */
-        records++;
-        lines++;
-        fields = inner = 0;
-        state = START_RECORD;
     }
+    if (n > prev && state != IN_QUOTED)
+        state = IN_FIELD;
     s->state = state;
-done:
     s->fields = fields;
     s->inner = inner;
     s->records = records;
@@ -154,13 +184,14 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     scan_state s = {(int)state, fields, inner, 0, 0};
     const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len;
     int rc;
     if (view.len >= NOGIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        rc = scan_bytes(p, p + view.len, (unsigned char)delimiter, width, &s);
+        rc = scan_bytes(p, n, (unsigned char)delimiter, width, &s);
         Py_END_ALLOW_THREADS
     } else {
-        rc = scan_bytes(p, p + view.len, (unsigned char)delimiter, width, &s);
+        rc = scan_bytes(p, n, (unsigned char)delimiter, width, &s);
     }
     PyBuffer_Release(&view);
     if (rc < 0)
