@@ -150,6 +150,7 @@ def _profile_compressed(
     try:
         with receiver:
             profiler._container = _PipedContainer(receiver, process, lambda: _kept(profiler))
+            profiler._overlap = False  # the worker decompresses
             _feed(profiler, stream, None, chunk_size)
             return profiler.finish()
     finally:

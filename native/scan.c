@@ -18,6 +18,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* csvprofile's states: START_RECORD, START_FIELD, IN_FIELD, IN_QUOTED. */
 enum { START_RECORD, START_FIELD, IN_FIELD, IN_QUOTED };
@@ -35,7 +38,6 @@ typedef struct {
 
 /* The special bytes of p[0..64) (delimiter, quote, CR, LF) as a bit mask. */
 #if defined(__SSE2__)
-#include <emmintrin.h>
 static inline uint64_t
 specials64(const unsigned char *p, __m128i d, __m128i q, __m128i cr, __m128i lf)
 {
@@ -199,8 +201,87 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(innnn)", s.state, s.fields, s.inner, s.records, s.lines);
 }
 
+/* The bytes of an incomplete sequence at the end (0-3), or -1 when p[0..n) is not
+ * UTF-8 as Python's strict decoder reads it (no overlong forms, no surrogates,
+ * nothing above U+10FFFF): an incomplete sequence counts only while what is there
+ * can still begin a character, so the verdict at the end is the decoder's. */
+static Py_ssize_t
+utf8_bytes(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+#if defined(__SSE2__)
+        while (n - i >= 16 &&
+               !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(p + i))))
+            i += 16; /* sixteen ASCII bytes */
+        if (i >= n)
+            break;
+#endif
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int need;
+        unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0)
+                lo = 0xA0; /* overlong below */
+            else if (c == 0xED)
+                hi = 0x9F; /* surrogates above */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F; /* above U+10FFFF */
+        } else
+            return -1;
+        Py_ssize_t j = i + 1;
+        for (int k = 0; k < need; k++, j++) {
+            if (j >= n)
+                return n - i; /* cut by the chunk's end */
+            unsigned char b = p[j];
+            if (k == 0 && c == 0xED && b >= 0x80 && b <= 0xBF && j + 1 >= n)
+                return n - i; /* CPython holds ED with any continuation byte, cut */
+            if (k == 0 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+                return -1;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(utf8_doc,
+"utf8(buf, /)\n--\n\n"
+"The bytes of an incomplete UTF-8 sequence that end ``buf`` (0-3), or -1 when\n"
+"``buf`` is not UTF-8 (as the strict decoder reads it).");
+
+static PyObject *
+utf8(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t tail;
+    if (view.len >= NOGIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        tail = utf8_bytes(view.buf, view.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        tail = utf8_bytes(view.buf, view.len);
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(tail);
+}
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, scan_doc},
+    {"utf8", utf8, METH_O, utf8_doc},
     {NULL, NULL, 0, NULL},
 };
 

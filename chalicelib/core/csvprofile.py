@@ -55,10 +55,13 @@ import codecs
 import csv
 import io
 import operator
+import os
 import re
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol, cast
@@ -243,6 +246,73 @@ def use_scanner(name: str) -> Iterator[None]:
         yield
     finally:
         _scanner = before
+
+
+#: Compressed input gathered before it is handed to the decompressing thread.
+_OVERLAP_INPUT = 1 << 18
+#: Decompressed bytes the thread hands over at a time (then it waits for the next call).
+_OVERLAP_BATCH = 1 << 20
+_inflater: ThreadPoolExecutor | None = None
+_inflater_lock = threading.Lock()
+
+
+def _inflating() -> ThreadPoolExecutor:
+    """The one thread that decompresses for every profiler (created on first use)."""
+    global _inflater
+    with _inflater_lock:
+        if _inflater is None:
+            _inflater = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inflate")
+        return _inflater
+
+
+def _batch(pieces: Iterator[bytes]) -> tuple[list[bytes], bool]:
+    """The next pieces, about :data:`_OVERLAP_BATCH` bytes; True once there are no more."""
+    taken: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        taken.append(piece)
+        size += len(piece)
+        if size >= _OVERLAP_BATCH:
+            return taken, False
+    return taken, True
+
+
+def overlap_default() -> bool:
+    """Whether compressed input is decompressed on a thread while it is profiled: when
+    this process may run on two CPUs or more (the libraries inflate without the GIL,
+    and so does the C scanner)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) > 1
+    return (os.cpu_count() or 1) > 1
+
+
+class _Utf8:
+    """UTF-8 validity of a stream, by the C scanner's check (:func:`_scan.utf8`,
+    without the GIL): the incremental decoder's verdicts and pending bytes, without
+    decoding. :func:`_utf8_check` gives the decoder itself without the scanner."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        if self._pending:
+            data = self._pending + data
+        assert _scan is not None
+        tail = _scan.utf8(data)
+        if tail < 0 or (final and tail):
+            raise UnicodeDecodeError("utf-8", data, 0, len(data), "invalid UTF-8")
+        self._pending = data[len(data) - tail :] if tail else b""
+        return ""
+
+    def getstate(self) -> tuple[bytes, int]:
+        return self._pending, 0
+
+
+def _utf8_check() -> _Utf8 | codecs.IncrementalDecoder:
+    """What tracks UTF-8 validity: :class:`_Utf8` with the C scanner, else the decoder."""
+    if _scanner is None:
+        return codecs.getincrementaldecoder("utf-8")()
+    return _Utf8()
 
 
 class _Container:
@@ -1200,10 +1270,17 @@ class _Sample:
 class Profiler:
     """Feed it the object's bytes in any chunks, then call :meth:`finish`."""
 
-    def __init__(self, settings: ProfileSettings = DEFAULT_SETTINGS) -> None:
+    def __init__(
+        self, settings: ProfileSettings = DEFAULT_SETTINGS, overlap: bool | None = None
+    ) -> None:
         self.settings = settings
         self.bytes_read = 0
         self._container = _Container()
+        #: Compressed input: decompressed on a thread one batch ahead (:meth:`_pump`).
+        self._overlap = overlap_default() if overlap is None else overlap
+        self._gathered: list[bytes] = []  # compressed input not yet handed over
+        self._gathered_size = 0
+        self._held: list[bytes] = []  # decompressed, to be profiled on the next call
         self._original: list[bytes] | None = []  # kept until the start is understood
         self._delegate = False
         self._start = b""  # decompressed bytes until the start is understood
@@ -1212,7 +1289,7 @@ class Profiler:
         self._binary = False
         self._encoding = "utf-8"
         self._utf16: codecs.IncrementalDecoder | None = None
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._utf8 = _utf8_check()
         self._text_start = b""  # text until the sep line question is settled
         self._sep_done = False
         self._delimiter: bytes | None = None
@@ -1232,10 +1309,38 @@ class Profiler:
             self._original.append(chunk)
         if self._delegate:
             return
-        for piece in self._container.feed(chunk):
-            self._decompressed(piece)
+        if self._overlap and self._container.compression is not None:
+            self._gathered.append(chunk)
+            self._gathered_size += len(chunk)
+            if self._gathered_size >= _OVERLAP_INPUT:
+                self._pump()
+        else:
+            for piece in self._container.feed(chunk):
+                self._decompressed(piece)
         if self._not_csv is not None or self._binary:
             self._original = None
+
+    def _pump(self) -> None:
+        """The gathered input decompressed on the thread, a batch at a time, while this
+        one profiles the batch before (the last batch waits for the next call: nothing
+        runs on the thread between calls, so a caller may stop at any time)."""
+        data = b"".join(self._gathered)
+        self._gathered, self._gathered_size = [], 0
+        pieces = self._container.feed(data)
+        while True:
+            ahead: Future[tuple[list[bytes], bool]] = _inflating().submit(_batch, pieces)
+            try:
+                self._profile_held()
+            finally:
+                held, done = ahead.result()  # always collected: the thread is then idle
+            self._held = held
+            if done:
+                return
+
+    def _profile_held(self) -> None:
+        held, self._held = self._held, []
+        for piece in held:
+            self._decompressed(piece)
 
     def _decompressed(self, piece: bytes) -> None:
         if self._not_csv is not None or self._binary or self._delegate:
@@ -1276,7 +1381,7 @@ class Profiler:
                 self._binary = True
                 return
             data = piece
-            if self._encoding == "utf-8" and not (data.isascii() and not self._utf8.getstate()[0]):
+            if self._encoding == "utf-8":
                 try:
                     self._utf8.decode(data, final=final)
                 except UnicodeDecodeError:
@@ -1419,10 +1524,15 @@ class Profiler:
         return self._machine.width
 
     def finish(self) -> Profile:  # noqa: C901
+        if self._gathered:
+            self._pump()
+        self._profile_held()
         for piece in self._container.finish():
             self._decompressed(piece)
         size, compression = self.bytes_read, self._container.compression
-        if self._container.corrupt:
+        # Once the input went to the reference, the container was no longer fed: the
+        # reference judges the whole stream, its container included.
+        if self._container.corrupt and not self._delegate:
             return rejected(CORRUPT_COMPRESSED, size, compression=compression)
         if not self._delegate and not self._started:
             self._started = True
@@ -1711,7 +1821,7 @@ class RangeProfiler:
         self._cr = before == b"\r"  # a CRLF cut by the range's start: its LF is not a line
         self._head = b""
         self._head_done = False
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._utf8 = _utf8_check()
         self._valid = True
         self._has_rest = False
 
