@@ -478,6 +478,20 @@ def test_without_a_working_compiler_nothing_is_shipped(
     assert sorted(p.name for p in core.glob("_scan.*")) == ["_scan.pyi"]
 
 
+def test_the_github_deploy_requires_the_scanner() -> None:
+    """The production deploy runs on Python 3.11 (setup-python: with its headers) on
+    x86_64 Ubuntu (gcc), and fails rather than ship a stage without the scanner."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    job = workflow["jobs"]["deploy"]
+    assert job["runs-on"].startswith("ubuntu-")
+    [python] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")]
+    assert python["with"]["python-version"] == "3.11"
+    [deploy_step] = [s for s in job["steps"] if "make deploy" in s.get("run", "")]
+    assert deploy_step["run"] == "make deploy STAGE=prod DEPLOY_ARGS=--require-scanner"
+
+
 # ---------------------------------------------------------------- fetch-rds-ca
 
 FETCH = ROOT / "scripts" / "fetch-rds-ca"
