@@ -3,7 +3,7 @@
 # works on its own too.
 #
 #   make infra-lint          cfn-lint, checkov and zizmor (own virtualenv)
-#   make deploy STAGE=dev    stack + outputs + CA + chalice deploy + smoke test
+#   make deploy STAGE=dev    C scanner + stack + outputs + CA + chalice deploy + smoke test
 #   make migrate STAGE=dev   the database migrations and logins (the stage's migrate function)
 #   make policies            re-render the committed .chalice/policy-*.json
 #   make rds-ca              fetch the RDS CA bundle into chalicelib/certs/

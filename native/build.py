@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,17 +32,24 @@ def compiler() -> str | None:
     return chosen if shutil.which(name) else None
 
 
-def build(force: bool = False) -> Path | None:
-    """The module's path, built unless it is newer than its source; None without a compiler."""
+def build(
+    force: bool = False, *, cc: str | None = None, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """The module's path, built unless it is newer than its source; None without a compiler.
+
+    ``cc``: the compiler command (default :func:`compiler`); ``env``: the
+    compiler's environment (default this process's). scripts/deploy.py sets both.
+    """
     if not force and TARGET.exists() and TARGET.stat().st_mtime >= SOURCE.stat().st_mtime:
         return TARGET
-    cc = compiler()
+    cc = cc or compiler()
     if cc is None:
         return None
     include = sysconfig.get_paths()["include"]
     partial = TARGET.with_name(TARGET.name + ".partial")
     command = [*cc.split(), *FLAGS, f"-I{include}", str(SOURCE), "-o", str(partial)]
-    subprocess.run(command, check=True)  # noqa: S603 (the compiler and our own source)
+    run_env = None if env is None else dict(env)
+    subprocess.run(command, check=True, env=run_env)  # noqa: S603 (the compiler, our own source)
     partial.replace(TARGET)
     return TARGET
 

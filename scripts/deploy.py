@@ -4,27 +4,33 @@
     scripts/deploy.py --stage dev            (what `make deploy STAGE=dev` runs)
 
 Chalice cannot put ``@app.on_s3_event`` into CloudFormation, so a stage is
-deployed in two steps that must agree:
+deployed in two parts that must agree, the stack and the app:
 
-1. ``infra/pipeline.yaml`` as stack ``csv-pipeline-<stage>`` (a change set;
+1. the optional C scanner, ``chalicelib/core/_scan.cpython-311-x86_64-linux-gnu.so``
+   (``native/build.py``), built afresh for Lambda's python3.11 on x86_64, checked
+   and left in chalicelib/ for the package; when this Python cannot build it for
+   Lambda (macOS, another Python, no compiler) no scanner is shipped, with a
+   warning (``--require-scanner`` makes that an error), and the functions use
+   the Python pattern path;
+2. ``infra/pipeline.yaml`` as stack ``csv-pipeline-<stage>`` (a change set;
    parameters from ``infra/params/<stage>.json``, ``${VAR}`` read from the
    environment);
-2. its outputs into ``.chalice/config.json`` and the functions' policies
+3. its outputs into ``.chalice/config.json`` and the functions' policies
    ``.chalice/policy-<stage>-<function>.json``
    (``scripts/record_outputs.py``), each put as the inline policy of its
    function's role (the stack makes the roles, with a permissions boundary);
-3. the RDS CA bundle into ``chalicelib/certs/`` (``scripts/fetch-rds-ca``);
-4. ``.chalice/deployed/<stage>.json`` restored from the stack's state bucket,
+4. the RDS CA bundle into ``chalicelib/certs/`` (``scripts/fetch-rds-ca``);
+5. ``.chalice/deployed/<stage>.json`` restored from the stack's state bucket,
    the deployment package built as ``chalice deploy`` builds it and
    byte-compiled (``scripts/bytecode.py``: no compiling on cold starts),
    ``chalice deploy --stage <stage>`` (which reuses that package), the state
    saved back (also on failure);
-5. process_upload's async settings: 2 retries, events at most an hour old,
+6. process_upload's async settings: 2 retries, events at most an hour old,
    failures to the failure queue;
-6. the database migrations: the ``migrate`` function (in the VPC) applies
+7. the database migrations: the ``migrate`` function (in the VPC) applies
    them as the master user and sets the function roles' logins
    (``python -m ops migrate --stage``);
-7. a smoke test: upload a tiny CSV and wait for its result JSON.
+8. a smoke test: upload a tiny CSV and wait for its result JSON.
 
 Every AWS call goes through boto3, so ``AWS_ENDPOINT_URL`` points the whole
 run at a local emulator (the deploy rehearsal); ``--outputs-file``,
@@ -36,15 +42,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import sysconfig
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +75,8 @@ FETCH_CA = ROOT / "scripts" / "fetch-rds-ca"
 BYTECODE = ROOT / "scripts" / "bytecode.py"
 DEPLOYMENTS = CHALICE_DIR / "deployments"
 CA_BUNDLE = ROOT / "chalicelib" / "certs" / "rds-global-bundle.pem"
+NATIVE_BUILD = ROOT / "native" / "build.py"
+SCANNER_DIR = ROOT / "chalicelib" / "core"
 
 #: CloudFormation refuses a TemplateBody larger than this (bytes).
 TEMPLATE_BODY_LIMIT = 51_200
@@ -74,6 +86,31 @@ MAX_EVENT_AGE_SECONDS = 3600
 #: The smoke test's upload and the row count its result must report.
 SMOKE_CSV = b"id,name,amount\n1,alpha,1.50\n2,beta,2.25\n3,gamma,3.00\n"
 SMOKE_ROWS = 3
+
+#: The Lambda runtime the package is for (``chalice deploy`` picks the deploying
+#: interpreter's version; docs/deploy.md asks for Python 3.11).
+LAMBDA_PYTHON = (3, 11)
+#: Lambda's machine, and its ELF ``e_machine``, for each ``lambda_architecture``.
+LAMBDA_MACHINES = {"x86_64": ("x86_64", 62), "arm64": ("aarch64", 183)}
+#: The glibc of the python3.11 runtime (Amazon Linux 2): a module needing newer fails there.
+LAMBDA_GLIBC = (2, 26)
+#: What the deploy passes the compiler from the environment (PATH finds it, as CC names it).
+COMPILER_ENVIRONMENT = ("PATH", "TMPDIR")
+#: Run by this interpreter (``-I -B``: no environment, no bytecode written) on the
+#: built module: it imports, the profiler takes it, and the profile of a CSV in three
+#: chunks (the last two go through the pattern path) is the Python path's.
+SCANNER_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from chalicelib.core import _scan, csvprofile
+assert csvprofile.scanner() == "c", csvprofile.scanner()
+rows = b"".join(b"%d,n%d,%d.5\\r\\n" % (i, i, i) for i in range(5000))
+chunks = [b"id,name,amount\\r\\n", rows, rows + b"1,2\\r\\n"]
+fast = csvprofile.profile_chunks(chunks)
+with csvprofile.use_scanner("python"):
+    slow = csvprofile.profile_chunks(chunks)
+assert fast == slow and fast.row_count == 10001, (fast, slow)
+"""
 
 _VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
 
@@ -254,6 +291,203 @@ def put_function_policies(
     return names
 
 
+# ------------------------------------------------------------------ the C scanner
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """What the scanner step did: the module it built for the package, or why none."""
+
+    module: Path | None
+    reason: str = ""
+
+
+def native_build() -> Any:
+    """``native/build.py`` as a module (a script beside the package, not a package)."""
+    spec = importlib.util.spec_from_file_location("native_build", NATIVE_BUILD)
+    if spec is None or spec.loader is None:
+        raise DeployError(f"cannot load {NATIVE_BUILD}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lambda_architecture(config: Mapping[str, Any], stage: str) -> str:
+    """The stage's ``lambda_architecture`` (Chalice's setting), else Chalice's x86_64."""
+    value = config.get("stages", {}).get(stage, {}).get("lambda_architecture")
+    return str(value or config.get("lambda_architecture") or "x86_64")
+
+
+def lambda_ext_suffix(architecture: str) -> str:
+    """The suffix of the extension modules Lambda's CPython imports, for example
+    ``.cpython-311-x86_64-linux-gnu.so``."""
+    if architecture not in LAMBDA_MACHINES:
+        raise DeployError(f"unknown lambda_architecture {architecture!r}")
+    major, minor = LAMBDA_PYTHON
+    return f".cpython-{major}{minor}-{LAMBDA_MACHINES[architecture][0]}-linux-gnu.so"
+
+
+def compiler_command(cc: str) -> tuple[str, list[str]]:
+    """``CC`` only chooses the compiler: its words up to the first option, and the
+    options dropped (``gcc -march=native`` would build a module for this CPU alone)."""
+    words = cc.split()
+    cut = next((i for i, word in enumerate(words) if word.startswith("-")), len(words))
+    return " ".join(words[:cut]), words[cut:]
+
+
+def elf_needs(path: Path) -> tuple[int, set[str]]:
+    """An ELF64 little-endian file's ``e_machine`` and the symbol versions it needs
+    (``GLIBC_2.14``...: its ``SHT_GNU_verneed`` sections, as ``readelf -V`` lists them)."""
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4:6] != b"\x02\x01":
+        raise DeployError(f"{path.name} is not a 64-bit little-endian ELF file")
+    (machine,) = struct.unpack_from("<H", data, 18)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    # (name, type, flags, addr, offset, size, link, info, addralign, entsize)
+    sections = [
+        struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)
+    ]
+    needs: set[str] = set()
+    for section in sections:
+        if section[1] != 0x6FFFFFFE:  # SHT_GNU_verneed
+            continue
+        strings = sections[section[6]][4]
+        position = section[4]
+        for _ in range(section[7]):  # sh_info: how many files
+            _, count, _, aux, following = struct.unpack_from("<HHIII", data, position)
+            entry = position + aux
+            for _ in range(count):
+                _, _, _, name, after = struct.unpack_from("<IHHII", data, entry)
+                start = strings + name
+                needs.add(data[start : data.index(b"\0", start)].decode("ascii", "replace"))
+                entry += after
+            position += following
+    return machine, needs
+
+
+def glibc_too_new(needs: set[str], oldest: tuple[int, int] = LAMBDA_GLIBC) -> list[str]:
+    """The glibc symbol versions in ``needs`` that ``oldest`` does not have."""
+    newer = []
+    for name in sorted(needs):
+        if not name.startswith("GLIBC_"):
+            continue
+        try:
+            version = tuple(int(part) for part in name.removeprefix("GLIBC_").split("."))
+        except ValueError:
+            newer.append(name)  # GLIBC_PRIVATE: no stable version at all
+            continue
+        if version > oldest:
+            newer.append(name)
+    return newer
+
+
+def scanner_modules() -> list[Path]:
+    """Every built scanner in chalicelib/core (any Python's, and half-written ones)."""
+    return sorted(
+        p for p in SCANNER_DIR.glob("_scan.*") if p.suffix != ".pyi" and not p.name.endswith(".py")
+    )
+
+
+def build_scanner(architecture: str, environ: Mapping[str, str]) -> Scanner:
+    """Build ``chalicelib/core/_scan`` for the Lambda runtime, or leave none to ship.
+
+    Every scanner module there is removed first (another Python's, a stale one):
+    Chalice packages chalicelib/ whole, so what is left is what Lambda gets. The
+    module is built (``--force``) only by a CPython whose extension suffix is
+    Lambda's, by ``CC``'s compiler without its options, with only PATH and TMPDIR
+    of the environment; then checked: an ELF file for Lambda's machine that needs
+    no glibc newer than 2.26, and in a fresh interpreter it imports and profiles
+    a small CSV as the Python path does. Anything else: no module, and the reason.
+    """
+    wanted = lambda_ext_suffix(architecture)
+    for stale in scanner_modules():
+        stale.unlink()
+        if stale.name != f"_scan{wanted}":  # that one is built again below, if it can be
+            print(f"    removed {stale.relative_to(ROOT)}", flush=True)
+    runtime = "python{}.{} on {}".format(*LAMBDA_PYTHON, architecture)
+    here = sysconfig.get_config_var("EXT_SUFFIX")
+    if sys.implementation.name != "cpython" or here != wanted:
+        return Scanner(
+            None,
+            f"this Python ({sys.implementation.name} {sys.version.split()[0]}, {sys.platform}, "
+            f"extension suffix {here}) cannot build the module Lambda's {runtime} loads "
+            f"(_scan{wanted})",
+        )
+    build = native_build()
+    chosen = build.compiler()
+    if chosen is None:
+        named = environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+        return Scanner(None, f"no C compiler ({named.split()[0]} is not on PATH)")
+    cc, dropped = compiler_command(chosen)
+    if dropped:
+        print(f"    CC chooses the compiler only: {' '.join(dropped)} not passed", flush=True)
+    include = Path(sysconfig.get_paths()["include"])
+    if not (include / "Python.h").is_file():
+        return Scanner(None, f"no Python.h in {include} (install this Python's headers)")
+    env = {name: environ[name] for name in COMPILER_ENVIRONMENT if name in environ}
+    try:
+        module = Path(build.build(force=True, cc=cc, env=env))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        for partial in scanner_modules():
+            partial.unlink()
+        return Scanner(None, f"{cc} failed: {exc}")
+    reason = check_scanner(module, architecture)
+    if reason:
+        module.unlink()
+        return Scanner(None, reason)
+    return Scanner(module)
+
+
+def check_scanner(module: Path, architecture: str) -> str:
+    """Why Lambda could not use ``module``, or the empty string."""
+    try:
+        machine, needs = elf_needs(module)
+    except (DeployError, struct.error, IndexError, ValueError) as exc:
+        return f"{module.name} is not a module Lambda can load: {exc}"
+    if machine != LAMBDA_MACHINES[architecture][1]:
+        return f"{module.name} is for ELF machine {machine}, not Lambda's {architecture}"
+    newer = glibc_too_new(needs)
+    if newer:
+        oldest = ".".join(map(str, LAMBDA_GLIBC))
+        return f"{module.name} needs {', '.join(newer)}: Lambda's glibc is {oldest}"
+    probe = subprocess.run(  # noqa: S603 (this interpreter, our own probe)
+        [sys.executable, "-I", "-B", "-c", SCANNER_PROBE, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return f"{module.name} failed its check: {probe.stderr.strip().splitlines()[-1:]}"
+    return ""
+
+
+def scanner_step(stage: str, environ: Mapping[str, str], *, required: bool) -> Scanner:
+    """Build the scanner into the package, or say why the functions go without."""
+    config = json.loads((CHALICE_DIR / "config.json").read_text(encoding="utf-8"))
+    architecture = lambda_architecture(config, stage)
+    step(
+        "the C scanner for Lambda (python{}.{}, {}): native/build.py".format(
+            *LAMBDA_PYTHON, architecture
+        )
+    )
+    scanner = build_scanner(architecture, environ)
+    if scanner.module is not None:
+        size = scanner.module.stat().st_size
+        print(f"    {scanner.module.relative_to(ROOT)} ({size:,} bytes): the functions use it")
+        return scanner
+    if required:
+        raise DeployError(f"the C scanner is required (--require-scanner): {scanner.reason}")
+    print(
+        f"    warning: {scanner.reason}.\n"
+        "    The package has no scanner: the functions use the Python pattern path "
+        "(the same profiles, slower).",
+        flush=True,
+    )
+    return scanner
+
+
 # ------------------------------------------------------------------ chalice
 
 
@@ -423,6 +657,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--skip-migrate", action="store_true", help="do not invoke the migrate function"
     )
     parser.add_argument("--skip-smoke", action="store_true")
+    parser.add_argument(
+        "--require-scanner",
+        action="store_true",
+        help="fail unless the C scanner is built for Lambda (the CI deploy sets it)",
+    )
     parser.add_argument("--smoke-timeout", type=float, default=180.0)
     return parser.parse_args(argv)
 
@@ -430,7 +669,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def infra_step(
     args: argparse.Namespace, session: Any, environ: Mapping[str, str]
 ) -> dict[str, str]:
-    """Steps 1 and 2: the stack (unless skipped) and its outputs."""
+    """Steps 2 and 3: the stack (unless skipped) and its outputs."""
     if args.outputs_file:
         outputs: dict[str, str] = json.loads(args.outputs_file.read_text(encoding="utf-8"))
         return outputs
@@ -457,7 +696,7 @@ def infra_step(
 def app_step(
     args: argparse.Namespace, session: Any, outputs: Mapping[str, str], environ: Mapping[str, str]
 ) -> str:
-    """Steps 4 and 5: Chalice (its package byte-compiled, its state kept in S3), then the
+    """Steps 5 and 6: Chalice (its package byte-compiled, its state kept in S3), then the
     async settings."""
     stage = args.stage
     deployed = CHALICE_DIR / "deployed" / f"{stage}.json"
@@ -508,6 +747,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     if not session.region_name:
         raise DeployError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION")
     env = {**environ, "AWS_DEFAULT_REGION": session.region_name}
+    scanner_step(args.stage, environ, required=args.require_scanner)
     outputs = infra_step(args, session, env)
     step(f"record outputs into .chalice/config.json and .chalice/policy-{args.stage}-*.json")
     record_outputs.record(args.stage, outputs)

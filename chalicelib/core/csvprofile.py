@@ -19,14 +19,18 @@ input (hypothesis differential tests), without holding the file:
   *stray* quote); one ``translate`` keeps the delimiters and line ends of the rest;
   and rows of the header's width outside quotes are exactly a slice of
   ``(delimiter * (n - 1) + line end) * k`` (LF or CRLF), one C-level comparison
-  that also rules out blank lines and ragged rows. A chunk it cannot decide (a
-  ragged row, a blank line, a lone CR, a stray quote, a header of one field)
-  goes, unchanged, to the paths below, where CRLF, then a lone CR, become LF
-  (inside quotes too, so that a line end is one byte): the text outside quotes
-  of a run is reduced with ``translate`` to its delimiters and LFs and compared
-  with the same pattern; only a run that fails it is split to count its ragged
-  rows; while fewer than 10 examples are known, such a chunk is run again by the
-  exact (slower) scan that also knows each record's line.
+  that also rules out blank lines and ragged rows. When ``native/build.py`` has
+  built :mod:`chalicelib.core._scan`, that decision runs in C instead: one pass
+  over the chunk (without the GIL from 64 KiB on), the same outcome
+  (:func:`scanner` says which runs; docs/architecture.md, "The optional
+  scanner"). A chunk it cannot decide (a ragged row, a blank line, a lone CR, a
+  stray quote, a header of one field) goes, unchanged, to the paths below, where
+  CRLF, then a lone CR, become LF (inside quotes too, so that a line end is one
+  byte): the text outside quotes of a run is reduced with ``translate`` to its
+  delimiters and LFs and compared with the same pattern; only a run that fails
+  it is split to count its ragged rows; while fewer than 10 examples are known,
+  such a chunk is run again by the exact (slower) scan that also knows each
+  record's line.
 - **Column sample** (rules 14-15): the first ``PROFILE_ROWS`` rows, on the text
   read as latin-1 (bytes as they are; names are decoded once the encoding is
   known at the end), a window of whole lines at a time: quote-free lines are

@@ -14,6 +14,7 @@ import os
 import py_compile
 import subprocess
 import sys
+import sysconfig
 import traceback
 import zipfile
 from pathlib import Path
@@ -70,6 +71,17 @@ print(json.dumps({
     "helper": pkg.helper.__cached__,
     "co_filename": pkg.helper.fail.__code__.co_filename,
 }))
+"""
+
+
+#: Runs in a fresh ``python -I -B``: imports the scanner of the package in argv[1].
+SCANNER_PROBE = """
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import pkg._scan
+
+print(pkg._scan.__file__, callable(pkg._scan.scan))
 """
 
 
@@ -226,6 +238,42 @@ def test_bytecode_already_in_the_zip_is_replaced(
     once = with_stale.read_bytes()
     bytecode.compile_zip(with_stale)
     assert with_stale.read_bytes() == once
+
+
+SCANNER = ROOT / "chalicelib" / "core" / f"_scan{sysconfig.get_config_var('EXT_SUFFIX')}"
+
+
+@pytest.mark.skipif(not SCANNER.exists(), reason="the C scanner is not built (make native)")
+@pytest.mark.parametrize("stale", [False, True], ids=["appended", "rewritten"])
+def test_an_extension_module_in_the_package_is_kept_as_it_is(
+    bytecode: Any, tmp_path: Path, stale: bool
+) -> None:
+    """The deploy's package holds chalicelib/core/_scan*.so: the bytecode goes beside it,
+    the module's bytes and mode stay, and it imports from the unpacked package."""
+    name = f"pkg/{SCANNER.name}"
+    files = dict(FILES)
+    if stale:  # the path that rewrites every entry
+        files[f"pkg/__pycache__/helper.{TAG}.pyc"] = b"a timestamp pyc from the host"
+    package = make_zip(tmp_path / f"0123abcd-{RUNTIME}.zip", files)
+    with zipfile.ZipFile(package, "a") as zipped:  # as Chalice writes it: with the file's mode
+        zipped.write(SCANNER, name, zipfile.ZIP_DEFLATED)
+        before = zipped.getinfo(name)
+    summary = bytecode.compile_zip(package)
+    assert summary.compiled == 3
+    with zipfile.ZipFile(package) as zipped:
+        after = zipped.getinfo(name)
+        assert zipped.read(after) == SCANNER.read_bytes()
+    assert after.external_attr == before.external_attr == (SCANNER.stat().st_mode << 16)
+    assert after.compress_type == before.compress_type
+    task = extract(package, tmp_path / "task")
+    imported = subprocess.run(
+        [sys.executable, "-I", "-B", "-c", SCANNER_PROBE, str(task)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert imported.stdout.split() == [str(task / name), "True"]
 
 
 def test_a_package_for_another_python_is_refused(bytecode: Any, tmp_path: Path) -> None:

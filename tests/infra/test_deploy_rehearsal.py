@@ -10,7 +10,8 @@ KMS key, state bucket, the functions' permissions boundary and their four
 roles with it) and hands their names to the deploy as the stack's
 outputs (``--outputs-file``, the shape of ``infra/sample-outputs/dev.json``).
 
-What runs, unchanged: recording the outputs into the config and the policy,
+What runs, unchanged: building the C scanner for Lambda (``native/build.py``;
+the copy holds none to start with), recording the outputs into the config and the policy,
 putting each rendered policy on its function's role,
 the CA step (``scripts/fetch-rds-ca``, from a local stand-in bundle),
 restoring and saving Chalice's state in the state bucket, building and
@@ -69,6 +70,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 from collections.abc import Iterator
@@ -89,13 +91,23 @@ APP = "csv-pipeline"
 WORKAROUNDS = Path(__file__).resolve().parent / "moto_workarounds"
 #: What the deploy copies: the app and everything deploy.py reads or rewrites.
 PROJECT_FILES = ("app.py", "requirements.txt")
-PROJECT_DIRS = ("chalicelib", "scripts", "infra", "ops")
+PROJECT_DIRS = ("chalicelib", "scripts", "infra", "ops", "native")
 ROLE_OUTPUTS = {
     "process_upload": "ProcessUploadRoleArn",
     "report_failure": "ReportFailureRoleArn",
     "api_handler": "ApiHandlerRoleArn",
     "migrate": "MigrateRoleArn",
 }
+#: The scanner as Lambda's python3.11 on x86_64 imports it.
+SCANNER = "chalicelib/core/_scan.cpython-311-x86_64-linux-gnu.so"
+#: Run in a fresh ``python -I -B`` on the unpacked package (argv[1]).
+SCANNER_IMPORT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import chalicelib.core._scan
+from chalicelib.core import csvprofile
+print(chalicelib.core._scan.__file__, csvprofile.scanner())
+"""
 DEPLOY_TIMEOUT = 240  # seconds; here the first deploy takes about 12, the second 6
 
 
@@ -120,8 +132,11 @@ class Deployed:
 
 
 def copy_project(dest: Path) -> Path:
-    """The files a deploy needs; no ``.chalice/deployed/``, no caches, no CA bundle."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "certs", "deployed", "deployments")
+    """The files a deploy needs; no ``.chalice/deployed/``, no caches, no CA bundle,
+    no built scanner (the deploy builds its own)."""
+    ignore = shutil.ignore_patterns(
+        "__pycache__", "*.pyc", "certs", "deployed", "deployments", "_scan.*.so"
+    )
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, dest / name)
     for name in (*PROJECT_DIRS, ".chalice"):
@@ -304,6 +319,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
 def test_the_deploy_ran_every_step_but_the_stack_and_the_smoke_test(deployed: Deployed) -> None:
     first, second = (run.stdout for run in deployed.runs)
     for line in (
+        "==> the C scanner for Lambda (python3.11, x86_64): native/build.py",
         "==> record outputs into .chalice/config.json and .chalice/policy-dev-*.json",
         "==> inline policies of the function roles",
         "==> RDS CA bundle",
@@ -357,6 +373,44 @@ def test_chalice_deployed_the_byte_compiled_package(deployed: Deployed) -> None:
     assert app_code.co_filename == "/var/task/app.py"
     chalicelib = {f"chalicelib/{p.name}" for p in (deployed.project / "chalicelib").glob("*.py")}
     assert {"app.py", "botocore/session.py", *chalicelib} <= compiled
+
+
+def this_machine_builds_the_scanner() -> bool:
+    """A CPython 3.11 on Linux x86_64 with a C compiler: what the deploy builds with."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    return SCANNER.endswith(f"_scan{suffix}") and shutil.which(cc.split()[0]) is not None
+
+
+def test_the_package_holds_the_scanner_this_machine_built(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """The deploy built the scanner (``--force``) into the package, which imports it
+    unpacked; a machine that cannot build it for Lambda ships none and says so."""
+    [package] = (deployed.project / ".chalice" / "deployments").glob("*.zip")
+    with zipfile.ZipFile(package) as zipped:
+        scanners = sorted(n for n in zipped.namelist() if n.startswith("chalicelib/core/_scan."))
+        if not this_machine_builds_the_scanner():
+            assert scanners == ["chalicelib/core/_scan.pyi"]
+            for run in deployed.runs:
+                assert "the functions use the Python pattern path" in run.stdout
+            return
+        assert scanners == [SCANNER, "chalicelib/core/_scan.pyi"]
+        entry = zipped.getinfo(SCANNER)
+        assert zipped.read(entry) == (deployed.project / SCANNER).read_bytes()
+        assert (entry.external_attr >> 16) & 0o444 == 0o444  # readable by Lambda's user
+        zipped.extractall(tmp_path / "task")
+    for run in deployed.runs:
+        assert f"    {SCANNER} (" in run.stdout
+        assert "the functions use it" in run.stdout
+    result = subprocess.run(
+        [sys.executable, "-I", "-B", "-c", SCANNER_IMPORT, str(tmp_path / "task")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == [str(tmp_path / "task" / SCANNER), "c"]
 
 
 def test_process_upload_has_the_stage_settings(deployed: Deployed, record_outputs: Any) -> None:

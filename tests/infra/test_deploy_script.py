@@ -9,8 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import platform
+import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import uuid
@@ -314,6 +318,178 @@ def test_smoke_test_gives_up_after_its_timeout(deploy: Any, smoke_buckets: Any) 
     s3, input_bucket, output_bucket = smoke_buckets
     with pytest.raises(deploy.DeployError, match="no s3://"):
         deploy.smoke_test(s3, input_bucket, output_bucket, timeout=0)
+
+
+# ---------------------------------------------------------------- the C scanner
+
+LAMBDA_SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
+
+
+def test_cc_chooses_the_compiler_and_nothing_else(deploy: Any) -> None:
+    assert deploy.compiler_command("gcc") == ("gcc", [])
+    assert deploy.compiler_command("gcc -pthread") == ("gcc", ["-pthread"])
+    assert deploy.compiler_command("  clang   -march=native -O0 ") == (
+        "clang",
+        ["-march=native", "-O0"],
+    )
+    assert deploy.compiler_command("ccache gcc -ffast-math") == ("ccache gcc", ["-ffast-math"])
+
+
+def test_the_module_is_named_for_lambdas_runtime_and_architecture(deploy: Any) -> None:
+    assert deploy.lambda_architecture({"stages": {"dev": {}}}, "dev") == "x86_64"
+    arm = {"lambda_architecture": "arm64", "stages": {"dev": {}, "prod": {}}}
+    assert deploy.lambda_architecture(arm, "dev") == "arm64"
+    arm["stages"]["prod"]["lambda_architecture"] = "x86_64"
+    assert deploy.lambda_architecture(arm, "prod") == "x86_64"
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in ("dev", "prod"):
+        assert deploy.lambda_ext_suffix(deploy.lambda_architecture(config, stage)) == LAMBDA_SUFFIX
+    assert deploy.lambda_ext_suffix("arm64") == ".cpython-311-aarch64-linux-gnu.so"
+    with pytest.raises(deploy.DeployError, match="lambda_architecture"):
+        deploy.lambda_ext_suffix("riscv64")
+
+
+def test_symbol_versions_newer_than_lambdas_glibc(deploy: Any) -> None:
+    needs = {"GLIBC_2.2.5", "GLIBC_2.14", "GLIBC_2.26", "GLIBC_2.27", "GLIBC_PRIVATE", "GCC_3.0"}
+    assert deploy.glibc_too_new(needs) == ["GLIBC_2.27", "GLIBC_PRIVATE"]
+    assert deploy.glibc_too_new({"GLIBC_2.34"}, oldest=(2, 34)) == []
+    assert deploy.glibc_too_new(set()) == []
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or shutil.which("readelf") is None,
+    reason="an ELF system with readelf",
+)
+def test_elf_needs_reads_what_readelf_reads(deploy: Any) -> None:
+    import _ssl  # an extension module of the standard library, linked to libc and libssl
+
+    path = Path(_ssl.__file__)
+    machine, needs = deploy.elf_needs(path)
+    listing = subprocess.run(
+        ["readelf", "-V", "-W", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    wanted = set(re.findall(r"Name: (\S+)\s+Flags", listing.partition("Version needs")[2]))
+    assert needs == wanted
+    assert any(name.startswith("GLIBC_") for name in needs)
+    header = subprocess.run(
+        ["readelf", "-h", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    names = {62: "X86-64", 183: "AArch64"}
+    assert names.get(machine, "?") in header
+
+
+def test_a_file_that_is_not_elf_is_not_shipped(deploy: Any, tmp_path: Path) -> None:
+    module = tmp_path / f"_scan{LAMBDA_SUFFIX}"
+    module.write_bytes(b"\xcf\xfa\xed\xfe" + bytes(60))  # a Mach-O header
+    assert "not a module Lambda can load" in deploy.check_scanner(module, "x86_64")
+
+
+@pytest.fixture
+def scanner_project(deploy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """native/, chalicelib/core and the Chalice config copied; the deploy pointed at them."""
+    project = tmp_path / "project"
+    ignore = shutil.ignore_patterns("__pycache__", "_scan.*.so")
+    shutil.copytree(ROOT / "native", project / "native", ignore=ignore)
+    shutil.copytree(ROOT / "chalicelib" / "core", project / "chalicelib" / "core", ignore=ignore)
+    shutil.copy2(ROOT / "chalicelib" / "__init__.py", project / "chalicelib" / "__init__.py")
+    (project / ".chalice").mkdir()
+    shutil.copy2(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
+    monkeypatch.setattr(deploy, "ROOT", project)
+    monkeypatch.setattr(deploy, "CHALICE_DIR", project / ".chalice")
+    monkeypatch.setattr(deploy, "NATIVE_BUILD", project / "native" / "build.py")
+    monkeypatch.setattr(deploy, "SCANNER_DIR", project / "chalicelib" / "core")
+    return project
+
+
+def builds_for_lambda() -> bool:
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return (
+        sysconfig.get_config_var("EXT_SUFFIX") == LAMBDA_SUFFIX
+        and shutil.which(cc.split()[0]) is not None
+    )
+
+
+@pytest.mark.skipif(not builds_for_lambda(), reason="needs CPython 3.11 on Linux x86_64 and a cc")
+def test_the_scanner_is_built_afresh_by_the_compiler_alone(
+    deploy: Any,
+    scanner_project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Stale modules go, CC's options and the rest of the environment do not reach
+    the compiler (gcc would write DEPENDENCIES_OUTPUT's file), and the module passes
+    its checks."""
+    core = scanner_project / "chalicelib" / "core"
+    (core / "_scan.cpython-311-darwin.so").write_bytes(b"a macOS build")
+    (core / f"_scan{LAMBDA_SUFFIX}").write_bytes(b"a stale build")
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    monkeypatch.setenv("CC", f"{cc} -march=native")
+    deps = scanner_project / "deps.d"
+    environ = {**os.environ, "DEPENDENCIES_OUTPUT": str(deps), "CPATH": str(scanner_project)}
+    scanner = deploy.scanner_step("dev", environ, required=True)
+    assert scanner.module == core / f"_scan{LAMBDA_SUFFIX}"
+    assert sorted(p.name for p in core.glob("_scan.*")) == [scanner.module.name, "_scan.pyi"]
+    assert scanner.module.read_bytes()[:4] == b"\x7fELF"
+    assert not deps.exists()
+    out = capsys.readouterr().out
+    assert "removed chalicelib/core/_scan.cpython-311-darwin.so" in out
+    assert "-march=native not passed" in out
+    assert f"chalicelib/core/_scan{LAMBDA_SUFFIX} (" in out
+    assert deploy.check_scanner(scanner.module, "x86_64") == ""
+
+
+def test_a_scanner_lambda_cannot_load_is_not_built_or_shipped(
+    deploy: Any, scanner_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Lambda architecture this machine does not build for: no module in the
+    package, a warning, and a deploy that requires the scanner stops."""
+    other = "arm64" if platform.machine() in ("x86_64", "AMD64") else "x86_64"
+    config_file = scanner_project / ".chalice" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["stages"]["dev"]["lambda_architecture"] = other
+    config_file.write_text(json.dumps(config))
+    core = scanner_project / "chalicelib" / "core"
+    (core / f"_scan{deploy.lambda_ext_suffix(other)}").write_bytes(b"from elsewhere")
+    (core / f"_scan{sysconfig.get_config_var('EXT_SUFFIX')}").write_bytes(b"this machine's")
+    scanner = deploy.scanner_step("dev", os.environ, required=False)
+    assert scanner.module is None
+    assert "cannot build the module Lambda's python3.11 on " + other in scanner.reason
+    assert sorted(p.name for p in core.glob("_scan.*")) == ["_scan.pyi"]
+    out = capsys.readouterr().out
+    assert "warning: this Python" in out
+    assert "the functions use the Python pattern path (the same profiles, slower)" in out
+    with pytest.raises(deploy.DeployError, match=r"required \(--require-scanner\)"):
+        deploy.scanner_step("dev", os.environ, required=True)
+
+
+@pytest.mark.skipif(not builds_for_lambda(), reason="needs CPython 3.11 on Linux x86_64 and a cc")
+@pytest.mark.parametrize(
+    ("cc", "reason"), [("false", "false failed"), ("no-such-cc", "no-such-cc is not on PATH")]
+)
+def test_without_a_working_compiler_nothing_is_shipped(
+    deploy: Any, scanner_project: Path, monkeypatch: pytest.MonkeyPatch, cc: str, reason: str
+) -> None:
+    core = scanner_project / "chalicelib" / "core"
+    (core / f"_scan{LAMBDA_SUFFIX}").write_bytes(b"a stale build")
+    monkeypatch.setenv("CC", cc)
+    scanner = deploy.scanner_step("dev", {**os.environ}, required=False)
+    assert scanner.module is None
+    assert reason in scanner.reason
+    assert sorted(p.name for p in core.glob("_scan.*")) == ["_scan.pyi"]
+
+
+def test_the_github_deploy_requires_the_scanner() -> None:
+    """The production deploy runs on Python 3.11 (setup-python: with its headers) on
+    x86_64 Ubuntu (gcc), and fails rather than ship a stage without the scanner."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    job = workflow["jobs"]["deploy"]
+    assert job["runs-on"].startswith("ubuntu-")
+    [python] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")]
+    assert python["with"]["python-version"] == "3.11"
+    [deploy_step] = [s for s in job["steps"] if "make deploy" in s.get("run", "")]
+    assert deploy_step["run"] == "make deploy STAGE=prod DEPLOY_ARGS=--require-scanner"
 
 
 # ---------------------------------------------------------------- fetch-rds-ca

@@ -156,3 +156,39 @@ def test_operator_commands_are_not_in_the_lambda_package() -> None:
     assert not (PACKAGE / "redrive.py").exists()
     for path in PACKAGE.rglob("*.py"):
         assert "ops" not in {dep.split(".")[0] for dep in imports(path)}, path
+
+
+def test_native_code_is_an_optional_part_of_the_core() -> None:
+    """A C module (a ``.pyi`` stub with no ``.py``) sits in the pure core, is built from
+    ``native/``, is git-ignored, and every import of it has the Python fallback."""
+    stubs = [p for p in PACKAGE.rglob("*.pyi") if not p.with_suffix(".py").exists()]
+    assert stubs, "no C module stub: update this test and docs/architecture.md"
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    for stub in stubs:
+        name = module_name(stub)
+        assert layer(name) == 0, f"{name} is native code outside chalicelib.core"
+        assert (ROOT / "native" / f"{stub.stem.lstrip('_')}.c").exists(), name
+        assert f"{stub.parent.relative_to(ROOT)}/{stub.stem}*.so" in ignored, name
+        for path in PACKAGE.rglob("*.py"):
+            tree = ast.parse(path.read_text(), str(path))
+            guarded = {
+                id(node)
+                for handler in ast.walk(tree)
+                if isinstance(handler, ast.Try)
+                and any(
+                    isinstance(h.type, ast.Name) and h.type.id == "ImportError"
+                    for h in handler.handlers
+                )
+                for statement in handler.body
+                for node in ast.walk(statement)
+            }
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom | ast.Import) and name in imports_of(node):
+                    assert id(node) in guarded, f"{module_name(path)} imports {name} unguarded"
+
+
+def imports_of(node: ast.Import | ast.ImportFrom) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    module = node.module or ""
+    return {module, *(f"{module}.{alias.name}" for alias in node.names)}
