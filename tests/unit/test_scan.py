@@ -11,11 +11,13 @@ does) must count the same, with no ragged row; whatever the Python pattern path
 counts, ``scan`` must count too, with the same result. Then each rejection by
 example, the arguments it refuses, buffers past the GIL-released size, other
 buffer types, that the module is built wherever a compiler is, and that it
-needs no glibc newer than Lambda's.
+needs no glibc newer than Lambda's. ``utf8``, the UTF-8 check, must give the
+strict incremental decoder's verdict (pending bytes, or -1) on every prefix.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import shutil
 import subprocess
@@ -398,3 +400,73 @@ def test_the_module_needs_no_glibc_newer_than_lambdas() -> None:
     assert "DYNAMIC SYMBOL TABLE" in out
     newer = sorted(version for version in glibc_versions(out) if version > GLIBC_MAX)
     assert not newer, f"{_scan.__file__} needs GLIBC_{'.'.join(map(str, newer[-1]))}"
+
+
+# --- utf8: the UTF-8 check -----------------------------------------------------------
+
+#: Valid characters of every length, and what the strict decoder refuses or holds:
+#: overlong forms, surrogates, above U+10FFFF, bytes that never begin one, cut sequences.
+UTF8_PIECES = [
+    b"a",
+    b"x" * 17,  # past the 16-byte ASCII step
+    "é".encode(),
+    "日".encode(),
+    "😀".encode(),
+    "\U0010ffff".encode(),
+    b"\x80",
+    b"\xbf",
+    b"\xc0\x80",
+    b"\xc1\xbf",
+    b"\xe0\x80\x80",
+    b"\xe0\xa0",
+    b"\xed\xa0\x80",
+    b"\xed\x9f\xbf",
+    b"\xed",
+    b"\xf0\x80\x80\x80",
+    b"\xf0\x90",
+    b"\xf4\x90\x80\x80",
+    b"\xf4\x8f\xbf",
+    b"\xf5",
+    b"\xff",
+    b"\xe9",  # cp1252 é
+    b"\xc3",
+    b"\xe6\x97",
+    b"\xf0\x9f\x98",
+]
+
+
+def decoder_verdict(data: bytes) -> int:
+    """What ``utf8`` must return: the incremental strict decoder's pending bytes, -1
+    when it refuses ``data``."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(data)
+    except UnicodeDecodeError:
+        return -1
+    pending = decoder.getstate()[0]
+    assert isinstance(pending, bytes)
+    return len(pending)
+
+
+@needs_scan
+@settings(max_examples=1500, deadline=None)
+@given(pieces=st.lists(st.sampled_from(UTF8_PIECES), max_size=12), pad=st.integers(0, 70))
+def test_utf8_is_the_strict_decoders_verdict(pieces: list[bytes], pad: int) -> None:
+    assert _scan is not None
+    data = b"a" * pad + b"".join(pieces)
+    assert _scan.utf8(data) == decoder_verdict(data)
+    for cut in range(len(data) + 1):
+        assert _scan.utf8(data[:cut]) == decoder_verdict(data[:cut])
+
+
+@needs_scan
+@pytest.mark.parametrize("bad", [b"\xff", b"\xed\xa0\x80", b"\xc3(", "日".encode()[:2] + b"x"])
+def test_utf8_of_long_buffers(bad: bytes) -> None:
+    assert _scan is not None
+    text = ("a,é\r\n" * (NOGIL_BYTES // 5)).encode()
+    assert _scan.utf8(text) == 0
+    assert _scan.utf8(bytearray(text) + "日".encode()[:2]) == 2
+    assert _scan.utf8(memoryview(text + bad)) == -1
+    assert _scan.utf8(text[: NOGIL_BYTES // 2] + bad + text) == -1
+    with pytest.raises(TypeError):
+        _scan.utf8("text")  # type: ignore[arg-type]
