@@ -222,9 +222,11 @@ def use_gunzip(name: str) -> Iterator[None]:
         _gunzip = before
 
 
-#: The C scanner (:mod:`chalicelib.core._scan`) or None: the Python pattern path.
+#: The C scanner (:mod:`chalicelib.core._scan`) or None: the Python pattern path, also
+#: when ``CSV_PIPELINE_SCANNER=python`` at import (tests, bench: worker processes too).
 _scanner: Callable[[bytes, int, int, int, int, int], tuple[int, int, int, int, int] | None] | None
-_scanner = None if _scan is None else _scan.scan
+_python_only = os.environ.get("CSV_PIPELINE_SCANNER") == "python"
+_scanner = None if _scan is None or _python_only else _scan.scan
 
 
 def scanner() -> str:

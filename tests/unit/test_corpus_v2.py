@@ -2,20 +2,30 @@
 
 The CLI (the fast profiler) and the reference must both report every field
 ``expected-v2.json`` states (rules 1-15, "What a profile reports"); the CLI
-line also carries every key of a profile.
+line also carries every key of a profile. Each runs on both pattern paths (the C
+scanner and the Python fallback), and the CLI once more in a process started with
+``CSV_PIPELINE_SCANNER=python``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from chalicelib.core.csvprofile import profile_chunks
+from chalicelib.core.csvprofile import profile_chunks, use_scanner
 from chalicelib.core.csvreference import reference_profile
 from chalicelib.csvprofile import main
 from tests.unit.test_csvprofile import CORPUS, PROFILE_KEYS, needs_corpus
+from tests.unit.test_csvprofile_differential import pattern_paths
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The C scanner when built, and the Python pattern path.
+SCANNERS = pattern_paths(True)
 
 
 def _expected_v2() -> dict[str, dict[str, object]]:
@@ -49,11 +59,15 @@ def test_expected_v2_lists_every_file() -> None:
 
 
 @needs_corpus
+@pytest.mark.parametrize("scanner", SCANNERS)
 @pytest.mark.parametrize("name", sorted(_expected_v2()))
-def test_cli_reports_expected_v2(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_expected_v2(
+    name: str, scanner: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert CORPUS is not None
     want = _expected_v2()[name]
-    code = main([str(CORPUS / name)])
+    with use_scanner(scanner):
+        code = main([str(CORPUS / name)])
     (out,) = capsys.readouterr().out.splitlines()
     line = json.loads(out)
     assert set(line) == PROFILE_KEYS | {"file"}
@@ -65,14 +79,47 @@ def test_cli_reports_expected_v2(name: str, capsys: pytest.CaptureFixture[str]) 
 
 
 @needs_corpus
+@pytest.mark.parametrize("scanner", SCANNERS)
 @pytest.mark.parametrize("name", sorted(_expected_v2()))
-def test_fast_profiler_equals_reference_in_any_chunks(name: str) -> None:
+def test_fast_profiler_equals_reference_in_any_chunks(name: str, scanner: str) -> None:
     assert CORPUS is not None
     data = (CORPUS / name).read_bytes()
     reference = reference_profile(data)
-    for size in (1, 2, 3, 5, 64):
-        chunks = [data[i : i + size] for i in range(0, len(data), size)]
-        assert profile_chunks(chunks) == reference, f"chunks of {size} bytes"
+    with use_scanner(scanner):
+        for size in (1, 2, 3, 5, 64):
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
+            assert profile_chunks(chunks) == reference, f"chunks of {size} bytes"
+
+
+@needs_corpus
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_cli_with_the_python_pattern_path_by_the_environment(jobs: str) -> None:
+    """``CSV_PIPELINE_SCANNER=python``: every corpus file through the CLI in a new
+    process (workers, with ``--jobs 2``, of 2-byte ranges) on the Python path."""
+    assert CORPUS is not None
+    expected = _expected_v2()
+    names = sorted(expected)
+    probe = (
+        "import sys; from chalicelib.core import csvprofile; "
+        "assert csvprofile.scanner() == 'python'; "
+        "from chalicelib.csvprofile import main; sys.exit(main(sys.argv[1:]))"
+    )
+    files = [str(CORPUS / name) for name in names]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--jobs", jobs, "--range-size", "2", *files],
+        cwd=ROOT,
+        env={**os.environ, "CSV_PIPELINE_SCANNER": "python"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["file"] for line in lines] == files
+    for name, line in zip(names, lines, strict=True):
+        got = _short(line)
+        assert {key: got[key] for key in expected[name]} == expected[name], name
+    rejected = any(want["status"] != "succeeded" for want in expected.values())
+    assert done.returncode == (1 if rejected else 0)
 
 
 @needs_corpus

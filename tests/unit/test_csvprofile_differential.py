@@ -4,6 +4,9 @@
 :func:`chalicelib.core.csvreference.reference_profile` on every input. Hypothesis
 generates CSVs (structured records and raw bytes over a small alphabet) and
 feeds them to the profiler in random chunk splits, down to one byte at a time.
+The main tests run on both pattern paths: the C scanner (``native/scan.c``, the
+default when built) on every example, the Python fallback on about one in three
+(:data:`PYTHON_TOO`); ``tests/unit/test_scan.py`` tests the scanner itself.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from chalicelib.core.csvprofile import (
     profile_bytes,
     profile_chunks,
     use_gunzip,
+    use_scanner,
 )
 from chalicelib.core.csvreference import reference_profile
 from chalicelib.core.profile import Profile, ProfileSettings
@@ -107,6 +111,18 @@ def same(result: Profile, reference: Profile) -> None:
     assert result.columns == reference.columns
     assert result.warnings == reference.warnings
     assert result == reference
+
+
+#: Drawn by each main example: whether it also runs on the Python pattern path after
+#: the C scanner (:func:`pattern_paths`). One in three keeps the suite's time.
+PYTHON_TOO = st.sampled_from([True, False, False])
+
+
+def pattern_paths(python: bool) -> list[str]:
+    """The scanners an example runs under (:func:`use_scanner`): the active one (C
+    when built), then the Python pattern path too when ``python``."""
+    active = csvprofile.scanner()
+    return [active, "python"] if python and active == "c" else [active]
 
 
 def split_at(data: bytes, cuts: list[int]) -> Iterator[bytes]:
@@ -257,74 +273,93 @@ def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return list(split_at(data, cuts))
 
 
-def agrees_whole_and_chunked(data: bytes, draw: st.DataObject | None) -> None:
-    """The profiler on the whole input, and on drawn chunks of it, equals the reference."""
+def agrees_whole_and_chunked(data: bytes, draw: st.DataObject | None, python: bool) -> None:
+    """The profiler on the whole input, and on drawn chunks of it, equals the reference
+    (on the Python pattern path too when ``python``)."""
     reference = reference_profile(data)
-    same(profile_bytes(data), reference)
-    if draw is not None:
-        same(profile_chunks(chunked(draw.draw, data)), reference)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            same(profile_bytes(data), reference)
+            if draw is not None:
+                same(profile_chunks(chunked(draw.draw, data)), reference)
 
 
 @DIFFERENTIAL
-@given(data=structured_csv(), draw=st.data())
-@example(data=b'a,b\n"x""y",12" pizza\n"z"w,"\n"\n', draw=None)
-@example(data=BOM + b'"a";"b"\r\n\r\n1;"2\r\n3"', draw=None)
-def test_structured_csv(data: bytes, draw: st.DataObject | None) -> None:
-    agrees_whole_and_chunked(data, draw)
+@given(data=structured_csv(), draw=st.data(), python=PYTHON_TOO)
+@example(data=b'a,b\n"x""y",12" pizza\n"z"w,"\n"\n', draw=None, python=True)
+@example(data=BOM + b'"a";"b"\r\n\r\n1;"2\r\n3"', draw=None, python=True)
+def test_structured_csv(data: bytes, draw: st.DataObject | None, python: bool) -> None:
+    agrees_whole_and_chunked(data, draw, python)
 
 
 @DIFFERENTIAL
-@given(data=raw_csv(), draw=st.data())
-def test_raw_bytes(data: bytes, draw: st.DataObject) -> None:
-    agrees_whole_and_chunked(data, draw)
+@given(data=raw_csv(), draw=st.data(), python=PYTHON_TOO)
+def test_raw_bytes(data: bytes, draw: st.DataObject, python: bool) -> None:
+    agrees_whole_and_chunked(data, draw, python)
 
 
 @settings(DIFFERENTIAL, max_examples=300)
-@given(data=sparse_csv(), draw=st.data())
-def test_sparse_quotes(data: bytes, draw: st.DataObject) -> None:
+@given(data=sparse_csv(), draw=st.data(), python=PYTHON_TOO)
+def test_sparse_quotes(data: bytes, draw: st.DataObject, python: bool) -> None:
     """Quoted fields far apart, as in most real files: the split-and-join path."""
-    agrees_whole_and_chunked(data, draw)
+    agrees_whole_and_chunked(data, draw, python)
 
 
 @settings(DIFFERENTIAL, max_examples=400)
-@given(data=shaped_csv(), draw=st.data(), size=st.integers(1, 512))
-@example(data=b'h0,h1\r\n1,"a\rb\n"\r\n2,3\r\n', draw=None, size=7)
-@example(data=b'h0,h1\n1,2\n12" x,3\n"a"b,"c"\n4,5\n', draw=None, size=3)
-def test_rows_of_the_header_width(data: bytes, draw: st.DataObject | None, size: int) -> None:
+@given(data=shaped_csv(), draw=st.data(), size=st.integers(1, 512), python=PYTHON_TOO)
+@example(data=b'h0,h1\r\n1,"a\rb\n"\r\n2,3\r\n', draw=None, size=7, python=True)
+@example(data=b'h0,h1\n1,2\n12" x,3\n"a"b,"c"\n4,5\n', draw=None, size=3, python=True)
+def test_rows_of_the_header_width(
+    data: bytes, draw: st.DataObject | None, size: int, python: bool
+) -> None:
     """The pattern path: whole, in drawn chunks, and in chunks of ``size`` bytes, with
     every setting (so ragged rows are examples, or counted only, or in the sample)."""
-    agrees_whole_and_chunked(data, draw)
+    agrees_whole_and_chunked(data, draw, python)
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
-    for rows in (0, 3, 10_000):
-        settings = ProfileSettings(ragged_rows="accept", profile_rows=rows)
-        same(profile_chunks(chunks, settings), reference_profile(data, settings))
+    every = [ProfileSettings(ragged_rows="accept", profile_rows=n) for n in (0, 3, 10_000)]
+    references = [reference_profile(data, settings) for settings in every]
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            for settings, wanted in zip(every, references, strict=True):
+                same(profile_chunks(chunks, settings), wanted)
+    reference = reference_profile(data)
     dense = csvprofile._DENSE
-    # Both stray-quote checks at any number of quotes: the search all-quoted chunks
-    # get, and the last bytes of the pieces that sparse chunks get.
+    # The Python path's two stray-quote checks at any number of quotes: the search
+    # all-quoted chunks get, and the last bytes of the pieces that sparse chunks get.
     try:
-        for threshold in (len(data) + 1, 0):
-            csvprofile._DENSE = threshold
-            same(profile_chunks(chunks), reference_profile(data))
+        with use_scanner("python"):
+            for threshold in (len(data) + 1, 0):
+                csvprofile._DENSE = threshold
+                same(profile_chunks(chunks), reference)
     finally:
         csvprofile._DENSE = dense
 
 
 @settings(DIFFERENTIAL, max_examples=40)
-@given(data=huge_field_csv(), cuts=st.lists(st.integers(0, 500 * 1024), max_size=12))
-def test_huge_fields(data: bytes, cuts: list[int]) -> None:
+@given(
+    data=huge_field_csv(),
+    cuts=st.lists(st.integers(0, 500 * 1024), max_size=12),
+    python=PYTHON_TOO,
+)
+def test_huge_fields(data: bytes, cuts: list[int], python: bool) -> None:
     reference = reference_profile(data)
-    same(profile_bytes(data), reference)
-    same(profile_chunks(split_at(data, cuts)), reference)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            same(profile_bytes(data), reference)
+            same(profile_chunks(split_at(data, cuts)), reference)
 
 
 @settings(DIFFERENTIAL, max_examples=300)
-@given(data=st.one_of(structured_csv(), raw_csv()))
-def test_every_split_point(data: bytes) -> None:
+@given(data=st.one_of(structured_csv(), raw_csv()), python=PYTHON_TOO)
+def test_every_split_point(data: bytes, python: bool) -> None:
     """Cutting the input into two chunks at any offset never changes the result."""
-    whole = profile_bytes(data)
-    same(whole, reference_profile(data))
-    for cut in range(len(data) + 1):
-        same(profile_chunks([data[:cut], data[cut:]]), whole)
+    reference = reference_profile(data)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            whole = profile_bytes(data)
+            same(whole, reference)
+            for cut in range(len(data) + 1):
+                same(profile_chunks([data[:cut], data[cut:]]), whole)
 
 
 @settings(DIFFERENTIAL, max_examples=200)
@@ -332,13 +367,17 @@ def test_every_split_point(data: bytes) -> None:
     block=st.one_of(structured_csv(), raw_csv(), sparse_csv()),
     repeat=st.integers(1, 400),
     size=st.integers(1, 4096),
+    python=PYTHON_TOO,
 )
-def test_repeated_blocks(block: bytes, repeat: int, size: int) -> None:
+def test_repeated_blocks(block: bytes, repeat: int, size: int, python: bool) -> None:
     """Long inputs, so that every fast path and fallback meets a chunk edge."""
     data = b"a,b\n" + block * min(repeat, 1 + 300_000 // max(1, len(block)))
     size = max(size, len(data) // 2000)  # a few thousand chunks at most
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
-    same(profile_chunks(chunks), reference_profile(data))
+    reference = reference_profile(data)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            same(profile_chunks(chunks), reference)
 
 
 # --- rules 1-5 and 13-15: containers, BOMs, UTF-16, sep lines, ragged rows, settings ----
@@ -431,24 +470,30 @@ def wrapped(draw: st.DrawFn) -> bytes:  # noqa: C901
     draw=st.data(),
     rows=st.integers(0, 5),
     mode=st.sampled_from(["reject", "accept"]),
+    python=PYTHON_TOO,
 )
-@example(data=b"sep=;\r\na;b\r\n1\r\n", draw=None, rows=1, mode="reject")
+@example(data=b"sep=;\r\na;b\r\n1\r\n", draw=None, rows=1, mode="reject", python=True)
 @example(
     data=b"\xff\xfe" + 'a\tb\r\n1\t"2\r\n"\r\n'.encode("utf-16-le"),
     draw=None,
     rows=5,
     mode="accept",
+    python=True,
 )
-def test_wrapped_csv(data: bytes, draw: st.DataObject | None, rows: int, mode: str) -> None:
+def test_wrapped_csv(
+    data: bytes, draw: st.DataObject | None, rows: int, mode: str, python: bool
+) -> None:
     """Through the gzip library the profiler ships with (isal); the test below, the
     trailing-data and the bounded-step tests run through zlib as well."""
     settings = ProfileSettings(
         ragged_rows="accept" if mode == "accept" else "reject", profile_rows=rows
     )
     reference = reference_profile(data, settings)
-    same(profile_bytes(data, settings), reference)
-    if draw is not None:
-        same(profile_chunks(chunked(draw.draw, data), settings), reference)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            same(profile_bytes(data, settings), reference)
+            if draw is not None:
+                same(profile_chunks(chunked(draw.draw, data), settings), reference)
 
 
 @settings(DIFFERENTIAL, max_examples=300)
@@ -492,10 +537,10 @@ def test_damaged_gzip_gives_the_references_answer(
 
 
 @settings(DIFFERENTIAL, max_examples=300)
-@given(data=st.one_of(typed_csv(), structured_csv()), draw=st.data())
-def test_ragged_rows_and_columns(data: bytes, draw: st.DataObject) -> None:
+@given(data=st.one_of(typed_csv(), structured_csv()), draw=st.data(), python=PYTHON_TOO)
+def test_ragged_rows_and_columns(data: bytes, draw: st.DataObject, python: bool) -> None:
     """Ragged rows anywhere: first row, last row without a line end, after quoted newlines."""
-    agrees_whole_and_chunked(data, draw)
+    agrees_whole_and_chunked(data, draw, python)
 
 
 @GUNZIP
@@ -593,9 +638,10 @@ def long_value_csv(draw: st.DrawFn) -> bytes:
     window=st.sampled_from([1, 2, 5, 16, 64, 300, 1 << 18]),
     step=st.sampled_from([1, 3, 64, 1 << 20]),
     rows=st.sampled_from([0, 1, 3, 10_000]),
+    python=PYTHON_TOO,
 )
 def test_long_values_in_the_sample(
-    data: bytes, draw: st.DataObject, window: int, step: int, rows: int
+    data: bytes, draw: st.DataObject, window: int, step: int, rows: int, python: bool
 ) -> None:
     """Long values and long records: the sample's parse window (``_SAMPLE_WINDOW``) is
     made a few bytes, so that most records are longer than it and are read by the
@@ -607,8 +653,10 @@ def test_long_values_in_the_sample(
         mock.patch.object(csvprofile, "_SAMPLE_WINDOW", window),
         mock.patch.object(csvprofile, "_RECORD_WINDOW", step),
     ):
-        same(profile_bytes(data, settings), reference)
-        same(profile_chunks(chunked(draw.draw, data), settings), reference)
+        for path in pattern_paths(python):
+            with use_scanner(path):
+                same(profile_bytes(data, settings), reference)
+                same(profile_chunks(chunked(draw.draw, data), settings), reference)
 
 
 @settings(DIFFERENTIAL, max_examples=150)
@@ -616,8 +664,11 @@ def test_long_values_in_the_sample(
     data=st.one_of(structured_csv(), typed_csv(), raw_csv(), wrapped()),
     draw=st.data(),
     window=st.sampled_from([1, 3, 8]),
+    python=PYTHON_TOO,
 )
-def test_every_record_read_as_a_long_one(data: bytes, draw: st.DataObject, window: int) -> None:
+def test_every_record_read_as_a_long_one(
+    data: bytes, draw: st.DataObject, window: int, python: bool
+) -> None:
     """With a parse window of a few bytes, every record after the header is read by
     the streaming record reader: it reads records exactly as the csv module does."""
     reference = reference_profile(data, ProfileSettings(ragged_rows="accept"))
@@ -626,5 +677,7 @@ def test_every_record_read_as_a_long_one(data: bytes, draw: st.DataObject, windo
         mock.patch.object(csvprofile, "_RECORD_WINDOW", window),
     ):
         settings = ProfileSettings(ragged_rows="accept")
-        same(profile_bytes(data, settings), reference)
-        same(profile_chunks(chunked(draw.draw, data), settings), reference)
+        for path in pattern_paths(python):
+            with use_scanner(path):
+                same(profile_bytes(data, settings), reference)
+                same(profile_chunks(chunked(draw.draw, data), settings), reference)

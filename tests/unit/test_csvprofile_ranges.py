@@ -8,7 +8,8 @@ unterminated quotes, ragged rows, every delimiter) and checks every split into
 two ranges, random splits into several, and the shared corpus split everywhere,
 on every reported field (ragged rows and examples, columns, warnings included).
 Small ``PROFILE_ROWS`` let the ranges start early; compressed and UTF-16 input
-is read by one profiler, in order, and agrees as well.
+is read by one profiler, in order, and agrees as well. The hypothesis tests run on
+the C scanner and, for about one example in three, on the Python pattern path too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ import zstandard
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.core.csvprofile import CHUNK_SIZE, Profiler, RangeProfiler, profile_bytes
+from chalicelib.core.csvprofile import (
+    CHUNK_SIZE,
+    Profiler,
+    RangeProfiler,
+    profile_bytes,
+    use_scanner,
+)
 from chalicelib.core.csvreference import reference_profile
 from chalicelib.core.profile import DEFAULT_SETTINGS, Profile, ProfileSettings, RaggedExample
 from chalicelib.core.ranges import RangePlan, profile_ranges
@@ -29,6 +36,8 @@ from tests.unit.test_csvprofile import CORPUS, _expected, needs_corpus
 from tests.unit.test_csvprofile_differential import (
     BOM,
     DIFFERENTIAL,
+    PYTHON_TOO,
+    pattern_paths,
     raw_csv,
     same,
     shaped_csv,
@@ -73,18 +82,29 @@ def check(
 
 
 @settings(DIFFERENTIAL, max_examples=400)
-@given(data=st.one_of(structured_csv(), raw_csv(), typed_csv()), profile=profile_settings)
-@example(data=b'a,b\n1,"x\ny"\n2,3\n', profile=ProfileSettings(profile_rows=0))
-@example(data=b'a,b\r\n"1""\r\n",2\r\n', profile=ProfileSettings(profile_rows=0))
-@example(data="h,é\n日,x\n".encode(), profile=ProfileSettings(profile_rows=0))  # a character cut
-@example(data=BOM + b'a;b\n"";""""\n\n\r1;2', profile=ProfileSettings(profile_rows=0))
-@example(data=b'a,b\n1,2\n3\n"4\n5",6,7\n8,9', profile=ProfileSettings("accept", 1))
-@example(data=b"a,b\r\n1\r\n2\r\n3,4\r", profile=ProfileSettings(profile_rows=0))
-def test_every_split_point_into_two_ranges(data: bytes, profile: ProfileSettings) -> None:
-    whole = profile_bytes(data, profile)
-    same(whole, reference_profile(data, profile))
-    for cut in range(len(data) + 1):
-        check(data, [cut], whole, profile)
+@given(
+    data=st.one_of(structured_csv(), raw_csv(), typed_csv()),
+    profile=profile_settings,
+    python=PYTHON_TOO,
+)
+@example(data=b'a,b\n1,"x\ny"\n2,3\n', profile=ProfileSettings(profile_rows=0), python=True)
+@example(data=b'a,b\r\n"1""\r\n",2\r\n', profile=ProfileSettings(profile_rows=0), python=True)
+@example(  # a character cut
+    data="h,é\n日,x\n".encode(), profile=ProfileSettings(profile_rows=0), python=True
+)
+@example(data=BOM + b'a;b\n"";""""\n\n\r1;2', profile=ProfileSettings(profile_rows=0), python=True)
+@example(data=b'a,b\n1,2\n3\n"4\n5",6,7\n8,9', profile=ProfileSettings("accept", 1), python=True)
+@example(data=b"a,b\r\n1\r\n2\r\n3,4\r", profile=ProfileSettings(profile_rows=0), python=True)
+def test_every_split_point_into_two_ranges(
+    data: bytes, profile: ProfileSettings, python: bool
+) -> None:
+    reference = reference_profile(data, profile)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            whole = profile_bytes(data, profile)
+            same(whole, reference)
+            for cut in range(len(data) + 1):
+                check(data, [cut], whole, profile)
 
 
 @settings(DIFFERENTIAL, max_examples=400)
@@ -93,13 +113,16 @@ def test_every_split_point_into_two_ranges(data: bytes, profile: ProfileSettings
     cuts=st.lists(st.integers(0, 4000), max_size=10),
     chunk=st.integers(1, 64),
     profile=profile_settings,
+    python=PYTHON_TOO,
 )
 def test_random_splits_into_several_ranges(
-    data: bytes, cuts: list[int], chunk: int, profile: ProfileSettings
+    data: bytes, cuts: list[int], chunk: int, profile: ProfileSettings, python: bool
 ) -> None:
     reference = reference_profile(data, profile)
-    check(data, cuts, reference, profile)
-    check(data, cuts, reference, profile, chunk)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            check(data, cuts, reference, profile)
+            check(data, cuts, reference, profile, chunk)
 
 
 @settings(DIFFERENTIAL, max_examples=100)
@@ -109,49 +132,71 @@ def test_random_splits_into_several_ranges(
     ranges=st.integers(2, 8),
     chunk=st.sampled_from([997, 4096, 1 << 16]),
     profile=profile_settings,
+    python=PYTHON_TOO,
 )
 def test_long_inputs_in_ranges(
-    block: bytes, repeat: int, ranges: int, chunk: int, profile: ProfileSettings
+    block: bytes, repeat: int, ranges: int, chunk: int, profile: ProfileSettings, python: bool
 ) -> None:
     """Long enough that the fast paths (walk, split, fold) meet range edges."""
     data = b"a,b\n" + block * min(repeat, 1 + 200_000 // max(1, len(block)))
     cuts = [len(data) * i // ranges for i in range(1, ranges)]
-    check(data, cuts, reference_profile(data, profile), profile, chunk)
+    reference = reference_profile(data, profile)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            check(data, cuts, reference, profile, chunk)
 
 
 @given(
     data=st.binary(max_size=40).map(lambda b: b"h,i\n" + b),
     cuts=st.lists(st.integers(0, 44), max_size=4),
     profile=profile_settings,
+    python=PYTHON_TOO,
 )
 @settings(DIFFERENTIAL, max_examples=400)
-def test_any_bytes_in_ranges(data: bytes, cuts: list[int], profile: ProfileSettings) -> None:
+def test_any_bytes_in_ranges(
+    data: bytes, cuts: list[int], profile: ProfileSettings, python: bool
+) -> None:
     """UTF-8 sequences (valid, overlong, truncated) cut anywhere, NUL, anything."""
-    check(data, cuts, reference_profile(data, profile), profile, 3)
+    reference = reference_profile(data, profile)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            check(data, cuts, reference, profile, 3)
 
 
 @settings(DIFFERENTIAL, max_examples=200)
-@given(data=wrapped(), cuts=st.lists(st.integers(0, 400), max_size=6), profile=profile_settings)
-def test_wrapped_input_in_ranges(data: bytes, cuts: list[int], profile: ProfileSettings) -> None:
+@given(
+    data=wrapped(),
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+    profile=profile_settings,
+    python=PYTHON_TOO,
+)
+def test_wrapped_input_in_ranges(
+    data: bytes, cuts: list[int], profile: ProfileSettings, python: bool
+) -> None:
     """Sep lines, BOMs, UTF-16, gzip, zstd, damaged containers: the same profile; the
     ones only understood in order are read by the leading profiler alone."""
-    check(data, cuts, reference_profile(data, profile), profile, 7)
+    reference = reference_profile(data, profile)
+    for path in pattern_paths(python):
+        with use_scanner(path):
+            check(data, cuts, reference, profile, 7)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff", b"\x1f\x8b") or data[:4] == b"\x28\xb5\x2f\xfd":
         assert apart(data, cuts, profile) == 0
 
 
 @needs_corpus
+@pytest.mark.parametrize("scanner", pattern_paths(True))
 @pytest.mark.parametrize("name", sorted(_expected()))
 @pytest.mark.parametrize("rows", [0, 10_000])
-def test_corpus_file_split_everywhere(name: str, rows: int) -> None:
+def test_corpus_file_split_everywhere(name: str, rows: int, scanner: str) -> None:
     assert CORPUS is not None
     data = (CORPUS / name).read_bytes()
     profile = ProfileSettings(profile_rows=rows)
     whole = reference_profile(data, profile)
-    for cuts in combinations(range(len(data) + 1), 2):
-        check(data, list(cuts), whole, profile)
-    for cut in range(len(data) + 1):
-        check(data, [cut], whole, profile, 1)
+    with use_scanner(scanner):
+        for cuts in combinations(range(len(data) + 1), 2):
+            check(data, list(cuts), whole, profile)
+        for cut in range(len(data) + 1):
+            check(data, [cut], whole, profile, 1)
 
 
 def test_a_character_over_three_ranges_stays_utf8() -> None:

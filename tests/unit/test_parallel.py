@@ -6,7 +6,8 @@ stitches. Hypothesis generates files (the differential suite's strategies) and
 tiny read and range sizes force many ranges per worker; the CLI's JSON with
 ``--jobs 2`` and ``3`` must equal its JSON with ``--jobs 1``, and the ranges
 must really have gone to workers whenever the leading profiler could hand
-them over.
+them over. The hypothesis tests run on the C scanner and, for about one example in
+three, on the Python pattern path too (forked workers inherit the choice).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib import parallel
-from chalicelib.core.csvprofile import Profiler
+from chalicelib.core.csvprofile import Profiler, use_scanner
 from chalicelib.core.csvreference import reference_profile
 from chalicelib.core.profile import ProfileSettings
 from chalicelib.csvprofile import main
 from tests.unit.test_csvprofile import CORPUS, _expected, needs_corpus
 from tests.unit.test_csvprofile_differential import (
     DIFFERENTIAL,
+    PYTHON_TOO,
+    pattern_paths,
     raw_csv,
     same,
     shaped_csv,
@@ -125,6 +128,7 @@ def _handed_over(data: bytes, chunk: int, range_size: int, profile: ProfileSetti
     range_size=st.integers(1, 200),
     rows=st.sampled_from([0, 1, 2, 10_000]),
     ragged=st.sampled_from(["reject", "accept"]),
+    python=PYTHON_TOO,
 )
 def test_cli_jobs_give_the_one_process_json(
     tmp_path_factory: pytest.TempPathFactory,
@@ -135,25 +139,26 @@ def test_cli_jobs_give_the_one_process_json(
     range_size: int,
     rows: int,
     ragged: str,
+    python: bool,
 ) -> None:
     path = tmp_path_factory.mktemp("jobs") / "file.csv"
     path.write_bytes(data)
     options = ["--profile-rows", str(rows), "--ragged-rows", ragged]
     tiny = [*options, "--chunk-size", str(chunk), "--range-size", str(range_size)]
-    starts = Calls(monkeypatch, "_start")
-    _same_json(capsys, path, *tiny)
-    assert (starts.count > 0) == _handed_over(
-        data,
-        chunk,
-        range_size,
-        ProfileSettings(ragged, rows),  # type: ignore[arg-type]
+    profile = ProfileSettings(ragged, rows)  # type: ignore[arg-type]
+    expected = json.loads(
+        json.dumps(reference_profile(data, profile).to_dict(), ensure_ascii=False)
     )
-    code, out = _cli(capsys, "--jobs", "1", *options, str(path))
-    assert _cli(capsys, "--jobs", "2", *tiny, str(path)) == (code, out)
-    line = json.loads(out)
-    assert line.pop("file") == str(path)
-    expected = reference_profile(data, ProfileSettings(ragged, rows)).to_dict()  # type: ignore[arg-type]
-    assert line == json.loads(json.dumps(expected, ensure_ascii=False))
+    for scanner in pattern_paths(python):
+        with use_scanner(scanner), monkeypatch.context() as patched:
+            starts = Calls(patched, "_start")
+            _same_json(capsys, path, *tiny)
+            assert (starts.count > 0) == _handed_over(data, chunk, range_size, profile)
+            code, out = _cli(capsys, "--jobs", "1", *options, str(path))
+            assert _cli(capsys, "--jobs", "2", *tiny, str(path)) == (code, out)
+            line = json.loads(out)
+            assert line.pop("file") == str(path)
+            assert line == expected
 
 
 @FILES
@@ -162,6 +167,7 @@ def test_cli_jobs_give_the_one_process_json(
     repeat=st.integers(1, 2000),
     range_size=st.sampled_from([997, 4096, 50_000]),
     rows=st.sampled_from([0, 3, 10_000]),
+    python=PYTHON_TOO,
 )
 def test_long_files_over_workers(
     tmp_path_factory: pytest.TempPathFactory,
@@ -170,24 +176,28 @@ def test_long_files_over_workers(
     repeat: int,
     range_size: int,
     rows: int,
+    python: bool,
 ) -> None:
     """The default reads (64 KiB) with ranges from a few KB: the fast paths meet range edges."""
     data = b"a,b\n" + block * min(repeat, 1 + 200_000 // max(1, len(block)))
     path = tmp_path_factory.mktemp("long") / "file.csv"
     path.write_bytes(data)
     profile = ProfileSettings(profile_rows=rows)
-    one = parallel.profile_path(path, profile, jobs=1)
-    same(one, reference_profile(data, profile))
-    starts = Calls(monkeypatch, "_start")
-    for jobs in (2, 3):
-        same(parallel.profile_path(path, profile, jobs=jobs, range_size=range_size), one)
-    assert (starts.count > 0) == _handed_over(data, 1 << 16, range_size, profile)
-    for jobs in (2, 3):
-        same(parallel.profile_path(path, profile, jobs=jobs), one)
+    reference = reference_profile(data, profile)
+    for scanner in pattern_paths(python):
+        with use_scanner(scanner), monkeypatch.context() as patched:
+            one = parallel.profile_path(path, profile, jobs=1)
+            same(one, reference)
+            starts = Calls(patched, "_start")
+            for jobs in (2, 3):
+                same(parallel.profile_path(path, profile, jobs=jobs, range_size=range_size), one)
+            assert (starts.count > 0) == _handed_over(data, 1 << 16, range_size, profile)
+            for jobs in (2, 3):
+                same(parallel.profile_path(path, profile, jobs=jobs), one)
 
 
 @FILES
-@given(data=wrapped(), chunk=st.integers(1, 64), range_size=st.integers(1, 100))
+@given(data=wrapped(), chunk=st.integers(1, 64), range_size=st.integers(1, 100), python=PYTHON_TOO)
 def test_wrapped_input_is_read_in_order(
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
@@ -195,42 +205,49 @@ def test_wrapped_input_is_read_in_order(
     data: bytes,
     chunk: int,
     range_size: int,
+    python: bool,
 ) -> None:
     """Sep lines and BOMs may go to workers; UTF-16 is read by the parent, gzip and zstd
     too while a worker decompresses them."""
     path = tmp_path_factory.mktemp("wrapped") / "file.csv"
     path.write_bytes(data)
-    starts = Calls(monkeypatch, "_start")
-    piped = Calls(monkeypatch, "_profile_compressed")
-    _same_json(
-        capsys,
-        path,
-        "--profile-rows",
-        "0",
-        "--chunk-size",
-        str(chunk),
-        "--range-size",
-        str(range_size),
-    )
+    tiny = ["--profile-rows", "0", "--chunk-size", str(chunk), "--range-size", str(range_size)]
     compressed = data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd"
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or compressed:
-        assert starts.count == 0
-    assert piped.count == (2 if compressed else 0)
+    for scanner in pattern_paths(python):
+        with use_scanner(scanner), monkeypatch.context() as patched:
+            starts = Calls(patched, "_start")
+            piped = Calls(patched, "_profile_compressed")
+            _same_json(capsys, path, *tiny)
+            if data[:2] in (b"\xff\xfe", b"\xfe\xff") or compressed:
+                assert starts.count == 0
+            assert piped.count == (2 if compressed else 0)
 
 
 @needs_corpus
+@pytest.mark.parametrize("scanner", pattern_paths(True))
 @pytest.mark.parametrize("name", sorted(_expected()))
 def test_corpus_files(
-    name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    name: str,
+    scanner: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert CORPUS is not None
     path = CORPUS / name
-    for chunk, range_size in (("1", "1"), ("7", "3"), ("64", "50")):
-        _same_json(
-            capsys, path, "--profile-rows", "0", "--chunk-size", chunk, "--range-size", range_size
-        )
-        _same_json(capsys, path, "--chunk-size", chunk, "--range-size", range_size)
-    _same_json(capsys, path)
+    with use_scanner(scanner):
+        for chunk, range_size in (("1", "1"), ("7", "3"), ("64", "50")):
+            _same_json(
+                capsys,
+                path,
+                "--profile-rows",
+                "0",
+                "--chunk-size",
+                chunk,
+                "--range-size",
+                range_size,
+            )
+            _same_json(capsys, path, "--chunk-size", chunk, "--range-size", range_size)
+        _same_json(capsys, path)
 
 
 def test_a_contract_or_compressed_file_stays_in_one_process(
