@@ -10,9 +10,13 @@
  * path is the fallback when this module is not built; tests/unit run both
  * against the reference (docs/architecture.md, "The optional scanner").
  *
- * Built by native/build.py (make does it) for the Python that runs it. It uses
- * the C library's memchr only, so the module built on any x86_64 glibc runs on
- * Lambda's (tests/unit/test_scan.py checks the symbol versions).
+ * utf8() is the UTF-8 check of the same text, also without the GIL.
+ *
+ * Built by native/build.py (make does it) for the Python that runs it. It calls
+ * no C library function beyond what the compiler inlines (memset), and SSE2 is
+ * in every x86_64 CPU, so the module built on any x86_64 glibc runs on Lambda's
+ * (tests/unit/test_scan.py checks the symbol versions). Elsewhere (aarch64) a
+ * table finds the special bytes; the tests build that variant too.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -168,21 +172,23 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer view;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    long delimiter = PyLong_AsLong(args[1]);
-    Py_ssize_t width = PyLong_AsSsize_t(args[2]);
-    long state = PyLong_AsLong(args[3]);
-    Py_ssize_t fields = PyLong_AsSsize_t(args[4]);
-    Py_ssize_t inner = PyLong_AsSsize_t(args[5]);
-    if (PyErr_Occurred()) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
+    long delimiter, state;
+    Py_ssize_t width, fields, inner;
+    if ((delimiter = PyLong_AsLong(args[1])) == -1 && PyErr_Occurred())
+        goto error;
+    if ((width = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred())
+        goto error;
+    if ((state = PyLong_AsLong(args[3])) == -1 && PyErr_Occurred())
+        goto error;
+    if ((fields = PyLong_AsSsize_t(args[4])) == -1 && PyErr_Occurred())
+        goto error;
+    if ((inner = PyLong_AsSsize_t(args[5])) == -1 && PyErr_Occurred())
+        goto error;
     if (delimiter < 0 || delimiter > 255 || delimiter == '"' || delimiter == '\r' ||
         delimiter == '\n' || width < 2 || state < START_RECORD || state > IN_QUOTED ||
         fields < 0 || fields >= width || inner < 0) {
-        PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "scan(): no such machine state");
-        return NULL;
+        goto error;
     }
     scan_state s = {(int)state, fields, inner, 0, 0};
     const unsigned char *p = view.buf;
@@ -199,6 +205,9 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (rc < 0)
         Py_RETURN_NONE;
     return Py_BuildValue("(innnn)", s.state, s.fields, s.inner, s.records, s.lines);
+error:
+    PyBuffer_Release(&view);
+    return NULL;
 }
 
 /* The bytes of an incomplete sequence at the end (0-3), or -1 when p[0..n) is not

@@ -254,6 +254,8 @@ def use_scanner(name: str) -> Iterator[None]:
         _scanner = before
 
 
+#: The FLG bits RFC 1952 reserves: a member with any of them set is not gzip.
+_GZIP_RESERVED_FLAGS = 0xE0
 #: Compressed input gathered before it is handed to the decompressing thread.
 _OVERLAP_INPUT = 1 << 18
 #: Decompressed bytes the thread hands over at a time (then it waits for the next call).
@@ -399,11 +401,11 @@ class _Container:
             data = data.lstrip(b"\0")
             if not data:
                 return b""
-            if len(data) < 2 and GZIP_MAGIC.startswith(data):
-                self._between = data
+            if len(data) < 4 and GZIP_MAGIC.startswith(data[:2]):
+                self._between = data  # the header's flags byte is not here yet
                 return b""
-            if not data.startswith(GZIP_MAGIC):
-                raise _Corrupt
+            if not data.startswith(GZIP_MAGIC) or data[3] & _GZIP_RESERVED_FLAGS:
+                raise _Corrupt  # zlib refuses reserved flags (RFC 1952); isal does not
             library = _chosen_gunzip()
             self._gzip, self._gzip_errors = library.member(), library.errors
             return data
