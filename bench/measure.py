@@ -29,7 +29,9 @@ from chalicelib.core.csvprofile import gunzip_library
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".bench"
-TOOLS = ("profiler", "profiler -j2", "csv-stream", "csv-read-all", "wc -l")
+TOOLS = ("profiler", "profiler -j2", "profiler (python)", "csv-stream", "csv-read-all", "wc -l")
+#: The profiler without its C scanner (``CSV_PIPELINE_SCANNER=python``): the fallback.
+FALLBACK = "profiler (python)"
 #: The profiler in two processes (``--jobs 2``; "profiler" is ``--jobs 1``).
 PARALLEL = "profiler -j2"
 #: The issue's anchors, on the sparse-quote corpus only.
@@ -70,6 +72,10 @@ def command(tool: str, path: Path) -> list[str]:
     return {
         "profiler": [python, "-m", "chalicelib.csvprofile", "--jobs", "1", str(path)],
         PARALLEL: [python, "-m", "chalicelib.csvprofile", "--jobs", "2", str(path)],
+        FALLBACK: [
+            *("env", "CSV_PIPELINE_SCANNER=python", python, "-m", "chalicelib.csvprofile"),
+            *("--jobs", "1", str(path)),
+        ],
         "csv-stream": [python, "-m", "bench.baselines", "stream", str(path)],
         "csv-read-all": [python, "-m", "bench.baselines", "naive", str(path)],
         "wc -l": ["wc", "-l", str(path)],
@@ -329,6 +335,13 @@ def targets(results: dict[str, object]) -> str:
                 lines.append(
                     f"{name}: {PARALLEL} at {two.mb_per_s / csv_.mb_per_s:.1f}x"
                     f" the csv module, {ours.seconds / two.seconds:.2f}x -j1"
+                )
+            if (name, FALLBACK) in by:
+                slow = by[(name, FALLBACK)]
+                lines.append(
+                    f"{name}: without the C scanner {slow.mb_per_s / csv_.mb_per_s:.1f}x"
+                    f" the csv module; the scanner makes it {slow.seconds / ours.seconds:.2f}x"
+                    " faster"
                 )
     peak = max(run.peak_rss for run in runs if run.tool == "profiler")
     verdict = "met" if peak < RSS_TARGET else "NOT MET"
