@@ -65,7 +65,6 @@ import sys
 import threading
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol, cast
@@ -100,6 +99,8 @@ except ImportError:  # no compiler, or a module built for another platform
     _scan = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:  # imported when first needed: start-up is in every run's time
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import zstandard
 
     from chalicelib.core.validate import ContractValidator
@@ -259,7 +260,7 @@ _GZIP_RESERVED_FLAGS = 0xE0
 #: Compressed input gathered before it is handed to the decompressing thread.
 _OVERLAP_INPUT = 1 << 18
 #: Decompressed bytes the thread hands over at a time (then it waits for the next call).
-_OVERLAP_BATCH = 1 << 20
+_OVERLAP_BATCH = 1 << 21
 _inflater: ThreadPoolExecutor | None = None
 _inflater_lock = threading.Lock()
 
@@ -269,6 +270,8 @@ def _inflating() -> ThreadPoolExecutor:
     global _inflater
     with _inflater_lock:
         if _inflater is None:
+            from concurrent.futures import ThreadPoolExecutor  # for compressed input only
+
             _inflater = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inflate")
         return _inflater
 

@@ -188,7 +188,13 @@ def test_cli_without_files_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
 
 #: What a run without a contract, on plain input, has no use for: imported when needed
 #: (the CLI's start-up is in every whole-process figure of docs/benchmarks.md).
-LAZY_MODULES = ("chalicelib.core.contracts", "chalicelib.core.validate", "dateutil", "zstandard")
+LAZY_MODULES = (
+    "chalicelib.core.contracts",
+    "chalicelib.core.validate",
+    "dateutil",
+    "zstandard",
+    "concurrent.futures",
+)
 
 
 def test_cli_imports_no_contract_model_nor_zstd_for_a_plain_file(tmp_path: Path) -> None:
