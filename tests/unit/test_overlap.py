@@ -12,6 +12,7 @@ with the overlap on and off.
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -102,3 +103,17 @@ def test_a_profiler_left_half_way_leaves_the_thread_free() -> None:
         whole = profile_chunks([data[: len(data) // 3], data[len(data) // 3 :]])
     assert whole.row_count == 200_000
     assert csvprofile._inflating()._work_queue.empty()
+
+
+@pytest.mark.parametrize(
+    ("memory", "on"), [("1024", False), ("1769", False), ("3538", True), ("10240", True)]
+)
+def test_a_lambda_function_overlaps_only_with_two_vcpus_of_time(
+    monkeypatch: pytest.MonkeyPatch, memory: str, on: bool
+) -> None:
+    """Lambda shows two CPUs at any memory size but gives one vCPU per 1,769 MB."""
+    cpus = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
+    assert csvprofile.overlap_default() is (on and cpus > 1)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    assert csvprofile.overlap_default() is (cpus > 1)
