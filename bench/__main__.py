@@ -1,6 +1,7 @@
 """``python -m bench``: measure, print the table; ``plot``: draw it; ``table``: print it again.
 
-``python -m bench table --markdown`` prints the last results as a Markdown table.
+``python -m bench table --markdown`` prints the last results as a Markdown table;
+``python -m bench table PATH`` those of another results file.
 
 Environment: ``BENCH_MB`` (size of the main corpora, default 256),
 ``BENCH_REPEAT`` (runs per measurement, best kept, default 3),
@@ -27,7 +28,8 @@ def main(argv: list[str]) -> int:
             print(f"wrote {path.relative_to(ROOT)}")
         return 0
     if argv[:1] == ["table"]:
-        results = load()
+        paths = [arg for arg in argv[1:] if arg != "--markdown"]
+        results = load(Path(paths[0]) if paths else None)
         print(table(results, markdown="--markdown" in argv))
         print(targets(results))
         return 0

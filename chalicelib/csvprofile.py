@@ -7,11 +7,11 @@ reports" (``docs/csv-rules.md``); ``--ragged-rows accept|reject`` and
 Lambda does for the keys it governs (``docs/contracts.md``). ``--jobs N``
 profiles a plain file's rest (after the header and the column sample) in N
 processes and stitches the parts: the same answer as one process
-(``chalicelib.parallel``; default: every usable CPU, 1 for files under 16 MiB;
-with N of 2 or more, a gzip or zstd file is decompressed by a worker).
-Exit status 2
-when a file could not be read at all (or the contract is not valid), else 1
-when one was rejected, else 0. Also ``python -m ops profile``.
+(``chalicelib.parallel``; default: every usable CPU, 1 for files under 16 MiB).
+A gzip or zstd file is profiled by one process whatever N is (its profiler
+decompresses on a thread where it may run on two CPUs). Exit status 2 when a
+file could not be read at all (or the contract is not valid), else 1 when one
+was rejected, else 0. Also ``python -m ops profile``.
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "-j",
         type=_positive,
         metavar="N",
-        help="processes per file: a plain file's ranges, stitched exactly, or a gzip/zstd "
-        "file's decompression in a worker (default: every usable CPU for plain files from "
-        f"{PARALLEL_MIN_BYTES >> 20} MiB, else 1)",
+        help="processes per file: a plain file's ranges, stitched exactly (default: every "
+        f"usable CPU for files from {PARALLEL_MIN_BYTES >> 20} MiB, else 1); a gzip/zstd "
+        "file is read by one process whatever N is",
     )
     parser.add_argument(
         "--range-size",

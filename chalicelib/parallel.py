@@ -13,12 +13,14 @@ before each) and profile them with a
 and :meth:`~chalicelib.core.csvprofile.Profiler.stitch` makes of them exactly
 the profile of one profiler fed the whole file.
 
-A gzip or zstd file (never rangeable either), with ``jobs`` of 2 or more
-asked for (the default is 1 for them), is profiled in order by the parent
-while one worker decompresses it: the worker runs the profiler's own
-container (``_Container``) on the same chunks and pipes each chunk's output
-with the container's state, which :class:`_PipedContainer` replays to the
-parent's profiler, so that it sees what its own container would have shown.
+A gzip or zstd file (never rangeable either) is profiled in one process
+whatever ``jobs`` says: there the profiler's own thread decompresses it one
+batch ahead of the profile (``Profiler._pump``, when the process may run on
+two CPUs or more). A worker process that decompressed it and piped the text
+to the parent was measured slower than that thread (``make bench``, 256 MB:
+the profile took 1.49-1.54x of gunzip-isal alone through the worker against
+0.86-0.89x with the thread; zstd 2.9-3.2x of unzstd alone against 1.48x), so
+there is none.
 
 Only a process and a pipe per worker (``multiprocessing.Process`` and
 ``Pipe``, the ``fork`` start method where there is one): no ``Pool`` or
@@ -29,7 +31,7 @@ Lambda (``docs/benchmarks.md``, "Parallel processes").
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from chalicelib.core.csvprofile import (
@@ -37,7 +39,6 @@ from chalicelib.core.csvprofile import (
     Profiler,
     RangePart,
     RangeProfiler,
-    _Container,
 )
 from chalicelib.core.profile import (
     DEFAULT_SETTINGS,
@@ -83,27 +84,25 @@ def profile_path(
 ) -> Profile:
     """The profile of the file at ``path``, the rest after its start in ``jobs`` processes.
 
-    ``jobs`` defaults to :func:`default_jobs` (1 for gzip and zstd: ask for
-    more); ``range_size`` (default: the rest shared evenly) cuts the rest into
-    more spans than processes, the workers taking consecutive groups of them
-    (tests force tiny ranges so). Raises
-    ``OSError`` as ``open`` and ``read`` do, in the parent or in a worker.
+    ``jobs`` defaults to :func:`default_jobs`. A gzip or zstd file is read by
+    one process, with its decompressing thread, whatever ``jobs`` says: through
+    a decompressing worker process it was measured slower (the module's
+    docstring). ``range_size`` (default: the rest shared evenly) cuts the rest
+    into more spans than processes, the workers taking consecutive groups of
+    them (tests force tiny ranges so). Raises ``OSError`` as ``open`` and
+    ``read`` do, in the parent or in a worker.
     """
     with open(path, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         start = stream.read(len(ZSTD_MAGIC))
         stream.seek(0)
         compressed = start.startswith(GZIP_MAGIC) or start == ZSTD_MAGIC
-        # A decompressing worker is only used when asked for: it was not measured
-        # to help on a shared 2-core machine (docs/benchmarks.md, "Compressed files").
-        default = 1 if compressed else default_jobs(size)
-        jobs = default if jobs is None else max(jobs, 1)
+        jobs = default_jobs(size) if jobs is None else max(jobs, 1)
         profiler = Profiler(settings)
-        if jobs == 1:
+        if jobs == 1 or compressed:
+            # gzip and zstd: one process and the profiler's decompressing thread.
             _feed(profiler, stream, None, chunk_size)
             return profiler.finish()
-        if compressed:
-            return _profile_compressed(path, profiler, stream, chunk_size)
         # The start, in order, until the rest may be read as ranges (or to the end).
         pos = 0
         while not profiler.rangeable:
@@ -133,134 +132,6 @@ def profile_path(
                     process.terminate()
                 process.join()
     return profiler.stitch(parts)
-
-
-def _profile_compressed(
-    path: str | os.PathLike[str], profiler: Profiler, stream: BinaryIO, chunk_size: int
-) -> Profile:
-    """gzip or zstd: a worker decompresses (the profiler's own container, in the
-    worker) while this process profiles the text it sends."""
-    context = _context()
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(  # type: ignore[attr-defined]
-        target=_decompressor, args=(sender, os.fspath(path), chunk_size), daemon=True
-    )
-    process.start()
-    sender.close()
-    try:
-        with receiver:
-            profiler._container = _PipedContainer(receiver, process, lambda: _kept(profiler))
-            profiler._overlap = False  # the worker decompresses
-            _feed(profiler, stream, None, chunk_size)
-            return profiler.finish()
-    finally:
-        if process.is_alive():
-            process.terminate()
-        process.join()
-
-
-class _PipedContainer(_Container):
-    """The profiler's container, run by :func:`_decompressor` in a worker: each
-    chunk's pieces, then its end, come through a pipe with the container's state
-    (``compression``, ``corrupt``) as it was at each, so that the profiler sees
-    exactly what its own container would have shown it."""
-
-    def __init__(
-        self, connection: Connection, process: BaseProcess, original: Callable[[], list[bytes]]
-    ) -> None:
-        super().__init__()
-        self._connection = connection
-        self._process = process
-        self._original = original
-        self._fed = 0  # chunks the profiler gave to feed
-        self._ended = 0  # chunk ends received
-
-    def _receive(self) -> tuple[str, bytes | int]:
-        try:
-            kind, compression, corrupt, payload = self._connection.recv()
-        except EOFError:
-            self._process.join()
-            raise RuntimeError(
-                f"the decompressing process ended ({self._process.exitcode})"
-            ) from None
-        self.compression, self.corrupt = compression, corrupt
-        return kind, payload
-
-    def _drop_unfed(self) -> None:
-        """Drop what the worker sent for chunks the profiler did not feed (it stops
-        feeding its container once it has handed the input to the reference)."""
-        while self._ended < self._fed:
-            kind, _ = self._receive()
-            if kind == "oserror":
-                raise OSError("the decompressing process could not read the file")
-            self._ended += kind == "end"
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        self._drop_unfed()
-        self._fed += 1
-        while True:
-            kind, payload = self._receive()
-            if kind == "end":
-                self._ended += 1
-                if payload != len(data):
-                    raise OSError("the file changed while it was read")
-                return
-            if kind == "oserror":
-                raise OSError("the decompressing process could not read the file")
-            assert isinstance(payload, bytes)
-            yield payload
-
-    def finish(self) -> Iterator[bytes]:
-        tail: list[bytes] = []  # the pieces after the last chunk's end: the finish's
-        while True:
-            kind, payload = self._receive()
-            if kind == "finished":
-                break
-            if kind == "oserror":
-                raise OSError("the decompressing process could not read the file")
-            if kind == "end":
-                self._ended += 1
-                tail = []
-            else:
-                assert isinstance(payload, bytes)
-                tail.append(payload)
-        if self._ended > self._fed:
-            # The profiler stopped feeding its container (it handed the input to the
-            # reference): the container's end is that of the chunks it was fed.
-            own = _Container()
-            for chunk in self._original()[: self._fed]:
-                for _ in own.feed(chunk):
-                    pass
-            tail = list(own.finish())
-            self.compression, self.corrupt = own.compression, own.corrupt
-        yield from tail
-
-
-def _kept(profiler: Profiler) -> list[bytes]:
-    """The chunks a profiler keeps while it may still hand its input to the reference."""
-    kept = profiler._original
-    if kept is None:
-        raise ValueError("the profiler no longer keeps its input")
-    return kept
-
-
-def _decompressor(connection: Connection, path: str, chunk_size: int) -> None:
-    """In a worker process: the file through a :class:`_Container`, chunk by chunk,
-    as the profiler reads it, sent through ``connection``."""
-    container = _Container()
-    with connection:
-        try:
-            with open(path, "rb") as stream:
-                for chunk in iter(lambda: stream.read(chunk_size), b""):
-                    for piece in container.feed(chunk):
-                        connection.send(("piece", container.compression, container.corrupt, piece))
-                    connection.send(("end", container.compression, container.corrupt, len(chunk)))
-        except OSError:
-            connection.send(("oserror", container.compression, container.corrupt, 0))
-            return
-        for piece in container.finish():
-            connection.send(("piece", container.compression, container.corrupt, piece))
-        connection.send(("finished", container.compression, container.corrupt, 0))
 
 
 def _feed(profiler: Profiler, stream: BinaryIO, count: int | None, chunk_size: int) -> None:

@@ -6,8 +6,9 @@ stitches. Hypothesis generates files (the differential suite's strategies) and
 tiny read and range sizes force many ranges per worker; the CLI's JSON with
 ``--jobs 2`` and ``3`` must equal its JSON with ``--jobs 1``, and the ranges
 must really have gone to workers whenever the leading profiler could hand
-them over. The hypothesis tests run on the C scanner and, for about one example in
-three, on the Python pattern path too (forked workers inherit the choice).
+them over; gzip and zstd files must start no worker, whatever ``--jobs`` says.
+The hypothesis tests run on the C scanner and, for about one example in three,
+on the Python pattern path too (forked workers inherit the choice).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import itertools
 import json
 import multiprocessing
 import os
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -89,7 +91,7 @@ class Calls:
 )
 @pytest.mark.parametrize("kind", ["gzip", "zstd", "gzip truncated", "zstd truncated"])
 @pytest.mark.parametrize("chunk", ["3", "1000", "65536"])
-def test_compressed_files_decompressed_by_a_worker(
+def test_compressed_files_in_one_process(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -102,9 +104,9 @@ def test_compressed_files_decompressed_by_a_worker(
         packed = packed[: len(packed) * 2 // 3]
     path = tmp_path / "file"
     path.write_bytes(packed)
-    piped = Calls(monkeypatch, "_profile_compressed")
+    starts = Calls(monkeypatch, "_start")
     _same_json(capsys, path, "--chunk-size", chunk)
-    assert piped.count == 2
+    assert starts.count == 0
     line = json.loads(_cli(capsys, "--jobs", "2", str(path))[1])
     assert line.pop("file") == str(path)
     assert line == json.loads(json.dumps(reference_profile(packed).to_dict(), ensure_ascii=False))
@@ -207,8 +209,8 @@ def test_wrapped_input_is_read_in_order(
     range_size: int,
     python: bool,
 ) -> None:
-    """Sep lines and BOMs may go to workers; UTF-16 is read by the parent, gzip and zstd
-    too while a worker decompresses them."""
+    """Sep lines and BOMs may go to workers; UTF-16, gzip and zstd are read by the parent
+    alone."""
     path = tmp_path_factory.mktemp("wrapped") / "file.csv"
     path.write_bytes(data)
     tiny = ["--profile-rows", "0", "--chunk-size", str(chunk), "--range-size", str(range_size)]
@@ -216,11 +218,9 @@ def test_wrapped_input_is_read_in_order(
     for scanner in pattern_paths(python):
         with use_scanner(scanner), monkeypatch.context() as patched:
             starts = Calls(patched, "_start")
-            piped = Calls(patched, "_profile_compressed")
             _same_json(capsys, path, *tiny)
             if data[:2] in (b"\xff\xfe", b"\xfe\xff") or compressed:
                 assert starts.count == 0
-            assert piped.count == (2 if compressed else 0)
 
 
 @needs_corpus
@@ -337,14 +337,24 @@ def test_a_worker_that_fails_fails_the_file(
         parallel.profile_path(path, ProfileSettings(profile_rows=0), jobs=3)
 
 
-def test_compressed_files_default_to_one_process(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("compress", [gzip.compress, zstandard.compress])
+def test_compressed_files_start_no_worker_by_default_or_when_asked(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    compress: Callable[[bytes], bytes],
 ) -> None:
-    path = tmp_path / "big.csv.gz"
-    path.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1000))
-    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 10)  # plain files would get workers
-    piped = Calls(monkeypatch, "_profile_compressed")
-    assert _cli(capsys, str(path))[0] == 0
-    assert piped.count == 0
-    assert _cli(capsys, "--jobs", "2", str(path))[0] == 0
-    assert piped.count == 1
+    """The default for a file this size would be two processes, were it plain."""
+    plain = b"a,b\n" + b"1,2\n" * 1000
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 10)
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
+    starts = Calls(monkeypatch, "_start")
+    tiny = ["--profile-rows", "0", "--chunk-size", "100"]
+    path = tmp_path / "big.csv"
+    path.write_bytes(plain)
+    assert _cli(capsys, *tiny, str(path))[0] == 0
+    assert starts.count == 1
+    path.write_bytes(compress(plain))
+    for jobs in ([], ["--jobs", "2"], ["--jobs", "3"]):
+        assert _cli(capsys, *tiny, *jobs, str(path))[0] == 0
+    assert starts.count == 1
