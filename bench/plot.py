@@ -16,6 +16,7 @@ from bench.measure import TOOLS, plain_names, runs_of
 COLOURS = {"profiler": "#1b9e77", "csv-stream": "#d95f02", "csv-read-all": "#7570b3"}
 COLOURS["wc -l"] = "#999999"
 COLOURS["profiler -j2"] = "#66a61e"
+COLOURS["profiler (python)"] = "#a6d854"
 
 
 def plot(results: dict[str, object], out: Path) -> list[Path]:
