@@ -1401,7 +1401,7 @@ class Profiler:
                 self._binary = True
                 return
             data = piece
-            if self._encoding == "utf-8":
+            if self._encoding == "utf-8" and not (data.isascii() and not self._utf8.getstate()[0]):
                 try:
                     self._utf8.decode(data, final=final)
                 except UnicodeDecodeError:
