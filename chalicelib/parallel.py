@@ -39,6 +39,7 @@ from chalicelib.core.csvprofile import (
     Profiler,
     RangePart,
     RangeProfiler,
+    usable_cpus,
 )
 from chalicelib.core.profile import (
     DEFAULT_SETTINGS,
@@ -58,16 +59,6 @@ if TYPE_CHECKING:
 #: worker's start and the pipe cost more than the work they share (measured in
 #: docs/benchmarks.md, "Parallel processes").
 PARALLEL_MIN_BYTES = 16 << 20
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity), at least 1."""
-    counter = getattr(os, "process_cpu_count", None)  # Python 3.13
-    if counter is not None:
-        return int(counter() or 1)
-    if hasattr(os, "sched_getaffinity"):
-        return max(len(os.sched_getaffinity(0)), 1)
-    return os.cpu_count() or 1
 
 
 def default_jobs(size: int) -> int:

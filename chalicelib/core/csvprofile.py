@@ -292,14 +292,23 @@ def _batch(pieces: Iterator[bytes]) -> tuple[list[bytes], bool]:
 LAMBDA_MB_PER_VCPU = 1769
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), at least 1."""
+    counter = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if counter is not None:
+        return int(counter() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
 def overlap_default() -> bool:
     """Whether compressed input is decompressed on a thread while it is profiled: when
     this process has two CPUs' time or more (the libraries inflate without the GIL, and
     so does the C scanner). A Lambda sandbox shows two CPUs whatever its memory, but
     its time is one vCPU per :data:`LAMBDA_MB_PER_VCPU` (the runtime sets
     ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``); on one CPU the thread costs about 3%."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    cpus = usable_cpus()
     memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
     if memory.isdigit():
         cpus = min(cpus, int(memory) // LAMBDA_MB_PER_VCPU)
