@@ -40,19 +40,35 @@ typedef struct {
     Py_ssize_t lines;
 } scan_state;
 
-/* The special bytes of p[0..64) (delimiter, quote, CR, LF) as a bit mask. */
-#if defined(__SSE2__)
-static inline uint64_t
-specials64(const unsigned char *p, __m128i d, __m128i q, __m128i cr, __m128i lf)
+
+/* The bits set in x (no popcnt instruction: baseline x86_64, and no libgcc call). */
+static inline int
+bits(uint64_t x)
 {
-    uint64_t mask = 0;
+    x -= (x >> 1) & 0x5555555555555555ULL;
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+
+#if defined(__SSE2__)
+/* p[0..64) as four masks: the delimiter, quote, CR and LF bytes. */
+static inline void
+masks64(const unsigned char *p, __m128i d, __m128i q, __m128i cr, __m128i lf, uint64_t *dm,
+        uint64_t *qm, uint64_t *cm, uint64_t *lm)
+{
+    uint64_t dd = 0, qq = 0, cc = 0, ll = 0;
     for (int i = 0; i < 4; i++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * i));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, q)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
-        mask |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
+        dd |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, d)) << (16 * i);
+        qq |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, q)) << (16 * i);
+        cc |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr)) << (16 * i);
+        ll |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)) << (16 * i);
     }
-    return mask;
+    *dm = dd;
+    *qm = qq;
+    *cm = cc;
+    *lm = ll;
 }
 #endif
 
@@ -92,9 +108,36 @@ scan_bytes(const unsigned char *buf, Py_ssize_t n, unsigned char delim, Py_ssize
     for (Py_ssize_t block = 0; block < n; block += 64) {
         uint64_t mask;
 #if defined(__SSE2__)
-        if (n - block >= 64)
-            mask = specials64(buf + block, d, q, cr, lf);
-        else
+        if (n - block >= 64) {
+            uint64_t dm, qm, cm, lm;
+            masks64(buf + block, d, q, cr, lf, &dm, &qm, &cm, &lm);
+            /* Outside quotes, no quote in the block and every CR right before an LF
+             * in it: only the delimiters between line ends need counting. */
+            if (state != IN_QUOTED && !qm && !(cm & ~(lm >> 1))) {
+                uint64_t rest = dm;
+                for (uint64_t ends = lm; ends; ends &= ends - 1) {
+                    uint64_t before = rest & ((ends & -ends) - 1);
+                    fields += bits(before);
+                    if (fields != last)
+                        return -1; /* a blank line, or a record not of the width */
+                    rest &= ~before;
+                    records++;
+                    lines++;
+                    fields = inner = 0;
+                }
+                fields += bits(rest);
+                if (fields > last)
+                    return -1; /* ragged: too many fields */
+                uint64_t any = dm | lm;
+                if (any) { /* the state after the block's last delimiter or LF */
+                    int top = 63 - __builtin_clzll(any);
+                    state = (lm >> top) & 1 ? START_RECORD : START_FIELD;
+                    prev = block + top + 1;
+                }
+                continue;
+            }
+            mask = dm | qm | cm | lm;
+        } else
 #endif
             mask = specials_tail(buf + block, n - block < 64 ? n - block : 64, special);
         while (mask) {
@@ -186,7 +229,8 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     if (delimiter < 0 || delimiter > 255 || delimiter == '"' || delimiter == '\r' ||
         delimiter == '\n' || width < 2 || state < START_RECORD || state > IN_QUOTED ||
-        fields < 0 || fields >= width || inner < 0) {
+        fields < 0 || fields >= width || inner < 0 ||
+        (state == START_RECORD && (fields || inner))) { /* nothing of a record read yet */
         PyErr_SetString(PyExc_ValueError, "scan(): no such machine state");
         goto error;
     }
@@ -210,56 +254,92 @@ error:
     return NULL;
 }
 
+#if defined(__SSE2__)
+/* Whether p[0..64) is ASCII and whole two-byte characters (C2-DF, then 80-BF) only,
+ * none cut by the block's end: the common non-ASCII text of European exports. */
+static inline int
+utf8_block_simple(const unsigned char *p)
+{
+    __m128i v0 = _mm_loadu_si128((const __m128i *)p),
+            v1 = _mm_loadu_si128((const __m128i *)(p + 16)),
+            v2 = _mm_loadu_si128((const __m128i *)(p + 32)),
+            v3 = _mm_loadu_si128((const __m128i *)(p + 48));
+    if (!_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(v0, v1), _mm_or_si128(v2, v3))))
+        return 1; /* ASCII */
+    const __m128i c0 = _mm_set1_epi8((char)0xC0), e0 = _mm_set1_epi8((char)0xE0),
+                  fe = _mm_set1_epi8((char)0xFE), x80 = _mm_set1_epi8((char)0x80);
+    __m128i v[4] = {v0, v1, v2, v3};
+    uint64_t high = 0, lead = 0, cont = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i is_cont = _mm_cmpeq_epi8(_mm_and_si128(v[k], c0), x80);
+        __m128i is_lead = _mm_andnot_si128(_mm_cmpeq_epi8(_mm_and_si128(v[k], fe), c0),
+                                           _mm_cmpeq_epi8(_mm_and_si128(v[k], e0), c0));
+        high |= (uint64_t)(uint16_t)_mm_movemask_epi8(v[k]) << (16 * k);
+        lead |= (uint64_t)(uint16_t)_mm_movemask_epi8(is_lead) << (16 * k);
+        cont |= (uint64_t)(uint16_t)_mm_movemask_epi8(is_cont) << (16 * k);
+    }
+    /* every high byte a lead or a continuation, each continuation right after a lead,
+     * and no lead in the last byte (its continuation is in the next block) */
+    return high == (lead | cont) && cont == lead << 1 && !(lead >> 63);
+}
+#endif
+
 /* The bytes of an incomplete sequence at the end (0-3), or -1 when p[0..n) is not
  * UTF-8 as Python's strict decoder reads it (no overlong forms, no surrogates,
  * nothing above U+10FFFF): an incomplete sequence counts only while what is there
- * can still begin a character, so the verdict at the end is the decoder's. */
+ * can still begin a character, so the verdict at the end is the decoder's.
+ *
+ * With SSE2, 64 bytes at a time while they are ASCII and two-byte characters;
+ * a block with anything else (and the last bytes) is read character by character,
+ * then the blocks resume at the next character. */
 static Py_ssize_t
 utf8_bytes(const unsigned char *p, Py_ssize_t n)
 {
-    Py_ssize_t i = 0;
+    Py_ssize_t i = 0; /* always at the start of a character */
     while (i < n) {
+        Py_ssize_t stop = n;
 #if defined(__SSE2__)
-        while (n - i >= 16 &&
-               !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(p + i))))
-            i += 16; /* sixteen ASCII bytes */
-        if (i >= n)
-            break;
+        while (n - i >= 64 && utf8_block_simple(p + i))
+            i += 64;
+        if (n - i >= 64)
+            stop = i + 64; /* this block one by one, then blocks again */
 #endif
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int need;
-        unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 1;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong below */
-            else if (c == 0xED)
-                hi = 0x9F; /* surrogates above */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        } else
-            return -1;
-        Py_ssize_t j = i + 1;
-        for (int k = 0; k < need; k++, j++) {
-            if (j >= n)
-                return n - i; /* cut by the chunk's end */
-            unsigned char b = p[j];
-            if (k == 0 && c == 0xED && b >= 0x80 && b <= 0xBF && j + 1 >= n)
-                return n - i; /* CPython holds ED with any continuation byte, cut */
-            if (k == 0 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+        while (i < stop) {
+            unsigned char c = p[i];
+            if (c < 0x80) {
+                i++;
+                continue;
+            }
+            int need;
+            unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+            if (c >= 0xC2 && c <= 0xDF)
+                need = 1;
+            else if (c >= 0xE0 && c <= 0xEF) {
+                need = 2;
+                if (c == 0xE0)
+                    lo = 0xA0; /* overlong below */
+                else if (c == 0xED)
+                    hi = 0x9F; /* surrogates above */
+            } else if (c >= 0xF0 && c <= 0xF4) {
+                need = 3;
+                if (c == 0xF0)
+                    lo = 0x90;
+                else if (c == 0xF4)
+                    hi = 0x8F; /* above U+10FFFF */
+            } else
                 return -1;
+            Py_ssize_t j = i + 1;
+            for (int k = 0; k < need; k++, j++) {
+                if (j >= n)
+                    return n - i; /* cut by the chunk's end */
+                unsigned char b = p[j];
+                if (k == 0 && c == 0xED && b >= 0x80 && b <= 0xBF && j + 1 >= n)
+                    return n - i; /* CPython holds ED with any continuation byte, cut */
+                if (k == 0 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+                    return -1;
+            }
+            i = j;
         }
-        i = j;
     }
     return 0;
 }

@@ -467,8 +467,10 @@ class _Container:
 
         decompressor = self._zstd
         assert decompressor is not None
-        while data:
-            piece, data = data[: self._step], data[self._step :]
+        view, at = memoryview(data), 0  # slices of a view: the input is not copied
+        while at < len(view):
+            piece = view[at : at + self._step]
+            at += len(piece)
             try:
                 out = decompressor.decompress(piece)
             except zstandard.ZstdError as exc:
@@ -480,7 +482,7 @@ class _Container:
                 self._step = max(64, min(CHUNK_SIZE, _OUTPUT_STEP // ratio))
             if decompressor.eof:
                 self._zstd = None
-                return decompressor.unused_data + data
+                return decompressor.unused_data + data[at:]
         return b""
 
 

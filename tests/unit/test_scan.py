@@ -156,6 +156,53 @@ def test_scan_agrees_with_the_exact_path(case: tuple[bytes, int, int, int, int, 
     check_scan(*case)
 
 
+@st.composite
+def long_chunks(draw: st.DrawFn) -> tuple[bytes, int, int, int, int, bytes]:
+    """Chunks of many 64-byte blocks: rows of the width with quote-free fields, in LF
+    or CRLF (the blocks ``scan`` counts by their masks alone), then one byte put in
+    or taken out anywhere (a ragged row, a blank line, a lone CR, a quote, a CR
+    split from its LF at a block's edge)."""
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    width = draw(st.integers(2, 9))
+    text = st.sampled_from([b"", b"a", b"12.5", E_ACUTE, b"x" * 13, b"2025-01-02"])
+    ends = draw(st.sampled_from([[b"\n"], [b"\r\n"], [b"\n", b"\r\n"]]))
+    rows = draw(
+        st.lists(
+            st.tuples(st.lists(text, min_size=width, max_size=width), st.sampled_from(ends)),
+            min_size=4,
+            max_size=60,
+        )
+    )
+    chunk = b"".join(delimiter.join(fields) + end for fields, end in rows)
+    at = draw(st.integers(0, len(chunk)))
+    change = draw(st.sampled_from([b"", b"", delimiter, b"\n", b"\r", b'"', b"-", b"del"]))
+    dropped = 1 if change == b"del" else 0
+    chunk = chunk[:at] + (b"" if dropped else change) + chunk[at + dropped :]
+    state = draw(st.sampled_from([START_RECORD, START_FIELD, IN_FIELD]))
+    fields = 0 if state == START_RECORD else draw(st.integers(0, width - 1))
+    return delimiter, width, state, fields, 0, chunk
+
+
+@needs_scan
+@settings(max_examples=1500, deadline=None)
+@given(long_chunks())
+def test_scan_of_long_chunks_agrees_with_the_exact_path(
+    case: tuple[bytes, int, int, int, int, bytes],
+) -> None:
+    check_scan(*case)
+
+
+@needs_scan
+@pytest.mark.parametrize("where", range(56, 72))
+def test_scan_at_block_edges(where: int) -> None:
+    # A CRLF, a delimiter or a lone CR at every place about the first block's end.
+    row = b"a,b,c\r\n"
+    for odd in (b"\r\n", b",", b"\r", b"\n", b'"'):
+        chunk = b"x" * (where - 1) + b",y,z" + odd + row * 20
+        check_scan(b",", 3, IN_FIELD, 0, 0, chunk)
+        check_scan(b",", 3, START_RECORD, 0, 0, row * (where // 7) + b"1,2" + odd + row * 20)
+
+
 @needs_scan
 def test_scan_counts_more_than_the_python_path_where_the_exact_path_agrees() -> None:
     # A mix of LF and CRLF row ends: the Python path leaves it to the exact path.
@@ -218,6 +265,10 @@ def test_scan_counts(
         ("a quote after text", b'1,a"b"\n', START_RECORD, 0),
         ("a quote after text, first byte", b'"b"\n', IN_FIELD, 1),
         ("a quote after text in CRLF", b'1,2\r\n3,4"\r\n', START_RECORD, 0),
+        # past the first 64-byte block (counted by its masks alone)
+        ("too many fields, open record, long", b"1,2\n" * 40 + b"3,4,5", START_RECORD, 0),
+        ("a lone CR after an LF, long", b"1,2\n" * 20 + b"\r1,2\n" * 20, START_RECORD, 0),
+        ("a lone CR at a block's end", b"1,2\n" * 15 + b"1,\r" + b"1,2\n" * 20, START_RECORD, 0),
     ],
 )
 def test_scan_leaves_to_the_exact_path(why: str, chunk: bytes, state: int, fields: int) -> None:
@@ -230,6 +281,8 @@ def test_scan_leaves_to_the_exact_path(why: str, chunk: bytes, state: int, field
     [
         ((b"", ord(","), 2, 4, 0, 0), ValueError),  # no such state
         ((b"", ord(","), 2, -1, 0, 0), ValueError),
+        ((b"", ord(","), 2, START_RECORD, 1, 0), ValueError),  # a record's start, fields read
+        ((b"", ord(","), 2, START_RECORD, 0, 1), ValueError),
         ((b"", ord('"'), 2, 0, 0, 0), ValueError),  # not a delimiter
         ((b"", ord("\r"), 2, 0, 0, 0), ValueError),
         ((b"", ord("\n"), 2, 0, 0, 0), ValueError),
@@ -457,6 +510,37 @@ def test_utf8_is_the_strict_decoders_verdict(pieces: list[bytes], pad: int) -> N
     assert _scan.utf8(data) == decoder_verdict(data)
     for cut in range(len(data) + 1):
         assert _scan.utf8(data[:cut]) == decoder_verdict(data[:cut])
+
+
+@needs_scan
+@settings(max_examples=1000, deadline=None)
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.sampled_from([b"a" * 7, b"a", E_ACUTE, "ø".encode(), b"\x7f"]),
+            st.sampled_from(UTF8_PIECES),
+        ),
+        min_size=30,
+        max_size=120,
+    ),
+    pad=st.integers(0, 63),
+)
+def test_utf8_of_many_blocks(pieces: list[bytes], pad: int) -> None:
+    # Blocks of ASCII and two-byte characters (checked 64 bytes at a time), the
+    # other pieces among them, every cut.
+    assert _scan is not None
+    data = b"a" * pad + b"".join(pieces)
+    for cut in range(0, len(data) + 1, 3):
+        assert _scan.utf8(data[:cut]) == decoder_verdict(data[:cut])
+
+
+@needs_scan
+def test_utf8_two_byte_characters_across_every_block_edge() -> None:
+    assert _scan is not None
+    for pad in range(130):
+        for tail in (E_ACUTE, b"\xc3", b"\xc3(", b"\xc0\x80", b"\xe2\x82\xac", b"\x80"):
+            data = b"a" * pad + tail + E_ACUTE * 40
+            assert _scan.utf8(data) == decoder_verdict(data), (pad, tail)
 
 
 @needs_scan
