@@ -48,12 +48,13 @@ from chalicelib.core.profile import (
     Profile,
     ProfileSettings,
 )
-from chalicelib.core.ranges import Span
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
+
+    from chalicelib.core.ranges import Span
 
 #: Files smaller than this are profiled in one process by default: below it a
 #: worker's start and the pipe cost more than the work they share (measured in
@@ -137,6 +138,8 @@ def _feed(profiler: Profiler, stream: BinaryIO, count: int | None, chunk_size: i
 
 
 def _spans(start: int, stop: int, range_size: int) -> list[Span]:
+    from chalicelib.core.ranges import Span  # ranged runs only (start-up: docs/benchmarks.md)
+
     step = max(range_size, 1)
     return [Span(at, min(at + step, stop)) for at in range(start, stop, step)]
 

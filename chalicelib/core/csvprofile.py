@@ -88,6 +88,7 @@ from chalicelib.core.profile import (
     RaggedExample,
     decode_raw,
     header_mismatch,
+    is_skippable,
     not_csv_message,
     outcome,
     rejected,
@@ -433,8 +434,6 @@ class _Container:
         if len(data) < 8:  # every frame is longer: wait for more, or the end
             self._between = data
             return b""
-        from chalicelib.core.csvreference import is_skippable
-
         if is_skippable(data):
             self._skip = 8 + int.from_bytes(data[4:8], "little")
             return data

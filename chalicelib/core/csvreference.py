@@ -34,6 +34,7 @@ from chalicelib.core.profile import (
     RaggedExample,
     choose_delimiter,
     header_mismatch,
+    is_skippable,
     not_csv_message,
     outcome,
     rejected,
@@ -67,11 +68,6 @@ def gunzip(data: bytes) -> bytes:
         if data and not data.startswith(GZIP_MAGIC):
             raise Corrupt("data after the last member")
     return b"".join(out)
-
-
-def is_skippable(frame: bytes) -> bool:
-    """A zstd skippable frame's magic: ``50..5F 2A 4D 18``."""
-    return len(frame) >= 4 and frame[0] & 0xF0 == 0x50 and frame[1:4] == b"\x2a\x4d\x18"
 
 
 def unzstd(data: bytes) -> bytes:

@@ -64,6 +64,12 @@ SIGNATURE_BYTES = max(len(magic) for magic, _, _ in NOT_CSV_SIGNATURES)
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
+
+def is_skippable(frame: bytes) -> bool:
+    """A zstd skippable frame's magic: ``50..5F 2A 4D 18``."""
+    return len(frame) >= 4 and frame[0] & 0xF0 == 0x50 and frame[1:4] == b"\x2a\x4d\x18"
+
+
 #: Rule 6: candidates in order of preference when counts tie.
 DELIMITERS = (",", ";", "\t", "|")
 
