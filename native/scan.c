@@ -40,7 +40,6 @@ typedef struct {
     Py_ssize_t lines;
 } scan_state;
 
-
 /* The bits set in x (no popcnt instruction: baseline x86_64, and no libgcc call). */
 static inline int
 bits(uint64_t x)
