@@ -195,7 +195,8 @@ def test_scan_of_long_chunks_agrees_with_the_exact_path(
 @needs_scan
 @pytest.mark.parametrize("where", range(56, 72))
 def test_scan_at_block_edges(where: int) -> None:
-    # A CRLF, a delimiter or a lone CR at every place about the first block's end.
+    # A CRLF, a delimiter, a lone CR, an LF or a quote at every place about the first
+    # block's end.
     row = b"a,b,c\r\n"
     for odd in (b"\r\n", b",", b"\r", b"\n", b'"'):
         chunk = b"x" * (where - 1) + b",y,z" + odd + row * 20
@@ -527,7 +528,7 @@ def test_utf8_is_the_strict_decoders_verdict(pieces: list[bytes], pad: int) -> N
 )
 def test_utf8_of_many_blocks(pieces: list[bytes], pad: int) -> None:
     # Blocks of ASCII and two-byte characters (checked 64 bytes at a time), the
-    # other pieces among them, every cut.
+    # other pieces among them, every third cut.
     assert _scan is not None
     data = b"a" * pad + b"".join(pieces)
     for cut in range(0, len(data) + 1, 3):
