@@ -628,6 +628,8 @@ class ContractValidator:
         self._simple = re.compile(opening + b'([^"' + d + b"\r\n]+)" + closing)
         self._quoted = re.compile(opening + b'((?:[^"]|"")*+)' + closing)
         self._to_delimiter = bytes.maketrans(b"\n", delimiter)
+        #: What a row's shape is made of: its delimiters and its LF (see _split).
+        self._not_shape = bytes(b for b in range(256) if b not in (delimiter[0], 0x0A))
         # Both tracks' row regexes (_pair_regexes) and when to try them.
         self._pair: _Pair | None = None
         self._pair_versions = (-1, -1)
@@ -1007,10 +1009,12 @@ class ContractValidator:
         while b"\n\n" in text:
             text = text.replace(b"\n\n", b"\n")
         rows = text.count(b"\n")
+        # Every row the header's width, each of them: a count of all the fields would
+        # take a row one field long and one a field short for two regular rows.
+        if text.translate(None, self._not_shape) != (self.delimiter * (width - 1) + b"\n") * rows:
+            return None
         flat = text.translate(self._to_delimiter)
         fields = flat.split(self.delimiter)
-        if len(fields) != rows * width + 1:
-            return None
         if values:
             self._restore(flat, fields, values)
         return rows, fields

@@ -350,6 +350,25 @@ SALES = parse_contract(
 )
 
 
+@pytest.mark.parametrize("engine", ENGINES_AVAILABLE)
+@pytest.mark.parametrize("utf16", [False, True], ids=["utf-8", "utf-16"])
+def test_ragged_rows_that_make_up_for_each_other_are_not_a_regular_piece(
+    engine: str, utf16: bool
+) -> None:
+    """A row one field long and one a field short have the fields of two regular
+    rows between them: the bulk path must not take such a piece for regular (its
+    halves were not, and the fields it checked were shifted)."""
+    contract = parse_contract(
+        '{"name": "x", "prefixes": ["x"], "schema": {"fields": ['
+        '{"name": "a", "type": "boolean"},'
+        '{"name": "b", "type": "boolean", "constraints": {"enum": [true]}}]}}'
+    )
+    text = '"a","b"\n' + '"0","0","more"\n"0"\n' * 60 + "1,1\n" * 70
+    data = b"\xff\xfe" + text.encode("utf-16-le") if utf16 else text.encode()
+    agrees(contract, data, [], engine=engine)
+    agrees(contract, data, list(range(1, len(data), 7)), engine=engine)
+
+
 def test_a_late_cp1252_byte_changes_the_verdicts_before_it() -> None:
     """Rows read as UTF-8 are valid; the file turns out cp1252 at its end, and then
     the UTF-8 bytes of 'Tromsø' read as cp1252 break the enum in every row: the
