@@ -10,8 +10,8 @@ this process's, plus a worker's where there is one):
 - ``one thread``: the profiler with ``overlap=False`` (decompress, then profile
   each chunk's output, in turn);
 - ``profile (shipped)``: the profiler as shipped, with two CPUs or more: its
-  container decompresses on a thread a batch (1 MiB) ahead of the profile
-  (``Profiler._pump``; the libraries and the C scanner run without the GIL);
+  container decompresses on a thread, up to 2 MiB ahead of the profile
+  (``csvprofile._Ahead``; the libraries and the C scanner run without the GIL);
 - ``process``: the decompression in a forked worker process, its pieces sent
   through a pipe to the profiler in this one (the CLI's ``--jobs 2`` did so
   until it was measured slower than ``profile (shipped)``; the CLI now reads

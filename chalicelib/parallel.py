@@ -14,9 +14,9 @@ and :meth:`~chalicelib.core.csvprofile.Profiler.stitch` makes of them exactly
 the profile of one profiler fed the whole file.
 
 A gzip or zstd file (never rangeable either) is profiled in one process
-whatever ``jobs`` says: there the profiler's own thread decompresses it one
-batch ahead of the profile (``Profiler._pump``, when the process may run on
-two CPUs or more). A worker process that decompressed it and piped the text
+whatever ``jobs`` says: there the profiler's own thread decompresses it
+ahead of the profile (``csvprofile._Ahead``, when the process may run on two
+CPUs or more). A worker process that decompressed it and piped the text
 to the parent was measured slower than that thread (``make bench``, 256 MB:
 the profile took 1.49-1.54x of gunzip-isal alone through the worker against
 0.86-0.89x with the thread; zstd 2.9-3.2x of unzstd alone against 1.48x), so

@@ -14,7 +14,6 @@ import logging
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +103,7 @@ class InputObjects:
         check = check or _no_check
         settings = self.profile_settings
         if contract is not None:
-            settings = replace(settings, contract=contract)
+            settings = ProfileSettings(settings.ragged_rows, settings.profile_rows, contract)
         elif upload.size is not None and upload.size > self._parallel_threshold:
             return _RangedRead(self, upload, check).run(self._range_size, self._ranges_in_flight)
         info, chunks = self.open(upload)

@@ -66,8 +66,7 @@ import threading
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Literal, NamedTuple, Protocol, cast
 
 from chalicelib.core.profile import (
     BINARY,
@@ -100,8 +99,6 @@ except ImportError:  # no compiler, or a module built for another platform
     _scan = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:  # imported when first needed: start-up is in every run's time
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     import zstandard
 
     from chalicelib.core.validate import ContractValidator
@@ -166,8 +163,7 @@ class _GzipDecompressor(Protocol):
     def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class _Gunzip:
+class _Gunzip(NamedTuple):
     """One library that inflates gzip members: a decompressor per member, its errors."""
 
     name: str
@@ -258,35 +254,128 @@ def use_scanner(name: str) -> Iterator[None]:
 
 #: The FLG bits RFC 1952 reserves: a member with any of them set is not gzip.
 _GZIP_RESERVED_FLAGS = 0xE0
-#: Compressed input gathered before it is handed to the decompressing thread.
-_OVERLAP_INPUT = 1 << 18
-#: Decompressed bytes the thread hands over at a time (then it waits for the next call).
-_OVERLAP_BATCH = 1 << 21
-_inflater: ThreadPoolExecutor | None = None
-_inflater_lock = threading.Lock()
+#: Compressed input the caller may hand over ahead of the thread before it waits.
+_AHEAD_INPUT = 1 << 18
+#: Decompressed bytes the thread may hold for the caller before it stops.
+_AHEAD_OUTPUT = 1 << 21
 
 
-def _inflating() -> ThreadPoolExecutor:
-    """The one thread that decompresses for every profiler (created on first use)."""
-    global _inflater
-    with _inflater_lock:
-        if _inflater is None:
-            from concurrent.futures import ThreadPoolExecutor  # for compressed input only
+class _Ahead:
+    """A container's input decompressed on the thread while the caller profiles.
 
-            _inflater = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inflate")
-        return _inflater
+    The caller hands over compressed chunks (:meth:`put`) and takes the pieces that
+    are ready; the thread keeps decompressing while the caller profiles, so neither
+    waits for the other to wake up (a hand-over took 0.1-3 ms here). The thread
+    stops by itself once it has used all its input or holds :data:`_AHEAD_OUTPUT`
+    bytes: a caller that stops feeding (the deadline) leaves at most that much work
+    behind, and nothing waits on it. The caller waits only when more than
+    :data:`_AHEAD_INPUT` bytes of its input are not yet taken.
+    """
 
+    def __init__(self, container: _Container) -> None:
+        self._container = container
+        self._ready = threading.Condition(threading.Lock())
+        self._input: list[bytes] = []  # handed over, not yet taken by the thread
+        self._input_size = 0
+        self._output: list[bytes] = []  # decompressed, not yet taken by the caller
+        self._output_size = 0
+        self._pieces: Iterator[bytes] | None = None  # the container's, being read
+        self._running = False
+        self._waiting = False  # the caller waits for the thread
+        self._thread: threading.Thread | None = None  # the last one started
+        self._error: BaseException | None = None
 
-def _batch(pieces: Iterator[bytes]) -> tuple[list[bytes], bool]:
-    """The next pieces, about :data:`_OVERLAP_BATCH` bytes; True once there are no more."""
-    taken: list[bytes] = []
-    size = 0
-    for piece in pieces:
-        taken.append(piece)
-        size += len(piece)
-        if size >= _OVERLAP_BATCH:
-            return taken, False
-    return taken, True
+    def put(self, chunk: bytes) -> list[bytes]:
+        """Hand over ``chunk``; the pieces decompressed so far, in order."""
+        with self._ready:
+            self._input.append(chunk)
+            self._input_size += len(chunk)
+            self._start()
+            while self._running and self._input_size > _AHEAD_INPUT and not self._output:
+                self._wait()
+            return self._take()
+
+    def drain(self) -> Iterator[list[bytes]]:
+        """The rest of the pieces, once all the input is handed over."""
+        while True:
+            with self._ready:
+                self._start()
+                if not self._running and not self._output:
+                    self._raise()
+                    return  # nothing left to do
+                while self._running and not self._output:
+                    self._wait()
+                pieces = self._take()
+            if pieces:
+                yield pieces
+
+    def _start(self) -> None:
+        if self._running or self._output_size >= _AHEAD_OUTPUT:
+            return
+        if self._pieces is not None or self._input:
+            self._running = True
+            # Its own daemon thread (a pool's import costs 10 ms of every CLI run's
+            # start-up); it ends by itself, at most a few times per file.
+            self._thread = threading.Thread(target=self._run, name="inflate", daemon=True)
+            self._thread.start()
+
+    def _take(self) -> list[bytes]:
+        self._raise()
+        pieces, self._output, self._output_size = self._output, [], 0
+        self._start()
+        return pieces
+
+    def _wait(self) -> None:
+        self._waiting = True
+        try:
+            self._ready.wait()
+        finally:
+            self._waiting = False
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        """On the thread: decompress until the input is used or the output is full.
+
+        One lock section per piece, and the caller woken only when it waits: every
+        wake-up of a thread on the other CPU costs both of them time.
+        """
+        ready = self._ready
+        pieces: Iterator[bytes] | None = None
+        piece: bytes | None = None
+        try:
+            while True:
+                with ready:
+                    if piece is not None:
+                        self._output.append(piece)
+                        self._output_size += len(piece)
+                        if self._waiting:
+                            ready.notify()
+                    elif pieces is not None:
+                        self._pieces = None  # that input is used
+                    if self._output_size >= _AHEAD_OUTPUT or (
+                        self._pieces is None and not self._input
+                    ):
+                        # Decided under the lock: input handed over after this
+                        # finds the thread stopped, and starts another one.
+                        self._stopped()
+                        return
+                    if self._pieces is None:
+                        data = b"".join(self._input)
+                        self._input, self._input_size = [], 0
+                        self._pieces = self._container.feed(data)
+                    pieces = self._pieces
+                piece = next(pieces, None)  # the library runs without the GIL
+        except BaseException as exc:  # the caller's to raise (MemoryError, say)
+            with ready:
+                self._error, self._pieces, self._input = exc, None, []
+                self._stopped()
+
+    def _stopped(self) -> None:
+        self._running = False
+        self._ready.notify()
 
 
 #: Lambda gives a function one vCPU's time per this much memory (AWS's figure).
@@ -1306,11 +1395,9 @@ class Profiler:
         self.settings = settings
         self.bytes_read = 0
         self._container = _Container()
-        #: Compressed input: decompressed on a thread one batch ahead (:meth:`_pump`).
+        #: Compressed input: decompressed on a thread ahead of the profile (:class:`_Ahead`).
         self._overlap = overlap_default() if overlap is None else overlap
-        self._gathered: list[bytes] = []  # compressed input not yet handed over
-        self._gathered_size = 0
-        self._held: list[bytes] = []  # decompressed, to be profiled on the next call
+        self._ahead: _Ahead | None = None
         self._original: list[bytes] | None = []  # kept until the start is understood
         self._delegate = False
         self._start = b""  # decompressed bytes until the start is understood
@@ -1339,38 +1426,16 @@ class Profiler:
             self._original.append(chunk)
         if self._delegate:
             return
-        if self._overlap and self._container.compression is not None:
-            self._gathered.append(chunk)
-            self._gathered_size += len(chunk)
-            if self._gathered_size >= _OVERLAP_INPUT:
-                self._pump()
+        if self._ahead is None and self._overlap and self._container.compression is not None:
+            self._ahead = _Ahead(self._container)
+        if self._ahead is not None:
+            for piece in self._ahead.put(chunk):
+                self._decompressed(piece)
         else:
             for piece in self._container.feed(chunk):
                 self._decompressed(piece)
         if self._not_csv is not None or self._binary:
             self._original = None
-
-    def _pump(self) -> None:
-        """The gathered input decompressed on the thread, a batch at a time, while this
-        one profiles the batch before (the last batch waits for the next call: nothing
-        runs on the thread between calls, so a caller may stop at any time)."""
-        data = b"".join(self._gathered)
-        self._gathered, self._gathered_size = [], 0
-        pieces = self._container.feed(data)
-        while True:
-            ahead: Future[tuple[list[bytes], bool]] = _inflating().submit(_batch, pieces)
-            try:
-                self._profile_held()
-            finally:
-                held, done = ahead.result()  # always collected: the thread is then idle
-            self._held = held
-            if done:
-                return
-
-    def _profile_held(self) -> None:
-        held, self._held = self._held, []
-        for piece in held:
-            self._decompressed(piece)
 
     def _decompressed(self, piece: bytes) -> None:
         if self._not_csv is not None or self._binary or self._delegate:
@@ -1554,9 +1619,10 @@ class Profiler:
         return self._machine.width
 
     def finish(self) -> Profile:  # noqa: C901
-        if self._gathered:
-            self._pump()
-        self._profile_held()
+        if self._ahead is not None:
+            for pieces in self._ahead.drain():
+                for piece in pieces:
+                    self._decompressed(piece)
         for piece in self._container.finish():
             self._decompressed(piece)
         size, compression = self.bytes_read, self._container.compression
@@ -1757,8 +1823,7 @@ class Profiler:
 # is :attr:`Profiler.rangeable`.
 
 
-@dataclass(frozen=True)
-class RangeOutcome:
+class RangeOutcome(NamedTuple):
     """One candidate run of a range, from one entering state."""
 
     #: Records ended in the range, the first one (begun before it, maybe) included.
@@ -1781,8 +1846,7 @@ class RangeOutcome:
     state: int
 
 
-@dataclass(frozen=True)
-class RangePart:
+class RangePart(NamedTuple):
     """What :class:`RangeProfiler` found in one range, for each state it may start in."""
 
     delimiter: str
@@ -1808,18 +1872,20 @@ def _entering_states(before: bytes, delimiter: bytes) -> tuple[int, ...]:
     return (_IN_QUOTED, _START_FIELD if before == delimiter else _IN_FIELD)
 
 
-@dataclass
 class _Entry:
     """An entering state's run: a machine, and what to add to it (after merges)."""
 
-    machine: _Machine
-    records: int = 0
-    ragged: int = 0
-    #: Examples found before a merge (rows relative to this entry), then the
-    #: machine's from index ``since`` on, shifted by ``records``.
-    examples: tuple[RaggedExample, ...] = ()
-    since: int = 0
-    head: tuple[int, int, int] | None = None
+    __slots__ = ("examples", "head", "machine", "ragged", "records", "since")
+
+    def __init__(self, machine: _Machine) -> None:
+        self.machine = machine
+        self.records = 0
+        self.ragged = 0
+        #: Examples found before a merge (rows relative to this entry), then the
+        #: machine's from index ``since`` on, shifted by ``records``.
+        self.examples: tuple[RaggedExample, ...] = ()
+        self.since = 0
+        self.head: tuple[int, int, int] | None = None
 
 
 class RangeProfiler:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:  # the contract model (and dateutil) only when a contract is used
     from chalicelib.core.contracts import Contract, ContractReport
@@ -85,20 +84,35 @@ RAGGED_MODES = ("reject", "accept")
 RaggedMode = Literal["reject", "accept"]
 
 
-@dataclass(frozen=True)
-class ProfileSettings:
-    """``RAGGED_ROWS`` (rule 13), ``PROFILE_ROWS`` (rule 15), the key's contract (issue 14)."""
+# The value types below are NamedTuples, not dataclasses: immutable and compared by
+# value all the same (they are tuples too: compare them only with their own kind).
+# Importing ``dataclasses`` (it imports ``inspect``) and building these classes with
+# it took about 19 ms of every CLI run's start-up here (docs/benchmarks.md).
 
+
+class _Settings(NamedTuple):
     ragged_rows: RaggedMode = "reject"
     profile_rows: int = DEFAULT_PROFILE_ROWS
     #: Every row is checked against it (``docs/contracts.md``); None: profiled only.
     contract: Contract | None = None
 
-    def __post_init__(self) -> None:
-        if self.ragged_rows not in RAGGED_MODES:
-            raise ValueError(f"RAGGED_ROWS must be reject or accept, not {self.ragged_rows!r}")
-        if self.profile_rows < 0:
-            raise ValueError(f"PROFILE_ROWS must be 0 or more, not {self.profile_rows}")
+
+class ProfileSettings(_Settings):
+    """``RAGGED_ROWS`` (rule 13), ``PROFILE_ROWS`` (rule 15), the key's contract (issue 14)."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        ragged_rows: RaggedMode = "reject",
+        profile_rows: int = DEFAULT_PROFILE_ROWS,
+        contract: Contract | None = None,
+    ) -> ProfileSettings:
+        if ragged_rows not in RAGGED_MODES:
+            raise ValueError(f"RAGGED_ROWS must be reject or accept, not {ragged_rows!r}")
+        if profile_rows < 0:
+            raise ValueError(f"PROFILE_ROWS must be 0 or more, not {profile_rows}")
+        return super().__new__(cls, ragged_rows, profile_rows, contract)
 
 
 DEFAULT_SETTINGS = ProfileSettings()
@@ -142,8 +156,7 @@ def header_preview(fields: Sequence[str]) -> tuple[str, ...]:
     return tuple(name[:HEADER_MAX_CHARS] for name in fields[:HEADER_MAX_FIELDS])
 
 
-@dataclass(frozen=True)
-class ProfileError:
+class ProfileError(NamedTuple):
     """Why a file was rejected: a stable ``code`` and a sentence for people."""
 
     code: str
@@ -157,8 +170,7 @@ class ProfileError:
 ProfileWarning = ProfileError
 
 
-@dataclass(frozen=True)
-class RaggedExample:
+class RaggedExample(NamedTuple):
     """Rule 13: a record whose field count differs from the header's."""
 
     row: int
@@ -169,8 +181,7 @@ class RaggedExample:
         return {"row": self.row, "line": self.line, "fields": self.fields}
 
 
-@dataclass(frozen=True)
-class ColumnProfile:
+class ColumnProfile(NamedTuple):
     """Rule 15: one header column over the sample."""
 
     name: str
@@ -191,8 +202,7 @@ class ColumnProfile:
         }
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     """The outcome of reading one CSV end to end ("What a profile reports")."""
 
     status: Literal["succeeded", "rejected"]
@@ -201,7 +211,7 @@ class Profile:
     delimiter: str | None
     encoding: str | None
     bytes_read: int
-    header: tuple[str, ...] = field(default=())
+    header: tuple[str, ...] = ()
     error: ProfileError | None = None
     delimiter_source: Literal["sep_line", "detected"] | None = None
     compression: Literal["gzip", "zstd"] | None = None

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from chalicelib.core.csvprofile import profile_bytes, profile_chunks, profile_file
 from chalicelib.core.csvreference import reference_profile
@@ -193,24 +194,37 @@ LAZY_MODULES = (
     "chalicelib.core.validate",
     "dateutil",
     "zstandard",
-    "concurrent.futures",
+    "concurrent.futures",  # the decompressing thread is a plain thread
+    "dataclasses",  # the profile's types are NamedTuples: dataclasses imports inspect
 )
 
 
-def test_cli_imports_no_contract_model_nor_zstd_for_a_plain_file(tmp_path: Path) -> None:
-    path = tmp_path / "a.csv"
-    path.write_bytes(b"a,b\n1,2\n")
+def _imported(path: Path, names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` a CLI run on ``path`` imported."""
     script = (
-        "import sys\n"
+        "import json, sys\n"
         "from chalicelib.csvprofile import main\n"
         f"main([{str(path)!r}])\n"
-        f"print([name for name in {LAZY_MODULES!r} if name in sys.modules])\n"
+        f"print(json.dumps([name for name in {names!r} if name in sys.modules]))\n"
     )
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
     )
-    assert done.stdout.splitlines()[-1] == "[]"
+    imported: list[str] = json.loads(done.stdout.splitlines()[-1])
+    return imported
+
+
+def test_cli_imports_no_contract_model_nor_zstd_for_a_plain_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    assert _imported(path, LAZY_MODULES) == []
+
+
+def test_cli_imports_only_zstandard_more_for_a_zstd_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv.zst"
+    path.write_bytes(zstandard.compress(b"a,b\n" + b"1,2\n" * 100_000))
+    assert _imported(path, LAZY_MODULES) == ["zstandard"]
 
 
 @needs_corpus

@@ -1,12 +1,12 @@
 """Compressed input decompressed on a thread while it is profiled (``Profiler(overlap=...)``).
 
-The profiler hands gathered compressed input to one decompressing thread and
-profiles the batch before while the thread inflates the next
-(:meth:`chalicelib.core.csvprofile.Profiler._pump`). Hypothesis generates the
+The profiler hands compressed input to one decompressing thread, which keeps
+inflating while the caller profiles the pieces it took
+(:class:`chalicelib.core.csvprofile._Ahead`). Hypothesis generates the
 differential suite's wrapped inputs (gzip members, zstd frames, damaged or not)
-and cuts them into random chunks; with the gathering and the batches made a few
-bytes, every hand-over happens many times. The profile must be the reference's,
-with the overlap on and off.
+and cuts them into random chunks; with the input and output the thread may
+hold made a few bytes, the caller waits, and the thread stops and restarts,
+many times. The profile must be the reference's, with the overlap on and off.
 """
 
 from __future__ import annotations
@@ -29,18 +29,22 @@ from tests.unit.test_csvprofile_differential import DIFFERENTIAL, chunked, same,
 
 
 @contextmanager
-def steps(gathered: int, batch: int) -> Iterator[None]:
-    """The thread's input and output steps made ``gathered`` and ``batch`` bytes."""
-    before = csvprofile._OVERLAP_INPUT, csvprofile._OVERLAP_BATCH
-    csvprofile._OVERLAP_INPUT, csvprofile._OVERLAP_BATCH = gathered, batch
+def steps(ahead: int, held: int) -> Iterator[None]:
+    """The input handed over ahead of the thread, and the output it may hold, made
+    ``ahead`` and ``held`` bytes."""
+    before = csvprofile._AHEAD_INPUT, csvprofile._AHEAD_OUTPUT
+    csvprofile._AHEAD_INPUT, csvprofile._AHEAD_OUTPUT = ahead, held
     try:
         yield
     finally:
-        csvprofile._OVERLAP_INPUT, csvprofile._OVERLAP_BATCH = before
+        csvprofile._AHEAD_INPUT, csvprofile._AHEAD_OUTPUT = before
 
 
 def profiled(chunks: Iterable[bytes], overlap: bool, settings: ProfileSettings) -> Profile:
-    profiler = Profiler(settings, overlap=overlap)
+    return finished(Profiler(settings, overlap=overlap), chunks)
+
+
+def finished(profiler: Profiler, chunks: Iterable[bytes]) -> Profile:
     for chunk in chunks:
         profiler.feed(chunk)
     return profiler.finish()
@@ -50,16 +54,16 @@ def profiled(chunks: Iterable[bytes], overlap: bool, settings: ProfileSettings) 
 @given(
     data=wrapped(),
     draw=st.data(),
-    gathered=st.sampled_from([1, 7, 100, 1 << 18]),
-    batch=st.sampled_from([1, 50, 4096, 1 << 20]),
+    ahead=st.sampled_from([1, 7, 100, 1 << 18]),
+    held=st.sampled_from([1, 50, 4096, 1 << 20]),
     rows=st.integers(0, 5),
 )
 def test_overlapped_decompression_gives_the_references_profile(
-    data: bytes, draw: st.DataObject, gathered: int, batch: int, rows: int
+    data: bytes, draw: st.DataObject, ahead: int, held: int, rows: int
 ) -> None:
     settings = ProfileSettings(profile_rows=rows)
     reference = reference_profile(data, settings)
-    with steps(gathered, batch):
+    with steps(ahead, held):
         same(profiled(chunked(draw.draw, data), True, settings), reference)
         same(profiled(chunked(draw.draw, data), False, settings), reference)
 
@@ -92,17 +96,48 @@ def test_compressed_input_handed_to_the_reference_is_read_whole(
     same(profile, reference_profile(data))
 
 
-def test_a_profiler_left_half_way_leaves_the_thread_free() -> None:
-    """A caller may stop feeding at any time (the deadline): nothing of its input is
-    left on the thread, so the next profiler is served."""
-    data = gzip.compress(b"a,b\n" + b"1,2\n" * 200_000)
+def test_a_profiler_left_half_way_leaves_its_thread_ended() -> None:
+    """A caller may stop feeding at any time (the deadline): its thread stops by
+    itself, holding no more than its output bound, and the next profiler is served."""
+    data = gzip.compress(b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(200_000)))
     with steps(1024, 4096):
         left = Profiler(overlap=True)
         for at in range(0, len(data) // 2, 1000):
             left.feed(data[at : at + 1000])
         whole = profile_chunks([data[: len(data) // 3], data[len(data) // 3 :]])
+        ahead = left._ahead
+        assert ahead is not None
+        assert ahead._thread is not None
+        ahead._thread.join(timeout=30)
+        assert not ahead._thread.is_alive()
+        assert not ahead._running
+        # It stopped once it held its bound (a piece may pass it), or ran out of input.
+        assert ahead._output_size < 4096 + csvprofile._OUTPUT_STEP
+        assert ahead._output_size >= 4096 or not ahead._input
     assert whole.row_count == 200_000
-    assert csvprofile._inflating()._work_queue.empty()
+
+
+def test_an_error_on_the_thread_is_raised_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the thread cannot handle (the container's own errors are a profile's
+    CORRUPT_COMPRESSED) reaches the caller, and the thread serves the next one."""
+    data = gzip.compress(b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(50_000)))
+    profiler = Profiler(overlap=True)
+    profiler.feed(data[:100])  # the container decides gzip on the caller's thread
+
+    def broken(self: object, chunk: bytes) -> Iterator[bytes]:
+        raise MemoryError("no room")
+        yield b""
+
+    monkeypatch.setattr(csvprofile._Container, "feed", broken)
+    with pytest.raises(MemoryError, match="no room"):
+        finished(profiler, [data[100:]])  # raised on feed or on finish: the thread's time
+    ahead = profiler._ahead
+    assert ahead is not None  # it was the thread's error
+    assert ahead._thread is not None
+    ahead._thread.join(timeout=30)
+    assert not ahead._thread.is_alive()
+    monkeypatch.undo()
+    assert profile_chunks([data[:100], data[100:]]).row_count == 50_000
 
 
 @pytest.mark.parametrize(
