@@ -103,7 +103,7 @@ class InputObjects:
         check = check or _no_check
         settings = self.profile_settings
         if contract is not None:
-            settings = ProfileSettings(settings.ragged_rows, settings.profile_rows, contract)
+            settings = settings._replace(contract=contract)  # every other field kept
         elif upload.size is not None and upload.size > self._parallel_threshold:
             return _RangedRead(self, upload, check).run(self._range_size, self._ranges_in_flight)
         info, chunks = self.open(upload)
