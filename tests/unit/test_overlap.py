@@ -119,7 +119,8 @@ def test_a_profiler_left_half_way_leaves_its_thread_ended() -> None:
 
 def test_an_error_on_the_thread_is_raised_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the thread cannot handle (the container's own errors are a profile's
-    CORRUPT_COMPRESSED) reaches the caller, and the thread serves the next one."""
+    CORRUPT_COMPRESSED) reaches the caller; its thread ends, and the next profiler
+    is served."""
     data = gzip.compress(b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(50_000)))
     profiler = Profiler(overlap=True)
     profiler.feed(data[:100])  # the container decides gzip on the caller's thread
