@@ -258,6 +258,42 @@ _GZIP_RESERVED_FLAGS = 0xE0
 _AHEAD_INPUT = 1 << 18
 #: Decompressed bytes the thread may hold for the caller before it stops.
 _AHEAD_OUTPUT = 1 << 21
+#: With the thread on, the column sample's text is parsed while the caller would wait
+#: for the thread, this much at a time (about a millisecond: the thread meanwhile has
+#: input and room for its output, so it never waits for the caller)...
+_SAMPLE_SLICE = 1 << 13
+#: ... and at most this much of it is held for that; beyond, it is parsed at once.
+_SAMPLE_HELD = 1 << 21
+#: While the caller does that work, the GIL changes hands at least this often (seconds;
+#: CPython's default is 5 ms): the thread needs it between two library calls, and at a
+#: zstd frame's start those are many and short.
+_IDLE_SWITCH_INTERVAL = 0.0002
+
+
+class _QuickSwitches:
+    """The interpreter's switch interval at most :data:`_IDLE_SWITCH_INTERVAL` while
+    any profiler does idle work, as it was once none does (a count, for threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._before = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if not self._users:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._before, _IDLE_SWITCH_INTERVAL))
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if not self._users:
+                sys.setswitchinterval(self._before)
+
+
+_QUICK_SWITCHES = _QuickSwitches()
 
 
 class _Ahead:
@@ -269,7 +305,8 @@ class _Ahead:
     stops by itself once it has used all its input or holds :data:`_AHEAD_OUTPUT`
     bytes: a caller that stops feeding (the deadline) leaves at most that much work
     behind, and nothing waits on it. The caller waits only when more than
-    :data:`_AHEAD_INPUT` bytes of its input are not yet taken.
+    :data:`_AHEAD_INPUT` bytes of its input are not yet taken; instead of waiting, it
+    does the ``idle`` work it was given, a slice at a time, without the lock.
     """
 
     def __init__(self, container: _Container) -> None:
@@ -285,17 +322,21 @@ class _Ahead:
         self._thread: threading.Thread | None = None  # the last one started
         self._error: BaseException | None = None
 
-    def put(self, chunk: bytes) -> list[bytes]:
-        """Hand over ``chunk``; the pieces decompressed so far, in order."""
+    def put(self, chunk: bytes, idle: Callable[[], bool] | None = None) -> list[bytes]:
+        """Hand over ``chunk``; the pieces decompressed so far, in order. Instead of
+        waiting, ``idle`` is called while it returns True (it did some work)."""
         with self._ready:
             self._input.append(chunk)
             self._input_size += len(chunk)
             self._start()
             while self._running and self._input_size > _AHEAD_INPUT and not self._output:
-                self._wait()
+                if idle is None:
+                    self._wait()
+                elif not self._idle(idle):
+                    idle = None  # none left: wait (once the state is looked at again)
             return self._take()
 
-    def drain(self) -> Iterator[list[bytes]]:
+    def drain(self, idle: Callable[[], bool] | None = None) -> Iterator[list[bytes]]:
         """The rest of the pieces, once all the input is handed over."""
         while True:
             with self._ready:
@@ -304,7 +345,10 @@ class _Ahead:
                     self._raise()
                     return  # nothing left to do
                 while self._running and not self._output:
-                    self._wait()
+                    if idle is None:
+                        self._wait()
+                    elif not self._idle(idle):
+                        idle = None
                 pieces = self._take()
             if pieces:
                 yield pieces
@@ -324,6 +368,18 @@ class _Ahead:
         pieces, self._output, self._output_size = self._output, [], 0
         self._start()
         return pieces
+
+    def _idle(self, work: Callable[[], bool]) -> bool:
+        """Whether ``work`` did some, called without the lock (the thread goes on).
+
+        The caller looks at the state again after it, whatever it returns: the thread
+        may have stopped meanwhile, and its wake-up gone to nobody."""
+        self._ready.release()
+        try:
+            with _QUICK_SWITCHES:
+                return work()
+        finally:
+            self._ready.acquire()
 
     def _wait(self) -> None:
         self._waiting = True
@@ -462,6 +518,15 @@ class _Container:
                 return
             data = self._decide()
         yield from self._output(data)
+
+    def compressed(self, data: bytes) -> bool:
+        """Whether the input, what was fed and then ``data``, is compressed as far as its
+        first bytes tell (before :meth:`feed` decides it): the profiler starts its
+        thread with the first chunk."""
+        if self._decided:
+            return self.compression is not None
+        start = self._start + data
+        return start.startswith(GZIP_MAGIC) or start.startswith(ZSTD_MAGIC)
 
     def _decide(self) -> bytes:
         data, self._start, self._decided = self._start, b"", True
@@ -1414,6 +1479,10 @@ class Profiler:
         self._first_line = b""
         self._machine: _Machine | None = None
         self._sample: _Sample | None = None
+        #: With the thread on: text for the sample, parsed while the caller would wait.
+        self._held: list[bytes] = []
+        self._held_at = 0  # of the first, what the sample has had
+        self._held_size = 0  # what the sample has not had
         self._cr = False  # the last text byte was CR (a CRLF may be cut)
         #: Issue 14: every row checked against ``settings.contract`` (docs/contracts.md).
         self._validator: ContractValidator | None = None
@@ -1426,10 +1495,10 @@ class Profiler:
             self._original.append(chunk)
         if self._delegate:
             return
-        if self._ahead is None and self._overlap and self._container.compression is not None:
+        if self._ahead is None and self._overlap and self._container.compressed(chunk):
             self._ahead = _Ahead(self._container)
         if self._ahead is not None:
-            for piece in self._ahead.put(chunk):
+            for piece in self._ahead.put(chunk, self._sample_slice):
                 self._decompressed(piece)
         else:
             for piece in self._container.feed(chunk):
@@ -1539,7 +1608,7 @@ class Profiler:
             if validator.stopped:
                 return  # the header does not match: no record is read (docs/contracts.md)
         if not sample.done:
-            sample.feed(data, final)
+            self._to_sample(machine, sample, data, final)
         if validator is None:
             if data:
                 self._count(machine, data)
@@ -1553,6 +1622,56 @@ class Profiler:
                 self._cr = False
             else:
                 self._count(machine, part[0])
+
+    def _to_sample(self, machine: _Machine, sample: _Sample, data: bytes, final: bool) -> None:
+        """Text for the column sample (before the record machine counts it)."""
+        if self._ahead is None:
+            sample.feed(data, final)
+        elif final or machine.records - machine.ragged <= self.settings.profile_rows + 1:
+            self._hold(data, final)
+        # else the text so far holds the header and more rows of its width than the
+        # sample takes (rule 15): the sample never reads this piece, nor holds it.
+
+    def _hold(self, data: bytes, final: bool) -> None:
+        """The sample's text, while the thread is on: held for :meth:`_sample_slice`,
+        parsed at once beyond :data:`_SAMPLE_HELD` (and all of it at the end)."""
+        if data:
+            self._held.append(data)
+            self._held_size += len(data)
+        if final:
+            self._feed_held(self._held_size)
+            assert self._sample is not None
+            if not self._sample.done:
+                self._sample.feed(b"", final=True)
+        elif self._held_size > _SAMPLE_HELD:
+            self._feed_held(self._held_size - _SAMPLE_HELD)
+
+    def _sample_slice(self) -> bool:
+        """Idle work for :class:`_Ahead`: a slice of the held text into the sample;
+        whether there was any."""
+        if not self._held_size:
+            return False
+        self._feed_held(_SAMPLE_SLICE)
+        return True
+
+    def _feed_held(self, size: int) -> None:
+        """``size`` bytes of the held text into the sample, in order (fewer if the
+        sample is full first: then all of it is let go)."""
+        sample, held = self._sample, self._held
+        assert sample is not None
+        while size > 0 and held and not sample.done:
+            piece, at = held[0], self._held_at
+            text = piece[at : at + size] if at or size < len(piece) else piece
+            self._held_at += len(text)
+            if self._held_at == len(piece):
+                held.pop(0)
+                self._held_at = 0
+            self._held_size -= len(text)
+            size -= len(text)
+            sample.feed(text)
+        if sample.done:
+            held.clear()
+            self._held_at = self._held_size = 0
 
     def _count(self, machine: _Machine, data: bytes) -> None:
         """The record machine's part of :meth:`_records` (rules 7-13)."""
@@ -1620,7 +1739,7 @@ class Profiler:
 
     def finish(self) -> Profile:  # noqa: C901
         if self._ahead is not None:
-            for pieces in self._ahead.drain():
+            for pieces in self._ahead.drain(self._sample_slice):
                 for piece in pieces:
                     self._decompressed(piece)
         for piece in self._container.finish():
@@ -1683,6 +1802,7 @@ class Profiler:
                 delimiter_source=self._source,
                 compression=compression,
             )
+        self._feed_held(self._held_size)
         if not sample.done:
             sample.feed(b"", final=True)
         assert sample.names is not None

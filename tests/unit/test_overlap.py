@@ -6,7 +6,9 @@ inflating while the caller profiles the pieces it took
 differential suite's wrapped inputs (gzip members, zstd frames, damaged or not)
 and cuts them into random chunks; with the input and output the thread may
 hold made a few bytes, the caller waits, and the thread stops and restarts,
-many times. The profile must be the reference's, with the overlap on and off.
+many times. The profile must be the reference's, with the overlap on and off. With the overlap
+on, the column sample's text is held and parsed in slices while the caller would
+wait; those sizes are made a few bytes too.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ from tests.unit.test_csvprofile_differential import DIFFERENTIAL, chunked, same,
 
 
 @contextmanager
-def steps(ahead: int, held: int) -> Iterator[None]:
+def steps(ahead: int, held: int, sample_slice: int = 1 << 13) -> Iterator[None]:
     """The input handed over ahead of the thread, and the output it may hold, made
-    ``ahead`` and ``held`` bytes."""
-    before = csvprofile._AHEAD_INPUT, csvprofile._AHEAD_OUTPUT
-    csvprofile._AHEAD_INPUT, csvprofile._AHEAD_OUTPUT = ahead, held
+    ``ahead`` and ``held`` bytes; the sample's text parsed ``sample_slice`` bytes at
+    a time while the caller would wait, and at most ``4 * sample_slice`` held."""
+    names = ("_AHEAD_INPUT", "_AHEAD_OUTPUT", "_SAMPLE_SLICE", "_SAMPLE_HELD")
+    before = [getattr(csvprofile, name) for name in names]
+    for name, size in zip(names, (ahead, held, sample_slice, 4 * sample_slice), strict=True):
+        setattr(csvprofile, name, size)
     try:
         yield
     finally:
-        csvprofile._AHEAD_INPUT, csvprofile._AHEAD_OUTPUT = before
+        for name, size in zip(names, before, strict=True):
+            setattr(csvprofile, name, size)
 
 
 def profiled(chunks: Iterable[bytes], overlap: bool, settings: ProfileSettings) -> Profile:
@@ -56,14 +62,15 @@ def finished(profiler: Profiler, chunks: Iterable[bytes]) -> Profile:
     draw=st.data(),
     ahead=st.sampled_from([1, 7, 100, 1 << 18]),
     held=st.sampled_from([1, 50, 4096, 1 << 20]),
+    sample_slice=st.sampled_from([1, 5, 64, 1 << 13]),
     rows=st.integers(0, 5),
 )
 def test_overlapped_decompression_gives_the_references_profile(
-    data: bytes, draw: st.DataObject, ahead: int, held: int, rows: int
+    data: bytes, draw: st.DataObject, ahead: int, held: int, sample_slice: int, rows: int
 ) -> None:
     settings = ProfileSettings(profile_rows=rows)
     reference = reference_profile(data, settings)
-    with steps(ahead, held):
+    with steps(ahead, held, sample_slice):
         same(profiled(chunked(draw.draw, data), True, settings), reference)
         same(profiled(chunked(draw.draw, data), False, settings), reference)
 
