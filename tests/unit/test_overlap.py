@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -130,7 +131,7 @@ def test_an_error_on_the_thread_is_raised_to_the_caller(monkeypatch: pytest.Monk
     is served."""
     data = gzip.compress(b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(50_000)))
     profiler = Profiler(overlap=True)
-    profiler.feed(data[:100])  # the container decides gzip on the caller's thread
+    profiler.feed(data[:100])  # gzip by its magic bytes: the thread starts with this chunk
 
     def broken(self: object, chunk: bytes) -> Iterator[bytes]:
         raise MemoryError("no room")
@@ -146,6 +147,27 @@ def test_an_error_on_the_thread_is_raised_to_the_caller(monkeypatch: pytest.Monk
     assert not ahead._thread.is_alive()
     monkeypatch.undo()
     assert profile_chunks([data[:100], data[100:]]).row_count == 50_000
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESS))
+def test_the_thread_starts_with_the_first_chunk_and_the_switch_interval_is_put_back(
+    compression: str,
+) -> None:
+    """The first chunk is inflated on the thread (the caller does not inflate it and
+    parse its sample first), and the quicker GIL hand-over of the caller's idle work
+    ends with the profile."""
+    text = b"a,b\n" + b"".join(b"%d,x%d\n" % (i, i) for i in range(100_000))
+    data = COMPRESS[compression](text)
+    before = sys.getswitchinterval()
+    profiler = Profiler(overlap=True)
+    profiler.feed(data[: 1 << 16])
+    assert profiler._ahead is not None
+    for at in range(1 << 16, len(data), 1 << 16):
+        profiler.feed(data[at : at + (1 << 16)])
+    profile = profiler.finish()
+    assert sys.getswitchinterval() == before
+    assert profile.row_count == 100_000
+    same(profile, reference_profile(data))
 
 
 @pytest.mark.parametrize(
