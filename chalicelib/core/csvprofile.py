@@ -483,6 +483,86 @@ class _Utf8:
         return self._pending, 0
 
 
+#: The most one zstd block gives (RFC 8878, Block_Maximum_Size).
+ZSTD_BLOCK_MAX = 1 << 17
+
+
+class _ZstdBlocks:
+    """Where each step of one zstd frame's input ends, so that a step gives at most
+    :data:`_OUTPUT_STEP` plus one block (:data:`ZSTD_BLOCK_MAX`) of output.
+
+    zstandard's ``decompress`` takes no output limit: it gives all that its input
+    holds, and 3 bytes of a block header can stand for a whole block. So the frame's
+    headers are followed here (RFC 8878: the frame header, then blocks of a 3-byte
+    header and a body, then an optional checksum) and each block counted at what it
+    can give: its size for a raw or RLE block, a whole block for a compressed one. A
+    step ends after the header of the block that would pass the bound (its body is
+    the next step's). Bytes that are not what the format says are passed on as
+    they are: the library rejects them (``CORRUPT_COMPRESSED``).
+    """
+
+    _FRAME, _BLOCK, _END = 0, 1, 2
+
+    def __init__(self) -> None:
+        self._phase = self._FRAME
+        self._head = b""  # a header's bytes so far (it may be cut between chunks)
+        self._skip = 0  # bytes of the element under way (header rest, body, checksum)
+        self._checksum = 0  # bytes of checksum after the last block
+        self._last = False  # the block under way is the frame's last
+        self._carried = 0  # output counted for the block whose body the next step has
+
+    def step(self, view: memoryview, at: int) -> int:
+        """The end of the next step of ``view`` from ``at`` (more than ``at``)."""
+        end = len(view)
+        counted, self._carried = self._carried, 0
+        pos = at
+        while pos < end:
+            if self._skip:
+                taken = min(self._skip, end - pos)
+                pos += taken
+                self._skip -= taken
+                if not self._skip and self._phase == self._BLOCK and self._last:
+                    self._last, self._skip = False, self._checksum
+                    self._phase = self._END
+                continue
+            if self._phase == self._END:
+                return end  # the library stops at the frame's end
+            need = 5 if self._phase == self._FRAME else 3
+            taken = min(need - len(self._head), end - pos)
+            self._head += bytes(view[pos : pos + taken])
+            pos += taken
+            if len(self._head) < need:
+                return end  # the header goes on in the next chunk
+            head, self._head = self._head, b""
+            if self._phase == self._FRAME:
+                self._frame(head[4])
+                continue
+            gives = self._block(int.from_bytes(head, "little"))
+            if counted and counted + gives > _OUTPUT_STEP:
+                self._carried = gives
+                return pos
+            counted += gives
+        return end
+
+    def _frame(self, descriptor: int) -> None:
+        """The frame header's descriptor byte: the rest of the header to skip."""
+        single = descriptor >> 5 & 1
+        content_size = (single, 2, 4, 8)[descriptor >> 6]
+        dictionary = (0, 1, 2, 4)[descriptor & 3]
+        self._skip = (1 - single) + dictionary + content_size  # window, dict, size
+        self._checksum = 4 if descriptor >> 2 & 1 else 0
+        self._phase = self._BLOCK
+
+    def _block(self, header: int) -> int:
+        """A block header: its body to skip; what the block can give."""
+        kind, size = header >> 1 & 3, header >> 3
+        self._last = bool(header & 1)
+        self._skip = 1 if kind == 1 else size  # an RLE block's body is its one byte
+        if not self._skip and self._last:
+            self._last, self._skip, self._phase = False, self._checksum, self._END
+        return ZSTD_BLOCK_MAX if kind == 2 else size
+
+
 def _utf8_check() -> _Utf8 | codecs.IncrementalDecoder:
     """What tracks UTF-8 validity: :class:`_Utf8` with the C scanner, else the decoder."""
     if _scanner is None:
@@ -503,7 +583,7 @@ class _Container:
         self._zstd: zstandard.ZstdDecompressionObj | None = None
         self._between = b""  # bytes after a member/frame, not yet understood
         self._skip = 0  # bytes of a skippable zstd frame still to drop
-        self._step = 256  # zstd input per call, adapted to the ratio
+        self._blocks = _ZstdBlocks()  # where each zstd step's input ends
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if self.corrupt or not data:
@@ -596,6 +676,7 @@ class _Container:
         import zstandard  # only for zstd input
 
         self._zstd = zstandard.ZstdDecompressor().decompressobj()
+        self._blocks = _ZstdBlocks()
         return data
 
     def _gunzip(self, data: bytes) -> Generator[bytes, None, bytes]:
@@ -622,17 +703,15 @@ class _Container:
         assert decompressor is not None
         view, at = memoryview(data), 0  # slices of a view: the input is not copied
         while at < len(view):
-            piece = view[at : at + self._step]
-            at += len(piece)
+            end = self._blocks.step(view, at)
+            piece = view[at:end]
+            at = end
             try:
                 out = decompressor.decompress(piece)
             except zstandard.ZstdError as exc:
                 raise _Corrupt from exc
             if out:
                 yield out
-                # Keep each step's output near _OUTPUT_STEP whatever the ratio.
-                ratio = max(1, len(out) // max(1, len(piece)))
-                self._step = max(64, min(CHUNK_SIZE, _OUTPUT_STEP // ratio))
             if decompressor.eof:
                 self._zstd = None
                 return decompressor.unused_data + data[at:]
