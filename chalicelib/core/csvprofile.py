@@ -265,8 +265,7 @@ _SAMPLE_SLICE = 1 << 13
 #: ... and at most this much of it is held for that; beyond, it is parsed at once.
 _SAMPLE_HELD = 1 << 21
 #: While the caller does that work, the GIL changes hands at least this often (seconds;
-#: CPython's default is 5 ms): the thread needs it between two library calls, and at a
-#: zstd frame's start those are many and short.
+#: CPython's default is 5 ms): the thread needs it between two library calls.
 _IDLE_SWITCH_INTERVAL = 0.0002
 
 
