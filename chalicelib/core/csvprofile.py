@@ -484,11 +484,14 @@ class _Utf8:
 
 #: The most one zstd block gives (RFC 8878, Block_Maximum_Size).
 ZSTD_BLOCK_MAX = 1 << 17
+#: The most one zstd step may give, its blocks counted at the most each can give.
+_ZSTD_STEP_MAX = 1 << 22
 
 
 class _ZstdBlocks:
     """Where each step of one zstd frame's input ends, so that a step gives at most
-    :data:`_OUTPUT_STEP` plus one block (:data:`ZSTD_BLOCK_MAX`) of output.
+    :data:`_ZSTD_STEP_MAX` plus one block (:data:`ZSTD_BLOCK_MAX`) of output, and
+    about :data:`_OUTPUT_STEP` on most files.
 
     zstandard's ``decompress`` takes no output limit: it gives all that its input
     holds, and 3 bytes of a block header can stand for a whole block. So the frame's
@@ -496,7 +499,9 @@ class _ZstdBlocks:
     header and a body, then an optional checksum) and each block counted at what it
     can give: its size for a raw or RLE block, a whole block for a compressed one. A
     step ends after the header of the block that would pass the bound (its body is
-    the next step's). Bytes that are not what the format says are passed on as
+    the next step's), or once it holds the input that gave about
+    :data:`_OUTPUT_STEP` so far in this frame (the ratio over the whole frame, not
+    the last step's). Bytes that are not what the format says are passed on as
     they are: the library rejects them (``CORRUPT_COMPRESSED``).
     """
 
@@ -509,10 +514,20 @@ class _ZstdBlocks:
         self._checksum = 0  # bytes of checksum after the last block
         self._last = False  # the block under way is the frame's last
         self._carried = 0  # output counted for the block whose body the next step has
+        self._taken = 0  # input of this frame handed to the library so far
+        self._given = 0  # and the output it gave
+
+    def gave(self, taken: int, given: int) -> None:
+        """A step of ``taken`` bytes gave ``given`` bytes."""
+        self._taken += taken
+        self._given += given
 
     def step(self, view: memoryview, at: int) -> int:
         """The end of the next step of ``view`` from ``at`` (more than ``at``)."""
         end = len(view)
+        if self._given:
+            step = _OUTPUT_STEP * self._taken // self._given
+            end = min(end, at + max(1 << 12, min(CHUNK_SIZE, step)))
         counted, self._carried = self._carried, 0
         pos = at
         while pos < end:
@@ -527,17 +542,20 @@ class _ZstdBlocks:
             if self._phase == self._END:
                 return end  # the library stops at the frame's end
             need = 5 if self._phase == self._FRAME else 3
-            taken = min(need - len(self._head), end - pos)
-            self._head += bytes(view[pos : pos + taken])
-            pos += taken
-            if len(self._head) < need:
-                return end  # the header goes on in the next chunk
-            head, self._head = self._head, b""
+            if self._head or pos + need > end:  # a header cut between steps
+                taken = min(need - len(self._head), end - pos)
+                self._head += bytes(view[pos : pos + taken])
+                pos += taken
+                if len(self._head) < need:
+                    return end  # the header goes on in the next step
+                head, self._head = self._head, b""
+            else:
+                head, pos = bytes(view[pos : pos + need]), pos + need
             if self._phase == self._FRAME:
                 self._frame(head[4])
                 continue
             gives = self._block(int.from_bytes(head, "little"))
-            if counted and counted + gives > _OUTPUT_STEP:
+            if counted and counted + gives > _ZSTD_STEP_MAX:
                 self._carried = gives
                 return pos
             counted += gives
@@ -709,6 +727,7 @@ class _Container:
                 out = decompressor.decompress(piece)
             except zstandard.ZstdError as exc:
                 raise _Corrupt from exc
+            self._blocks.gave(len(piece), len(out))
             if out:
                 yield out
             if decompressor.eof:

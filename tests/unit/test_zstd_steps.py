@@ -2,7 +2,8 @@
 
 zstandard's ``decompress`` gives all that its input holds, so the container
 follows each frame's block headers and ends a step where the next block could
-pass :data:`csvprofile._OUTPUT_STEP`. Whatever the frames hold (raw, RLE and
+pass :data:`csvprofile._ZSTD_STEP_MAX` (each counted at the most it can give).
+Whatever the frames hold (raw, RLE and
 compressed blocks, checksums, content sizes, flushed small blocks, several
 frames, a skippable frame), cut anywhere, the output must be zstandard's own
 and no piece more than the bound plus one block.
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from chalicelib.core import csvprofile
 from chalicelib.core.csvprofile import _Container, profile_chunks
 
-BOUND = csvprofile._OUTPUT_STEP + csvprofile.ZSTD_BLOCK_MAX
+BOUND = csvprofile._ZSTD_STEP_MAX + csvprofile.ZSTD_BLOCK_MAX
 
 #: Pieces of text a frame is written from: rows, runs of one byte (RLE blocks),
 #: bytes that do not compress (raw blocks), long repeats (matches far back).
