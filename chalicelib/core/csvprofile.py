@@ -107,7 +107,8 @@ csv.field_size_limit(sys.maxsize)
 
 #: Bytes read at a time: the passes over a chunk then run in cache.
 CHUNK_SIZE = 1 << 16
-#: Decompressed bytes produced per step, at most (gzip exactly; zstd about).
+#: Decompressed bytes produced per step: at most for gzip; about, for zstd (at most
+#: :data:`_ZSTD_STEP_MAX` plus a block, :class:`_ZstdBlocks`).
 _OUTPUT_STEP = 1 << 18
 #: A first line longer than this goes to the reference (see the module docstring).
 _FIRST_LINE_MAX = 1 << 20
@@ -343,11 +344,12 @@ class _Ahead:
                 if not self._running and not self._output:
                     self._raise()
                     return  # nothing left to do
+                work = idle  # each wait: pieces taken since may have brought some
                 while self._running and not self._output:
-                    if idle is None:
+                    if work is None:
                         self._wait()
-                    elif not self._idle(idle):
-                        idle = None
+                    elif not self._idle(work):
+                        work = None
                 pieces = self._take()
             if pieces:
                 yield pieces
@@ -524,10 +526,10 @@ class _ZstdBlocks:
 
     def step(self, view: memoryview, at: int) -> int:
         """The end of the next step of ``view`` from ``at`` (more than ``at``)."""
-        end = len(view)
+        step = 1 << 12  # until the frame has given some: its first output comes soon
         if self._given:
-            step = _OUTPUT_STEP * self._taken // self._given
-            end = min(end, at + max(1 << 12, min(CHUNK_SIZE, step)))
+            step = max(step, min(CHUNK_SIZE, _OUTPUT_STEP * self._taken // self._given))
+        end = min(len(view), at + step)
         counted, self._carried = self._carried, 0
         pos = at
         while pos < end:
@@ -1727,7 +1729,8 @@ class Profiler:
         elif final or machine.records - machine.ragged <= self.settings.profile_rows + 1:
             self._hold(data, final)
         # else the text so far holds the header and more rows of its width than the
-        # sample takes (rule 15): the sample never reads this piece, nor holds it.
+        # sample takes (rule 15; one more, as a margin): the sample never reads this
+        # piece, nor holds it.
 
     def _hold(self, data: bytes, final: bool) -> None:
         """The sample's text, while the thread is on: held for :meth:`_sample_slice`,

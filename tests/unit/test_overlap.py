@@ -170,6 +170,48 @@ def test_the_thread_starts_with_the_first_chunk_and_the_switch_interval_is_put_b
     same(profile, reference_profile(data))
 
 
+@pytest.mark.parametrize("compression", sorted(COMPRESS))
+def test_the_caller_parses_the_sample_while_it_waits_with_quick_switches(
+    compression: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread slower than the caller: the caller parses the sample's text in slices
+    while it waits (in put and, after each wait, in drain), the switch interval at
+    most 0.2 ms meanwhile, and the profile is the reference's."""
+    import time
+
+    text = b"a,b,c\n" + b"".join(b"%d,x%d,%d.5\n" % (i, i, i) for i in range(60_000))
+    data = COMPRESS[compression](text)
+    feed = csvprofile._Container.feed
+
+    def slow(self: csvprofile._Container, chunk: bytes) -> Iterator[bytes]:
+        for piece in feed(self, chunk):
+            time.sleep(0.002)
+            yield piece
+
+    monkeypatch.setattr(csvprofile._Container, "feed", slow)
+    slices: list[float] = []
+    sample_slice = Profiler._sample_slice
+
+    def counted(self: Profiler) -> bool:
+        worked = sample_slice(self)
+        if worked:
+            slices.append(sys.getswitchinterval())
+        return worked
+
+    monkeypatch.setattr(Profiler, "_sample_slice", counted)
+    before = sys.getswitchinterval()
+    with steps(1 << 10, 1 << 14, sample_slice=1 << 10):
+        profile = profiled(
+            (data[at : at + 4096] for at in range(0, len(data), 4096)),
+            True,
+            ProfileSettings(profile_rows=50_000),
+        )
+    assert len(slices) > 10
+    assert max(slices) <= csvprofile._IDLE_SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
+    same(profile, reference_profile(data, ProfileSettings(profile_rows=50_000)))
+
+
 @pytest.mark.parametrize(
     ("memory", "on"), [("1024", False), ("1769", False), ("3538", True), ("10240", True)]
 )
