@@ -589,6 +589,15 @@ def _utf8_check() -> _Utf8 | codecs.IncrementalDecoder:
     return _Utf8()
 
 
+def _compression_of(start: bytes) -> Compression | None:
+    """Rule 1: what the input's first bytes say it is compressed with."""
+    if start.startswith(GZIP_MAGIC):
+        return "gzip"
+    if start.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return None
+
+
 class _Container:
     """Rule 1, incrementally: ``feed`` returns the decompressed bytes, in bounded pieces."""
 
@@ -624,15 +633,11 @@ class _Container:
         thread with the first chunk."""
         if self._decided:
             return self.compression is not None
-        start = self._start + data
-        return start.startswith(GZIP_MAGIC) or start.startswith(ZSTD_MAGIC)
+        return _compression_of(self._start + data[: len(ZSTD_MAGIC)]) is not None
 
     def _decide(self) -> bytes:
         data, self._start, self._decided = self._start, b"", True
-        if data.startswith(GZIP_MAGIC):
-            self.compression = "gzip"
-        elif data.startswith(ZSTD_MAGIC):
-            self.compression = "zstd"
+        self.compression = _compression_of(data)
         return data
 
     def _output(self, data: bytes) -> Iterator[bytes]:
