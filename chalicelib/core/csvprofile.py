@@ -106,6 +106,9 @@ if TYPE_CHECKING:  # imported when first needed: start-up is in every run's time
 
 csv.field_size_limit(sys.maxsize)
 
+#: Lines the exact path reads one at a time for the header (blank lines before it, or
+#: line ends in its quoted names) before it takes the rest of the text whole.
+_HEADER_LINES = 8
 #: Bytes read at a time: the passes over a chunk then run in cache.
 CHUNK_SIZE = 1 << 16
 #: Decompressed bytes produced per step: at most for gzip; about, for zstd (at most
@@ -1796,6 +1799,24 @@ class Profiler:
         self._cr = data[-1:] == b"\r"
         if machine.feed_raw(data):
             return
+        for _ in range(_HEADER_LINES if not machine.header_done else 0):
+            # The header by the exact path a line at a time (most headers are one),
+            # so that the rows after it in this text can take the pattern path: the
+            # first piece of a compressed file is 256 KiB or more.
+            end = data.find(b"\n") + 1
+            if not 0 < end < len(data):
+                break
+            self._exact(machine, data[:end])
+            data = data[end:]
+            if machine.header_done:
+                self._cr = False  # the line ended with its LF
+                self._count(machine, data)
+                return
+        self._exact(machine, data)
+
+    def _exact(self, machine: _Machine, data: bytes) -> None:
+        """Text the pattern path could not take, by the other paths (CRLF and a lone
+        CR made LF first)."""
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n").translate(_CR_TO_LF)
         pos = 0
