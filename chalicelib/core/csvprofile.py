@@ -1799,20 +1799,23 @@ class Profiler:
         self._cr = data[-1:] == b"\r"
         if machine.feed_raw(data):
             return
-        for _ in range(_HEADER_LINES if not machine.header_done else 0):
-            # The header by the exact path a line at a time (most headers are one),
-            # so that the rows after it in this text can take the pattern path: the
-            # first piece of a compressed file is 256 KiB or more.
+        if not machine.header_done:
+            data = self._header_lines(machine, data)
+            if machine.header_done and machine.feed_raw(data):
+                return
+        self._exact(machine, data)
+
+    def _header_lines(self, machine: _Machine, data: bytes) -> bytes:
+        """The header by the exact path a line at a time (most headers are one line),
+        so that the rows after it in ``data`` can take the pattern path: the first
+        piece of a compressed file is 256 KiB or more. What is left of ``data``."""
+        for _ in range(_HEADER_LINES):
             end = data.find(b"\n") + 1
-            if not 0 < end < len(data):
+            if machine.header_done or not 0 < end < len(data):
                 break
             self._exact(machine, data[:end])
             data = data[end:]
-            if machine.header_done:
-                self._cr = False  # the line ended with its LF
-                self._count(machine, data)
-                return
-        self._exact(machine, data)
+        return data
 
     def _exact(self, machine: _Machine, data: bytes) -> None:
         """Text the pattern path could not take, by the other paths (CRLF and a lone

@@ -1,6 +1,6 @@
 """glibc's heap kept while a stream decompresses (:mod:`chalicelib.core.heap`).
 
-Each case runs the profiler's CLI code in a process of its own (the thresholds
+Each case runs the profiler in a process of its own (the thresholds
 are the whole process's) on a gzip file, and counts the page faults: with
 glibc's defaults the decompressing thread's pieces are mapped, given back and
 faulted in again, page by page; with the thresholds set they are not.
@@ -22,18 +22,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
-#: The profiler CLI on a gzip file, as ``python -m chalicelib.csvprofile`` runs it,
-#: with the thresholds set (``keep``) or left as glibc has them (``default``).
+#: The profiler on a gzip file read as the CLI reads it (64 KiB at a time), its
+#: thread on whatever the CPUs, with the thresholds set (``keep``) or left as glibc
+#: has them (``default``).
 PROFILE = """
-import contextlib, io, resource, sys
-from chalicelib.core import csvprofile as core
+import resource, sys
+from chalicelib.core import csvprofile
 from chalicelib.core.heap import keep_freed_heap
 if sys.argv[1] == "default":
-    core.keep_freed_heap = lambda: False  # the profiler's call does nothing
-from chalicelib import csvprofile
+    csvprofile.keep_freed_heap = lambda: False  # the profiler's call does nothing
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-with contextlib.redirect_stdout(io.StringIO()):
-    csvprofile.main(["--jobs", "1", sys.argv[2]])
+profiler = csvprofile.Profiler(overlap=True)
+with open(sys.argv[2], "rb") as stream:
+    for chunk in iter(lambda: stream.read(1 << 16), b""):
+        profiler.feed(chunk)
+assert profiler.finish().status == "succeeded"
 print(keep_freed_heap.cache_info().currsize and keep_freed_heap(),
       resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
