@@ -6,8 +6,9 @@ With glibc's defaults the first pieces are mmap-ed (the threshold starts at
 128 KiB and rises to the largest size freed so far), and the heap is trimmed
 whenever more than twice that threshold lies free at its top: memory is handed
 back to the kernel and faulted in again, page by page, for the next pieces. On a
-256 MB file that was 17,000-24,000 page faults on the thread, 0.05-0.10 s of
-system time on the path everything waits for (docs/benchmarks.md, "The heap").
+256 MB file that was 17,600-70,000 page faults on the thread (the order the sizes
+came in decides), 0.05-0.2 s of system time on the path everything waits for
+(docs/benchmarks.md, "gzip and zstd: baselines on the same heap").
 
 :func:`keep_freed_heap` fixes both thresholds, once per process, the first time
 a profiler starts that thread: pieces up to :data:`MMAP_THRESHOLD` come from the
