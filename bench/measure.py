@@ -17,11 +17,12 @@ import compileall
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.corpora import MB, Corpus, compressed_corpora, corpora, ensure
@@ -62,6 +63,7 @@ class Run:
     peak_rss: int  # bytes
     records: int | None
     cpu: float = 0.0  # user + system seconds, best of the runs (0: not measured)
+    rounds: list[float] = field(default_factory=list)  # wall seconds, round by round
 
     @property
     def mb_per_s(self) -> float:
@@ -117,21 +119,35 @@ def run_once(cmd: list[str]) -> tuple[float, int, str, float]:
 def measure(corpus: Corpus, path: Path, tools: tuple[str, ...], repeat: int) -> list[Run]:
     """Every tool on one corpus, ``repeat`` rounds interleaved (so that a busy moment of
     a shared machine hits them alike), the best time and the highest RSS of each."""
-    best = dict.fromkeys(tools, float("inf"))
+    rounds: dict[str, list[float]] = {tool: [] for tool in tools}
     cpu = dict.fromkeys(tools, float("inf"))
     peak = dict.fromkeys(tools, 0)
     out = dict.fromkeys(tools, "")
     for _ in range(repeat):
         for tool in tools:
             seconds, rss, out[tool], used = run_once(command(tool, path))
-            best[tool], peak[tool] = min(best[tool], seconds), max(peak[tool], rss)
+            rounds[tool].append(seconds)
+            peak[tool] = max(peak[tool], rss)
             cpu[tool] = min(cpu[tool], used)
             print(".", end="", file=sys.stderr, flush=True)
     size = path.stat().st_size
     return [
-        Run(corpus.name, tool, size, best[tool], peak[tool], records(tool, out[tool]), cpu[tool])
+        Run(
+            *(corpus.name, tool, size, min(rounds[tool]), peak[tool]),
+            *(records(tool, out[tool]), cpu[tool], rounds[tool]),
+        )
         for tool in tools
     ]
+
+
+def per_round(ours: Run, alone: Run) -> float | None:
+    """The median over the rounds of ``ours`` / ``alone`` in the same round (None when
+    the runs kept no rounds: results saved before 2026-12-04). Interleaved, a round's
+    two figures saw the same machine; the best of each may come from different minutes,
+    and a quiet minute helps one thread more often than two."""
+    if not ours.rounds or len(ours.rounds) != len(alone.rounds):
+        return None
+    return statistics.median(a / b for a, b in zip(ours.rounds, alone.rounds, strict=True))
 
 
 def machine() -> dict[str, str]:
@@ -393,6 +409,12 @@ def compressed_targets(by: dict[tuple[str, str], Run]) -> list[str]:
             f"{name}: profiling takes {ratio:.2f}x {ALONE[kind]} alone "
             f"(target <= {COMPRESSED_TARGET}x): {verdict}"
         )
+        median = per_round(ours, alone)
+        if median is not None and len(ours.rounds) > 1:
+            lines.append(
+                f"{name}: round by round, the median of {len(ours.rounds)} is {median:.2f}x "
+                "(the verdict above is on the best of each)"
+            )
         if kind == "gzip" and (name, "profiler (zlib)") in by:
             zlib_run, zlib_alone = by[(name, "profiler (zlib)")], by[(name, ALONE_ZLIB)]
             cut = 1 - ours.seconds / zlib_run.seconds
