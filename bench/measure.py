@@ -118,7 +118,8 @@ def run_once(cmd: list[str]) -> tuple[float, int, str, float]:
 
 def measure(corpus: Corpus, path: Path, tools: tuple[str, ...], repeat: int) -> list[Run]:
     """Every tool on one corpus, ``repeat`` rounds interleaved (so that a busy moment of
-    a shared machine hits them alike), the best time and the highest RSS of each."""
+    a shared machine hits them alike), the best time, every round's and the highest
+    RSS of each."""
     rounds: dict[str, list[float]] = {tool: [] for tool in tools}
     cpu = dict.fromkeys(tools, float("inf"))
     peak = dict.fromkeys(tools, 0)
@@ -133,8 +134,14 @@ def measure(corpus: Corpus, path: Path, tools: tuple[str, ...], repeat: int) -> 
     size = path.stat().st_size
     return [
         Run(
-            *(corpus.name, tool, size, min(rounds[tool]), peak[tool]),
-            *(records(tool, out[tool]), cpu[tool], rounds[tool]),
+            corpus=corpus.name,
+            tool=tool,
+            size=size,
+            seconds=min(rounds[tool]),
+            peak_rss=peak[tool],
+            records=records(tool, out[tool]),
+            cpu=cpu[tool],
+            rounds=rounds[tool],
         )
         for tool in tools
     ]
