@@ -1,13 +1,17 @@
 """glibc's heap kept while a stream decompresses (:mod:`chalicelib.core.heap`).
 
 Each case runs in a process of its own (the thresholds are the whole process's)
-and then asks glibc (``mallinfo2``) what it did with a 2 MiB block and twelve
-freed 1 MiB ones: with its defaults the block is mapped apart (the mmap
-threshold starts at 128 KiB) and the freed memory goes back to the kernel; with
-the thresholds set, the block comes from the heap and the 12 MiB stay in it for
-the next pieces. How many page faults that saves on a real file depends on the
-order the pieces' sizes come in (docs/benchmarks.md measures it); what glibc
-does with the thresholds does not.
+and then asks glibc (``mallinfo2``) what it did with a 2 MiB block and three
+4 MiB pieces (the thread's largest), allocated and freed: with its defaults the
+block and the pieces are mapped apart (the mmap threshold starts at 128 KiB and
+the block's free raises it to 2 MiB only) and nothing of them stays; with the
+thresholds set, the block and the pieces come from the heap and the heap grown
+for them stays. What is measured is the heap's growth (``arena``),
+not its free total (``fordblks``): the free total also counts the holes that
+importing and compiling left, which differ from machine to machine (a CI run saw
+6.3 MiB free with the defaults, where this machine sees 0.2-1.6). How many page
+faults the thresholds save on a real file depends on the order the pieces' sizes
+come in (docs/benchmarks.md measures it); what glibc does with them does not.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 #: ``keep``: call keep_freed_heap; ``profile-thread`` / ``profile-alone``: profile a
 #: gzip file with the decompressing thread on / off; ``default``: nothing. Then
 #: print what keep_freed_heap returned (None: not called), the KiB glibc mapped
-#: for a 2 MiB block, and the KiB of free memory its heap kept after 12 MiB freed.
+#: for a 2 MiB block, and the KiB the heap grew by for three 4 MiB pieces and
+#: kept after they were freed.
 PROBE = """
 import ctypes, sys
 from chalicelib.core import csvprofile
@@ -56,9 +61,10 @@ before = libc.mallinfo2().hblkhd
 block = bytearray(2 << 20)
 mapped = libc.mallinfo2().hblkhd - before
 del block
-pieces = [bytearray(1 << 20) for _ in range(12)]
+heap = libc.mallinfo2().arena
+pieces = [bytearray(4 << 20) for _ in range(3)]
 del pieces
-print(called, mapped >> 10, libc.mallinfo2().fordblks >> 10)
+print(called, mapped >> 10, (libc.mallinfo2().arena - heap) >> 10)
 """
 
 
@@ -92,14 +98,14 @@ def test_glibc_s_defaults_map_the_block_and_give_the_memory_back() -> None:
     called, mapped, kept = probe("default")
     assert called == "None"
     assert mapped >= 2 << 10  # KiB
-    assert kept < 4 << 10
+    assert kept < 1 << 10  # the pieces were mapped too, and unmapped
 
 
 def test_with_the_thresholds_the_heap_serves_the_block_and_keeps_the_memory() -> None:
     called, mapped, kept = probe("keep")
     assert called == "True"
     assert mapped == 0
-    assert kept >= 12 << 10
+    assert kept >= 8 << 10  # one piece may have fitted a hole that imports left
 
 
 def test_the_profiler_sets_them_when_its_thread_decompresses(small_gzip: Path) -> None:
