@@ -373,9 +373,504 @@ utf8(PyObject *module, PyObject *arg)
     return PyLong_FromSsize_t(tail);
 }
 
+/* ---- sample(): rule 15's column sample over whole lines -------------------------
+ *
+ * csvprofile._Sample._parse reads the records that end in a window of text (whole
+ * lines, latin-1: bytes as they are) as the csv module reads them (excel dialect,
+ * strict=False), keeps the rows with the header's width, and gives their values to
+ * profile._Column column by column. sample() is that in one pass without the GIL:
+ * for each of the first ``kept`` columns, what _Column needs of the block (its
+ * longest value as read, in bytes and in UTF-8 code points; its values empty once
+ * stripped of spaces and tabs; which of rule 15's types every other stripped value
+ * has; the first least and greatest as numbers and as dates). Python merges that
+ * into the column's state exactly as it merges a block it typed itself.
+ *
+ * None hands the window to the Python path: a closing quote followed by text
+ * (strict=False runs the field on unquoted), or an exponent too long for int64.
+ */
+
+enum { T_INTEGER = 1, T_NUMBER = 2, T_BOOLEAN = 4, T_DATE = 8, T_DATETIME = 16, T_ALL = 31 };
+
+typedef struct {
+    int sign;           /* -1, 0, 1 */
+    int64_t adjusted;   /* the exponent of the first significant digit, plus one */
+    const unsigned char *digits; /* from the first significant digit (a '.' may follow) */
+    Py_ssize_t count;   /* significant digits, trailing zeros dropped */
+} number_key;
+
+typedef struct {
+    Py_ssize_t longest, longest_utf8, empty;
+    int mask;
+    const unsigned char *low, *high, *first_day, *last_day; /* stripped texts */
+    Py_ssize_t low_n, high_n;
+    number_key low_key, high_key;
+} column_block;
+
+typedef struct {
+    const unsigned char *text;
+    Py_ssize_t n;     /* the field's bytes between its quotes (or all of it) */
+    Py_ssize_t pairs; /* doubled quotes in it, each one quote of the value */
+} field_span;
+
+static inline int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static inline int
+two(const unsigned char *p)
+{
+    return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+/* _INT's match at the start of p[0..n): its end, or -1. */
+static Py_ssize_t
+integer_end(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        i++;
+    if (i >= n || !is_digit(p[i]))
+        return -1;
+    if (p[i] == '0')
+        return i + 1;
+    while (i < n && is_digit(p[i]))
+        i++;
+    return i;
+}
+
+/* T_INTEGER | T_NUMBER, T_NUMBER or 0: p[0..n) as _INT and _NUMBER read it. */
+static int
+number_kinds(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t i = integer_end(p, n);
+    if (i < 0)
+        return 0;
+    if (i == n)
+        return T_INTEGER | T_NUMBER;
+    if (p[i] == '.') {
+        Py_ssize_t j = ++i;
+        while (i < n && is_digit(p[i]))
+            i++;
+        if (i == j)
+            return 0;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        Py_ssize_t j = i;
+        while (i < n && is_digit(p[i]))
+            i++;
+        if (i == j)
+            return 0;
+    }
+    return i == n ? T_NUMBER : 0;
+}
+
+static int
+is_boolean(const unsigned char *p, Py_ssize_t n)
+{
+    static const char t[] = "true", f[] = "false";
+    const char *word = n == 4 ? t : n == 5 ? f : NULL;
+    if (word == NULL)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((p[i] | 0x20) != word[i])
+            return 0;
+    return 1;
+}
+
+/* _DATE at p[0..10), February 29 only in a leap year (_leap_days_real). */
+static int
+is_date(const unsigned char *p)
+{
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? p[i] != '-' : !is_digit(p[i]))
+            return 0;
+    int year = two(p) * 100 + two(p + 2), month = two(p + 5), day = two(p + 8);
+    if (year == 0 || month < 1 || month > 12 || day < 1)
+        return 0;
+    if (day <= 28)
+        return 1;
+    if (month == 2)
+        return day == 29 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    if (day <= 30)
+        return 1;
+    return day == 31 && (month == 1 || month == 3 || month == 5 || month == 7 ||
+                         month == 8 || month == 10 || month == 12);
+}
+
+/* HH:MM (hours 00-23) at p[0..5). */
+static int
+is_clock(const unsigned char *p)
+{
+    return is_digit(p[0]) && is_digit(p[1]) && p[2] == ':' && is_digit(p[3]) &&
+           is_digit(p[4]) && two(p) <= 23 && p[3] <= '5';
+}
+
+/* _DATETIME over p[0..n). */
+static int
+is_datetime(const unsigned char *p, Py_ssize_t n)
+{
+    if (n < 16 || !is_date(p) || (p[10] != 'T' && p[10] != ' ') || !is_clock(p + 11))
+        return 0;
+    Py_ssize_t i = 16;
+    if (i < n && p[i] == ':') {
+        if (n - i < 3 || !is_digit(p[i + 1]) || !is_digit(p[i + 2]) || p[i + 1] > '5')
+            return 0;
+        i += 3;
+        if (i < n && p[i] == '.') {
+            Py_ssize_t j = ++i;
+            while (i < n && i - j < 9 && is_digit(p[i]))
+                i++;
+            if (i == j)
+                return 0;
+        }
+    }
+    if (i < n && p[i] == 'Z')
+        i++;
+    else if (i < n && (p[i] == '+' || p[i] == '-')) {
+        if (n - i < 6 || !is_clock(p + i + 1))
+            return 0;
+        i += 6;
+    }
+    return i == n;
+}
+
+/* Of the kinds in ``want``, those the stripped value p[0..n) has. */
+static int
+kinds(const unsigned char *p, Py_ssize_t n, int want)
+{
+    int got = 0;
+    if (want & (T_INTEGER | T_NUMBER))
+        got |= number_kinds(p, n);
+    if ((want & T_BOOLEAN) && is_boolean(p, n))
+        got |= T_BOOLEAN;
+    if ((want & T_DATE) && n == 10 && is_date(p))
+        got |= T_DATE;
+    if ((want & T_DATETIME) && is_datetime(p, n))
+        got |= T_DATETIME;
+    return got & want;
+}
+
+/* profile.number_key of a value that is a number: 0, or -1 when its exponent does
+ * not fit (Python then orders it). */
+static int
+number_key_of(const unsigned char *p, Py_ssize_t n, number_key *key)
+{
+    Py_ssize_t i = 0;
+    int sign = 1;
+    if (p[0] == '-' || p[0] == '+')
+        sign = p[i++] == '-' ? -1 : 1;
+    Py_ssize_t whole = 0, leading = 0, significant = 0, zeros = 0; /* zeros: the last run */
+    int fraction = 0;
+    const unsigned char *first = NULL;
+    for (; i < n && (is_digit(p[i]) || p[i] == '.'); i++) {
+        if (p[i] == '.') {
+            fraction = 1;
+            continue;
+        }
+        whole += !fraction;
+        if (first == NULL) {
+            if (p[i] == '0') {
+                leading++;
+                continue;
+            }
+            first = p + i;
+        }
+        significant++;
+        zeros = p[i] == '0' ? zeros + 1 : 0;
+    }
+    int64_t exponent = 0;
+    if (i < n) { /* e or E */
+        i++;
+        int negative = p[i] == '-';
+        if (p[i] == '-' || p[i] == '+')
+            i++;
+        while (i < n && p[i] == '0')
+            i++;
+        if (n - i > 17)
+            return -1;
+        for (; i < n; i++)
+            exponent = exponent * 10 + (p[i] - '0');
+        if (negative)
+            exponent = -exponent;
+    }
+    if (first == NULL) {
+        key->sign = 0;
+        key->adjusted = 0;
+        key->digits = NULL;
+        key->count = 0;
+        return 0;
+    }
+    key->sign = sign;
+    key->adjusted = (int64_t)(whole - leading) + exponent;
+    key->digits = first;
+    key->count = significant - zeros;
+    return 0;
+}
+
+/* a's significant digits against b's (a shorter one that is a prefix is less). */
+static int
+digits_cmp(const number_key *a, const number_key *b)
+{
+    const unsigned char *x = a->digits, *y = b->digits;
+    Py_ssize_t left = a->count, right = b->count;
+    while (left && right) {
+        if (*x == '.')
+            x++;
+        if (*y == '.')
+            y++;
+        if (*x != *y)
+            return *x < *y ? -1 : 1;
+        x++, y++, left--, right--;
+    }
+    return left ? 1 : right ? -1 : 0;
+}
+
+static int
+number_cmp(const number_key *a, const number_key *b)
+{
+    if (a->sign != b->sign)
+        return a->sign < b->sign ? -1 : 1;
+    if (a->sign == 0)
+        return 0;
+    int magnitude;
+    if (a->adjusted != b->adjusted)
+        magnitude = a->adjusted < b->adjusted ? -1 : 1;
+    else
+        magnitude = digits_cmp(a, b);
+    return a->sign > 0 ? magnitude : -magnitude;
+}
+
+static int
+text_cmp(const unsigned char *a, const unsigned char *b, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
+/* One value of a row with the header's width into its column's block: 0, or -1
+ * for the Python path. */
+static int
+take_value(column_block *c, const field_span *f)
+{
+    const unsigned char *p = f->text, *end = f->text + f->n;
+    Py_ssize_t length = f->n - f->pairs, points = length;
+    for (const unsigned char *q = p; q < end; q++)
+        points -= (*q & 0xC0) == 0x80;
+    if (length > c->longest)
+        c->longest = length;
+    if (points > c->longest_utf8)
+        c->longest_utf8 = points;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (p == end) {
+        c->empty++;
+        return 0;
+    }
+    if (!c->mask)
+        return 0;
+    Py_ssize_t n = end - p;
+    int got = f->pairs ? 0 : kinds(p, n, c->mask); /* a quote is no type's */
+    c->mask = got;
+    if (got & T_NUMBER) {
+        number_key key;
+        if (number_key_of(p, n, &key) < 0)
+            return -1;
+        if (c->low == NULL || number_cmp(&key, &c->low_key) < 0) {
+            c->low = p, c->low_n = n, c->low_key = key;
+        }
+        if (c->high == NULL || number_cmp(&key, &c->high_key) > 0) {
+            c->high = p, c->high_n = n, c->high_key = key;
+        }
+    }
+    if (got & T_DATE) {
+        if (c->first_day == NULL || text_cmp(p, c->first_day, 10) < 0)
+            c->first_day = p;
+        if (c->last_day == NULL || text_cmp(p, c->last_day, 10) > 0)
+            c->last_day = p;
+    }
+    return 0;
+}
+
+/* The records that end in buf[0..n) (a record not closed by a line end ends at n,
+ * but for one open in quotes, which is left): their rows of ``width`` fields, up to
+ * ``room`` of them, into ``blocks`` (the first ``kept`` columns). The length read,
+ * or -1 for the Python path; *rows: the rows taken. */
+static Py_ssize_t
+sample_bytes(const unsigned char *buf, Py_ssize_t n, unsigned char delim, Py_ssize_t width,
+             Py_ssize_t kept, Py_ssize_t room, column_block *blocks, field_span *fields,
+             Py_ssize_t *rows)
+{
+    Py_ssize_t i = 0, taken = 0;
+    while (taken < room) {
+        while (i < n && (buf[i] == '\n' || buf[i] == '\r'))
+            i++; /* blank lines: no record */
+        if (i >= n)
+            break;
+        Py_ssize_t start = i, count = 0;
+        for (;;) { /* a field at i */
+            const unsigned char *text;
+            Py_ssize_t length, pairs = 0, after;
+            if (i < n && buf[i] == '"') {
+                Py_ssize_t j = i + 1;
+                for (;;) {
+                    while (j < n && buf[j] != '"')
+                        j++;
+                    if (j >= n)
+                        goto done; /* open in quotes: left for more text */
+                    if (j + 1 < n && buf[j + 1] == '"') {
+                        pairs++;
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                text = buf + i + 1;
+                length = j - i - 1;
+                after = j + 1;
+                if (after < n && buf[after] != delim && buf[after] != '\n' &&
+                    buf[after] != '\r')
+                    return -1; /* text after the closing quote */
+            } else {
+                Py_ssize_t j = i;
+                while (j < n && buf[j] != delim && buf[j] != '\n' && buf[j] != '\r')
+                    j++;
+                text = buf + i;
+                length = j - i;
+                after = j;
+            }
+            if (count < kept) {
+                fields[count].text = text;
+                fields[count].n = length;
+                fields[count].pairs = pairs;
+            }
+            count++;
+            if (after < n && buf[after] == delim) {
+                i = after + 1;
+                continue;
+            }
+            i = after < n ? after + 1 : n; /* past the line end */
+            if (after < n && buf[after] == '\r' && i < n && buf[i] == '\n')
+                i++;
+            break;
+        }
+        (void)start;
+        if (count == width) {
+            for (Py_ssize_t c = 0; c < kept; c++)
+                if (take_value(&blocks[c], &fields[c]) < 0)
+                    return -1;
+            taken++;
+        }
+        continue;
+    done:
+        i = start;
+        break;
+    }
+    *rows = taken;
+    return i;
+}
+
+static PyObject *
+text_or_none(const unsigned char *p, Py_ssize_t n)
+{
+    if (p == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeLatin1((const char *)p, n, NULL);
+}
+
+PyDoc_STRVAR(sample_doc,
+"sample(buf, delimiter, width, kept, room, /)\n--\n\n"
+"The rows of ``width`` fields among the records that end in ``buf`` (whole lines\n"
+"after the header, as the csv module reads them), up to ``room``: return\n"
+"``(read, rows, columns)``, ``columns`` one tuple per each of the first ``kept``:\n"
+"``(longest, longest_utf8, empty, kinds, low, high, first_day, last_day)``.\n"
+"None when only the Python path can tell.");
+
+static PyObject *
+sample(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "sample() takes 5 arguments");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    column_block *blocks = NULL;
+    field_span *fields = NULL;
+    long delimiter;
+    Py_ssize_t width, kept, room;
+    if ((delimiter = PyLong_AsLong(args[1])) == -1 && PyErr_Occurred())
+        goto exit;
+    if ((width = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred())
+        goto exit;
+    if ((kept = PyLong_AsSsize_t(args[3])) == -1 && PyErr_Occurred())
+        goto exit;
+    if ((room = PyLong_AsSsize_t(args[4])) == -1 && PyErr_Occurred())
+        goto exit;
+    if (delimiter < 0 || delimiter > 255 || delimiter == '"' || delimiter == '\r' ||
+        delimiter == '\n' || width < 1 || kept < 1 || kept > width || room < 0) {
+        PyErr_SetString(PyExc_ValueError, "sample(): no such delimiter, width or room");
+        goto exit;
+    }
+    blocks = PyMem_Calloc((size_t)kept, sizeof *blocks);
+    fields = PyMem_Calloc((size_t)kept, sizeof *fields);
+    if (blocks == NULL || fields == NULL) {
+        PyErr_NoMemory();
+        goto exit;
+    }
+    for (Py_ssize_t c = 0; c < kept; c++)
+        blocks[c].mask = T_ALL;
+    Py_ssize_t read, rows = 0;
+    Py_BEGIN_ALLOW_THREADS
+    read = sample_bytes(view.buf, view.len, (unsigned char)delimiter, width, kept, room,
+                        blocks, fields, &rows);
+    Py_END_ALLOW_THREADS
+    if (read < 0) {
+        result = Py_NewRef(Py_None);
+        goto exit;
+    }
+    PyObject *columns = PyList_New(kept);
+    if (columns == NULL)
+        goto exit;
+    for (Py_ssize_t c = 0; c < kept; c++) {
+        column_block *b = &blocks[c];
+        int ranged = b->mask & T_NUMBER;
+        int dated = b->mask & T_DATE;
+        PyObject *item = Py_BuildValue(
+            "(nnniNNNN)", b->longest, b->longest_utf8, b->empty, b->mask,
+            text_or_none(ranged ? b->low : NULL, b->low_n),
+            text_or_none(ranged ? b->high : NULL, b->high_n),
+            text_or_none(dated ? b->first_day : NULL, 10),
+            text_or_none(dated ? b->last_day : NULL, 10));
+        if (item == NULL) {
+            Py_DECREF(columns);
+            goto exit;
+        }
+        PyList_SET_ITEM(columns, c, item);
+    }
+    result = Py_BuildValue("(nnN)", read, rows, columns);
+exit:
+    PyMem_Free(blocks);
+    PyMem_Free(fields);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, scan_doc},
     {"utf8", utf8, METH_O, utf8_doc},
+    {"sample", (PyCFunction)(void (*)(void))sample, METH_FASTCALL, sample_doc},
     {NULL, NULL, 0, NULL},
 };
 

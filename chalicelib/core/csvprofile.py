@@ -82,6 +82,7 @@ from chalicelib.core.profile import (
     SIGNATURE_BYTES,
     UNTERMINATED_QUOTE,
     ZSTD_MAGIC,
+    Block,
     ColumnSample,
     Profile,
     ProfileSettings,
@@ -230,6 +231,9 @@ def use_gunzip(name: str) -> Iterator[None]:
 _scanner: Callable[[bytes, int, int, int, int, int], tuple[int, int, int, int, int] | None] | None
 _python_only = os.environ.get("CSV_PIPELINE_SCANNER") == "python"
 _scanner = None if _scan is None or _python_only else _scan.scan
+#: The C sampler (rule 15's records and types, :meth:`_Sample._parse`), switched with it.
+_Sampler = Callable[[bytes, int, int, int, int], tuple[int, int, list[Block]] | None]
+_sampler: _Sampler | None = None if _scanner is None else _scan.sample
 
 
 def scanner() -> str:
@@ -241,20 +245,21 @@ def scanner() -> str:
 def use_scanner(name: str) -> Iterator[None]:
     """Count with the pattern path ``name`` (``c`` or ``python``) inside the block
     (tests, bench); ImportError when the C module is not built."""
-    global _scanner
+    global _scanner, _sampler
     if name == "c":
         if _scan is None:
             raise ImportError("chalicelib.core._scan is not built (python native/build.py)")
-        chosen = _scan.scan
+        chosen, sampler = _scan.scan, _scan.sample
     elif name == "python":
-        chosen = None
+        chosen, sampler = None, None
     else:
         raise ValueError(f"unknown scanner {name!r}")
-    before, _scanner = _scanner, chosen
+    before = _scanner, _sampler
+    _scanner, _sampler = chosen, sampler
     try:
         yield
     finally:
-        _scanner = before
+        _scanner, _sampler = before
 
 
 #: The FLG bits RFC 1952 reserves: a member with any of them set is not gzip.
@@ -1460,14 +1465,27 @@ class _Sample:
     def _parse(self, raw: bytes) -> int:
         """The records that end in ``raw`` (whole lines): the length they take.
 
+        With the C module built, its sampler reads them and types the rows with the
+        header's fields column by column, without the GIL (:meth:`_sampled`); else,
+        or when it leaves ``raw`` to Python, :meth:`_read` does.
+        """
+        sample = self.sample
+        if sample is None:
+            return self._header(raw)
+        if _sampler is not None:
+            read = self._sampled(raw, sample)
+            if read >= 0:
+                return read
+        return self._read(raw, sample)
+
+    def _read(self, raw: bytes, sample: ColumnSample) -> int:
+        """:meth:`_parse` in Python (no C sampler, or one that left ``raw`` to it).
+
         Lines without a quote whose records all have the header's fields are split
         by ``str`` methods; a record with a quote (and lines with a ragged record)
         are read by the csv module. The values of the rows with the header's fields
         are gathered in order, then go to the sample column by column.
         """
-        sample = self.sample
-        if sample is None:
-            return self._header(raw)
         width = sample.width
         text = raw.decode("latin-1")
         values: list[str] = []
@@ -1505,6 +1523,20 @@ class _Sample:
         rows = min(len(values) // width, sample.limit - sample.rows)
         last = rows * width
         sample.add_columns([values[i:last:width] for i in range(min(width, MAX_COLUMNS))], rows)
+        self.done = sample.full
+        return pos
+
+    def _sampled(self, raw: bytes, sample: ColumnSample) -> int:
+        """:meth:`_parse` by the C sampler, without the GIL: -1 when it leaves ``raw`` to
+        the Python path (a closing quote followed by text, an exponent beyond int64)."""
+        assert _sampler is not None
+        width = sample.width
+        room = sample.limit - sample.rows
+        read = _sampler(raw, ord(self.delimiter), width, min(width, MAX_COLUMNS), room)
+        if read is None:
+            return -1
+        pos, rows, blocks = read
+        sample.add_blocks(rows, blocks)
         self.done = sample.full
         return pos
 

@@ -451,6 +451,8 @@ _CANDIDATES: dict[str | None, tuple[str, ...]] = {
     "date": ("date",),
     "datetime": ("datetime",),
 }
+#: The bits of each type in the C sampler's ``kinds`` (native/scan.c, ``sample``).
+KIND_BITS = {"integer": 1, "number": 2, "boolean": 4, "date": 8, "datetime": 16}
 _STRIP = " \t"
 _PAD_ENDS = (" ", "\t")
 _PAD_MARKS = ("\0 ", "\0\t", " \0", "\t\0")
@@ -556,6 +558,13 @@ def _exact_first(
     return tied[exact.index(pick(exact))]
 
 
+#: What the C sampler (native/scan.c, ``sample``) reports of a column's block: its
+#: longest value in bytes and in UTF-8 code points, the values empty once stripped,
+#: the types (:data:`KIND_BITS`) every other stripped value has, the first least and
+#: greatest as numbers (when every one is a number) and as dates (when every one is).
+Block = tuple[int, int, int, int, str | None, str | None, str | None, str | None]
+
+
 class _Column:
     __slots__ = ("empty", "kind", "least", "longest", "longest_utf8", "most")
 
@@ -587,6 +596,34 @@ class _Column:
         if kind == "string":
             return
         self._ranges([v for v in values if v] if empty else values, kind)
+
+    def add_block(self, rows: int, block: Block) -> None:
+        """A block of ``rows`` values (raw) as the C sampler read it: what :meth:`add`
+        does with the values themselves."""
+        longest, longest_utf8, empty, kinds, low, high, first_day, last_day = block
+        if longest > self.longest:
+            self.longest = longest
+        if longest_utf8 > self.longest_utf8:
+            self.longest_utf8 = longest_utf8
+        self.empty += empty
+        if not rows or self.kind == "string" or empty == rows:
+            return
+        kind = next((k for k in _CANDIDATES[self.kind] if kinds & KIND_BITS[k]), "string")
+        self.kind = _merge(self.kind, kind)
+        if kind == "date":
+            assert first_day is not None
+            assert last_day is not None
+            if self.least is None or first_day < self.least:
+                self.least = first_day
+            if self.most is None or last_day > self.most:
+                self.most = last_day
+        elif kind in ("integer", "number"):
+            assert low is not None
+            assert high is not None
+            if self.least is None or number_key(low) < number_key(self.least):
+                self.least = low
+            if self.most is None or number_key(high) > number_key(self.most):
+                self.most = high
 
     def _lengths(self, values: Sequence[str], joined: str, raw: bool) -> None:
         """max_length over values as read (``joined``: them joined by NUL)."""
@@ -708,6 +745,17 @@ class ColumnSample:
         self.rows += rows
         for column, values in zip(self._columns, columns, strict=False):
             column.add(values[:rows] if len(values) > rows else values, self._raw)
+
+    def add_blocks(self, rows: int, blocks: Sequence[Block]) -> None:
+        """``rows`` rows as the C sampler read them: one :data:`Block` for each of the
+        first ``min(width, MAX_COLUMNS)`` columns (``raw`` only)."""
+        rows = min(rows, self.limit - self.rows)
+        if rows <= 0:
+            return
+        self.flush()
+        self.rows += rows
+        for column, block in zip(self._columns, blocks, strict=True):
+            column.add_block(rows, block)
 
     def flush(self) -> None:
         rows, self._pending = self._pending, []
