@@ -12,6 +12,9 @@
  *
  * utf8() is the UTF-8 check of the same text, also without the GIL.
  *
+ * sample() reads and types the column sample's rows (rule 15, csvprofile._Sample),
+ * also without the GIL; the Python path stays for what it leaves and without it.
+ *
  * Built by native/build.py (make does it) for the Python that runs it. It calls
  * no C library function beyond what the compiler inlines (memset), and SSE2 is
  * in every x86_64 CPU, so the module built on any x86_64 glibc runs on Lambda's
@@ -876,8 +879,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_scan",
-    "The record machine's pattern path in C (csvprofile._Machine.feed_raw).", -1, methods,
-    NULL, NULL, NULL, NULL,
+    "The record machine's pattern path, the UTF-8 check and the column sample in C.", -1,
+    methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
