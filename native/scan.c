@@ -657,6 +657,43 @@ text_cmp(const unsigned char *a, const unsigned char *b, Py_ssize_t n)
     return 0;
 }
 
+/* The code points of p[0..n) decoded as UTF-8 with errors="replace": a character
+ * for each whole sequence, and one U+FFFD for each byte that cannot begin one and
+ * for each maximal part of a sequence cut short (what CPython's decoder does).
+ * The lengths matter only for a file that is UTF-8 throughout (else it is read
+ * as cp1252, byte by byte), but the Python path counts these, so this does too. */
+static Py_ssize_t
+utf8_points(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t points = 0, i = 0;
+    while (i < n) {
+        unsigned char c = p[i++];
+        points++;
+        if (c < 0x80)
+            continue;
+        int need;
+        unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else
+            continue; /* cannot begin a character */
+        for (int k = 0; k < need && i < n; k++, i++) {
+            unsigned char b = p[i];
+            if (k == 0 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+                break; /* the part so far is one U+FFFD; b begins anew */
+        }
+    }
+    return points;
+}
+
 /* One value of a row with the header's width into its column's block: 0, or -1
  * for the Python path. */
 static int
@@ -665,7 +702,10 @@ take_value(column_block *c, const field_span *f)
     const unsigned char *p = f->text, *end = f->text + f->n;
     Py_ssize_t length = f->n - f->pairs, points = length;
     for (const unsigned char *q = p; q < end; q++)
-        points -= (*q & 0xC0) == 0x80;
+        if (*q >= 0x80) { /* the pairs are ASCII: each is one quote either way */
+            points = utf8_points(p, f->n) - f->pairs;
+            break;
+        }
     if (length > c->longest)
         c->longest = length;
     if (points > c->longest_utf8)

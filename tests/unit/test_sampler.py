@@ -31,6 +31,10 @@ VALUES = [
     "2024-02-29T23:59", "2024-02-29 00:00:59.123456789", "2024-01-01T00:00:00.1234567890",
     "2024-01-01T24:00", "2024-01-01T12:30Z", "2024-01-01T12:30+23:59", "2024-01-01T12:30+24:00",
     "", " ", "\t", " 12 ", "\t-1.5 ", "abc", "é", "\xe9", "日本", "\u00a0",
+    # as latin-1, bytes that are not UTF-8: a lone continuation, overlong forms, a
+    # surrogate, a sequence cut short, beyond U+10FFFF
+    "\x80\x80", "\xb0C", "\xc0\x80", "\xe0\x80\x80", "\xed\xa0\x80", "\xf0\x80\x80",
+    "\xe2\x82", "\xe2\x82x", "\xf4\x90\x80\x80", "\xf5\x80", "\xc3",
 ]  # fmt: skip
 PADS = ["", " ", "\t"]
 ENDS = ["\n", "\r\n", "\r"]
@@ -99,6 +103,7 @@ SAMPLER = settings(
 @example((1, b"1.25\n1.2\n-1.2\n-1.25\n"), [], 10)  # digits that are a prefix
 @example((1, b'"ab"c\n1\n'), [], 10)  # text after a closing quote: the Python path
 @example((1, b"1e99999999999999999999\n2\n"), [], 10)  # an exponent beyond int64
+@example((1, b"\xa0\n\xe2\x82\n\xf0\x80\x80\n"), [], 10)  # not UTF-8: "replace"'s count
 @example((2, b"1,2\r\n\r\n3\r4,5\r6,7"), [], 2)  # blank, ragged, CR, no last line end
 def test_c_and_python_sample_alike(body: tuple[int, bytes], cuts: list[int], limit: int) -> None:
     width, text = body
