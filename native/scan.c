@@ -204,6 +204,22 @@ scan_bytes(const unsigned char *buf, Py_ssize_t n, unsigned char delim, Py_ssize
     return 0;
 }
 
+/* The arguments of scan() and sample(): a buffer, then ``count`` integers into
+ * ``out``. 0, or -1 with an exception set (and nothing held). */
+static int
+buffer_and_integers(const char *name, PyObject *const *args, Py_ssize_t nargs,
+                    Py_ssize_t count, Py_buffer *view, Py_ssize_t *out)
+{
+    if (nargs != count + 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", name, count + 1);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++)
+        if ((out[i] = PyLong_AsSsize_t(args[i + 1])) == -1 && PyErr_Occurred())
+            return -1;
+    return PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE);
+}
+
 PyDoc_STRVAR(scan_doc,
 "scan(buf, delimiter, width, state, fields, inner, /)\n--\n\n"
 "Count ``buf`` (text after the header, line ends as they are) from the given\n"
@@ -216,31 +232,18 @@ static PyObject *
 scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 6 arguments");
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    Py_ssize_t a[5];
+    if (buffer_and_integers("scan", args, nargs, 5, &view, a) < 0)
         return NULL;
-    long delimiter, state;
-    Py_ssize_t width, fields, inner;
-    if ((delimiter = PyLong_AsLong(args[1])) == -1 && PyErr_Occurred())
-        goto error;
-    if ((width = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred())
-        goto error;
-    if ((state = PyLong_AsLong(args[3])) == -1 && PyErr_Occurred())
-        goto error;
-    if ((fields = PyLong_AsSsize_t(args[4])) == -1 && PyErr_Occurred())
-        goto error;
-    if ((inner = PyLong_AsSsize_t(args[5])) == -1 && PyErr_Occurred())
-        goto error;
+    Py_ssize_t delimiter = a[0], width = a[1], state = a[2], fields = a[3], inner = a[4];
     if (delimiter < 0 || delimiter > 255 || delimiter == '"' || delimiter == '\r' ||
         delimiter == '\n' || width < 2 || state < START_RECORD || state > IN_QUOTED ||
         fields < 0 || fields >= width || inner < 0 ||
         (state == START_RECORD && (fields || inner))) { /* nothing of a record read yet */
         PyErr_SetString(PyExc_ValueError, "scan(): no such machine state");
-        goto error;
+        PyBuffer_Release(&view);
+        return NULL;
     }
     scan_state s = {(int)state, fields, inner, 0, 0};
     const unsigned char *p = view.buf;
@@ -257,9 +260,6 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (rc < 0)
         Py_RETURN_NONE;
     return Py_BuildValue("(innnn)", s.state, s.fields, s.inner, s.records, s.lines);
-error:
-    PyBuffer_Release(&view);
-    return NULL;
 }
 
 #if defined(__SSE2__)
@@ -841,26 +841,14 @@ static PyObject *
 sample(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "sample() takes 5 arguments");
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    Py_ssize_t a[4];
+    if (buffer_and_integers("sample", args, nargs, 4, &view, a) < 0)
         return NULL;
+    Py_ssize_t delimiter = a[0], width = a[1], kept = a[2], room = a[3];
     PyObject *result = NULL;
     column_block *blocks = NULL;
     field_span *fields = NULL;
-    long delimiter;
-    Py_ssize_t width, kept, room;
-    if ((delimiter = PyLong_AsLong(args[1])) == -1 && PyErr_Occurred())
-        goto exit;
-    if ((width = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred())
-        goto exit;
-    if ((kept = PyLong_AsSsize_t(args[3])) == -1 && PyErr_Occurred())
-        goto exit;
-    if ((room = PyLong_AsSsize_t(args[4])) == -1 && PyErr_Occurred())
-        goto exit;
     if (delimiter < 0 || delimiter > 255 || delimiter == '"' || delimiter == '\r' ||
         delimiter == '\n' || width < 1 || kept < 1 || kept > width || room < 0) {
         PyErr_SetString(PyExc_ValueError, "sample(): no such delimiter, width or room");

@@ -738,24 +738,28 @@ class ColumnSample:
 
     def add_columns(self, columns: Sequence[Sequence[str]], rows: int) -> None:
         """``rows`` rows given as columns (the first ``min(width, MAX_COLUMNS)``)."""
-        rows = min(rows, self.limit - self.rows)
-        if rows <= 0:
-            return
-        self.flush()
-        self.rows += rows
-        for column, values in zip(self._columns, columns, strict=False):
-            column.add(values[:rows] if len(values) > rows else values, self._raw)
+        rows = self._taken(rows)
+        if rows:
+            for column, values in zip(self._columns, columns, strict=False):
+                column.add(values[:rows] if len(values) > rows else values, self._raw)
 
     def add_blocks(self, rows: int, blocks: Sequence[Block]) -> None:
         """``rows`` rows as the C sampler read them: one :data:`Block` for each of the
         first ``min(width, MAX_COLUMNS)`` columns (``raw`` only)."""
+        rows = self._taken(rows)
+        if rows:
+            for column, block in zip(self._columns, blocks, strict=True):
+                column.add_block(rows, block)
+
+    def _taken(self, rows: int) -> int:
+        """How many of ``rows`` more rows the sample has room for, counted (the rows
+        pending before them typed first); 0 when it is full."""
         rows = min(rows, self.limit - self.rows)
         if rows <= 0:
-            return
+            return 0
         self.flush()
         self.rows += rows
-        for column, block in zip(self._columns, blocks, strict=True):
-            column.add_block(rows, block)
+        return rows
 
     def flush(self) -> None:
         rows, self._pending = self._pending, []
