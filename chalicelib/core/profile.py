@@ -606,24 +606,18 @@ class _Column:
         if longest_utf8 > self.longest_utf8:
             self.longest_utf8 = longest_utf8
         self.empty += empty
-        if not rows or self.kind == "string" or empty == rows:
+        if self.kind == "string" or empty == rows:
             return
         kind = next((k for k in _CANDIDATES[self.kind] if kinds & KIND_BITS[k]), "string")
         self.kind = _merge(self.kind, kind)
         if kind == "date":
             assert first_day is not None
             assert last_day is not None
-            if self.least is None or first_day < self.least:
-                self.least = first_day
-            if self.most is None or last_day > self.most:
-                self.most = last_day
+            self._widen(kind, first_day, last_day)
         elif kind in ("integer", "number"):
             assert low is not None
             assert high is not None
-            if self.least is None or number_key(low) < number_key(self.least):
-                self.least = low
-            if self.most is None or number_key(high) > number_key(self.most):
-                self.most = high
+            self._widen(kind, low, high)
 
     def _lengths(self, values: Sequence[str], joined: str, raw: bool) -> None:
         """max_length over values as read (``joined``: them joined by NUL)."""
@@ -640,22 +634,26 @@ class _Column:
     def _ranges(self, present: Sequence[str], kind: str) -> None:
         """min and max over the non-empty values of a block whose type is ``kind``."""
         if kind == "date":
-            low, high = min(present), max(present)
+            self._widen(kind, min(present), max(present))
+        elif kind in ("integer", "number"):
+            integers = kind == "integer"
+            low_at, high_at = (_first_integer_extremes if integers else _first_extremes)(present)
+            self._widen(kind, present[low_at], present[high_at])
+
+    def _widen(self, kind: str, low: str, high: str) -> None:
+        """The column's min and max, given a block's first least and greatest
+        (``kind``: the block's type; dates order as text, numbers exactly). An
+        earlier block keeps a tie."""
+        if kind == "date":
             if self.least is None or low < self.least:
                 self.least = low
             if self.most is None or high > self.most:
                 self.most = high
-        elif kind in ("integer", "number"):
-            self._extremes(present, kind == "integer")
-
-    def _extremes(self, texts: Sequence[str], integers: bool) -> None:
-        """Least and greatest as exact decimals; the first one on a tie."""
-        low_at, high_at = _first_integer_extremes(texts) if integers else _first_extremes(texts)
-        low, high = texts[low_at], texts[high_at]
-        if self.least is None or number_key(low) < number_key(self.least):
-            self.least = low
-        if self.most is None or number_key(high) > number_key(self.most):
-            self.most = high
+        else:
+            if self.least is None or number_key(low) < number_key(self.least):
+                self.least = low
+            if self.most is None or number_key(high) > number_key(self.most):
+                self.most = high
 
     def profile(self, name: str, utf8: bool) -> ColumnProfile:
         kind = self.kind or "empty"
